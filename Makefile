@@ -1,0 +1,49 @@
+# The Case Portal. `make run` serves the demo; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: run test lint format venv dev-venv migrate demo worker clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+dev-venv: $(VENV)/.installed-dev
+
+migrate: venv
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py createcachetable
+
+demo: migrate
+	$(PY) manage.py prepare_demo --host $(HOST) --port $(PORT)
+
+## Serve the portal with the demo, a delivery worker (with beat) on the embedded broker, on $(HOST):$(PORT).
+run: demo
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) ./scripts/run.sh
+
+## Lint, then the whole suite on SQLite (browser, Redis and PostgreSQL parts start what they need).
+test: dev-venv lint
+	./scripts/ensure-system-packages.sh
+	$(VENV)/bin/pytest
+
+lint: dev-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: dev-venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

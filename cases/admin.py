@@ -1,0 +1,47 @@
+"""Django admin for every model. Secrets never show: only the write-only form field exists."""
+
+from django.contrib import admin
+
+from cases.forms import StreamForm
+from cases.models import Case, CaseTemplate, DeliveryAttempt, Stream
+
+
+@admin.register(Stream)
+class StreamAdmin(admin.ModelAdmin):
+    form = StreamForm
+    list_display = ["name", "host", "stream_id", "account_id", "is_active", "rate_limit"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "stream_id", "host"]
+
+
+@admin.register(CaseTemplate)
+class CaseTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "template_id", "stream", "default_source", "default_due_hours", "is_active"]
+    list_filter = ["is_active", "stream"]
+    search_fields = ["name", "template_id"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["number", "started_at", "duration_ms", "http_status", "outcome", "ambiguous", "error"]
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ["id", "ref_id", "name", "state", "status_name", "priority_name", "stream", "created_at"]
+    list_filter = ["state", "stream", "is_flagged"]
+    search_fields = ["ref_id", "kore_id", "name", "requester_email"]
+    list_select_related = ["stream"]
+    raw_id_fields = ["submitted_by"]
+    readonly_fields = ["created_at", "updated_at", "delivered_at", "kore_id", "request_body", "kore_case"]
+    inlines = [DeliveryAttemptInline]
+    show_full_result_count = False
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(admin.ModelAdmin):
+    list_display = ["case", "number", "started_at", "duration_ms", "http_status", "outcome", "ambiguous"]
+    list_filter = ["outcome", "ambiguous"]
+    raw_id_fields = ["case"]

@@ -1,0 +1,303 @@
+"""The portal's records: Kore.ai streams, case templates, cases and their delivery attempts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from cases import crypto
+
+if TYPE_CHECKING:
+    from cases.kore.client import StreamConfig
+
+STREAM_SECRET_PURPOSE = "stream.client_secret"
+
+
+class Stream(models.Model):
+    """A Kore.ai stream (bot) and the JWT app credentials used to call its case API."""
+
+    name = models.CharField(max_length=120, unique=True)
+    host = models.URLField(
+        max_length=300,
+        help_text="Environment URL, e.g. https://platform.kore.ai (an on-premises origin also works).",
+    )
+    stream_id = models.CharField(
+        "Kore stream id",
+        max_length=120,
+        validators=[RegexValidator(r"^st-[A-Za-z0-9-]+$", "A Kore stream id looks like st-…")],
+        help_text="From the bot's General Settings page, e.g. st-084d3c5e-376a-559f-9987-a012bb2b0000.",
+    )
+    account_id = models.CharField(
+        "Account id", max_length=120, blank=True, help_text="Sent as the accountId header when set."
+    )
+    client_id = models.CharField("JWT app client id", max_length=200)
+    # Only ciphertext is stored; see set_client_secret / client_secret.
+    client_secret_encrypted = models.TextField(editable=False)
+    bot_language = models.CharField("bot-language header", max_length=20, blank=True)
+    app_language = models.CharField("app-language header", max_length=20, blank=True)
+    iid = models.CharField("Iid header", max_length=120, blank=True)
+    rate_limit = models.PositiveIntegerField(
+        "Rate limit (requests per minute)",
+        default=60,
+        help_text="Kore allows 60 a minute per account; calls are paced to stay under it. 0: no pacing.",
+    )
+    is_active = models.BooleanField("Active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("stream_edit", args=[self.pk])
+
+    def set_client_secret(self, secret: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(secret, purpose=STREAM_SECRET_PURPOSE)
+
+    @property
+    def client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted, purpose=STREAM_SECRET_PURPOSE)
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_encrypted)
+
+    def rate_limit_key(self) -> str:
+        """Kore counts its limit per account; streams of one account share one budget."""
+        return f"{self.host.lower()}|{self.account_id or self.stream_id}"
+
+    def kore_config(self) -> StreamConfig:
+        """What the Kore client needs to call this stream, secret decrypted at the last moment."""
+        from cases.kore.client import StreamConfig
+
+        extra_headers = {
+            header: value
+            for header, value in (
+                ("bot-language", self.bot_language),
+                ("app-language", self.app_language),
+                ("Iid", self.iid),
+            )
+            if value
+        }
+        return StreamConfig(
+            host=self.host,
+            stream_id=self.stream_id,
+            account_id=self.account_id,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            extra_headers=extra_headers,
+        )
+
+
+class CaseTemplateQuerySet(models.QuerySet):
+    def usable(self) -> CaseTemplateQuerySet:
+        """Templates a user may create cases with: active, on an active stream."""
+        return self.filter(is_active=True, stream__is_active=True).select_related("stream")
+
+
+class CaseTemplate(models.Model):
+    """A Kore.ai case template (``ctm-…``), entered by administrators: Kore has no API to list them."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="templates")
+    template_id = models.CharField(
+        "Kore template id",
+        max_length=120,
+        validators=[RegexValidator(r"^ctm-[A-Za-z0-9-]+$", "A Kore template id looks like ctm-…")],
+    )
+    name = models.CharField("Display name", max_length=120)
+    default_source = models.CharField(max_length=60, default="rtm")
+    default_due_hours = models.PositiveIntegerField(
+        "Default due time (hours)",
+        default=72,
+        validators=[MinValueValidator(1)],
+        help_text="Used when a case form leaves the due date empty. 72 hours = 3 days.",
+    )
+    is_active = models.BooleanField("Active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CaseTemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["stream__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "template_id"], name="unique_template_per_stream")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.stream.name})"
+
+    def default_due_date(self):
+        return timezone.now() + timedelta(hours=self.default_due_hours)
+
+
+class ImportBatch(models.Model):
+    """A file of cases uploaded at once; its cases drain through the same outbox."""
+
+    template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    filename = models.CharField(max_length=255)
+    total = models.PositiveIntegerField()
+    skipped = models.PositiveIntegerField(default=0, help_text="Invalid rows left out at the user's choice.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.filename} ({self.total} cases)"
+
+    def get_absolute_url(self) -> str:
+        return reverse("import_detail", args=[self.pk])
+
+
+class CaseQuerySet(models.QuerySet):
+    def newest_first(self) -> CaseQuerySet:
+        return self.order_by("-created_at", "-id")
+
+    def for_list(self) -> CaseQuerySet:
+        return self.select_related("stream", "template", "submitted_by")
+
+    def visible_to(self, user) -> CaseQuerySet:
+        """Cases a user may see. Every signed-in user sees every case until roles arrive."""
+        if not user.is_authenticated:
+            return self.none()
+        return self
+
+    def awaiting_delivery(self) -> CaseQuerySet:
+        return self.filter(state__in=Case.PENDING_STATES)
+
+    def count_by_state(self) -> dict[str, int]:
+        """Every delivery state with its count, zeros included, in the lifecycle's order."""
+        counts = dict(self.order_by().values_list("state").annotate(n=models.Count("id")))
+        return {state: counts.get(state, 0) for state in Case.State.values}
+
+
+class Case(models.Model):
+    """A submission to Kore.ai and, once delivered, the local record of the case Kore created.
+
+    The row is written before any network call (state ``queued``, with the exact body to send)
+    and updated after each attempt, so it always tells the truth about delivery.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        RETRYING = "retrying", "Retrying"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        CANCELLED = "cancelled", "Cancelled"
+
+    PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
+
+    stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases")
+    template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    created_at = models.DateTimeField("Submitted", default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The exact createCase body; every attempt sends these bytes' content unchanged.
+    request_body = models.JSONField()
+
+    # Delivery
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED, db_index=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # Set when an attempt may have created the case without an answer coming back: the next
+    # attempt must look the case up (getCases) before sending again.
+    lookup_required = models.BooleanField(default=False)
+    # Set when delivery gave up (too many attempts or too old): someone should look at it.
+    is_flagged = models.BooleanField("Flagged", default=False)
+
+    # What people browse by: copied from the request, then from Kore's answer.
+    name = models.CharField(max_length=500)
+    desc = models.TextField(blank=True)
+    source = models.CharField(max_length=60, blank=True)
+    due_date = models.DateTimeField(null=True, blank=True)
+    requester_id = models.CharField(max_length=200, blank=True)
+    requester_name = models.CharField(max_length=200, blank=True)
+    requester_email = models.CharField(max_length=254, blank=True)
+    requester_phone = models.CharField(max_length=40, blank=True)
+
+    kore_id = models.CharField("Kore _id", max_length=120, null=True, blank=True, unique=True)
+    ref_id = models.CharField("refId", max_length=60, blank=True, db_index=True)
+    status_name = models.CharField(max_length=80, blank=True)
+    status_category = models.CharField(max_length=40, blank=True)
+    priority_name = models.CharField(max_length=80, blank=True)
+    priority_color = models.CharField(max_length=20, blank=True)
+    assignee_name = models.CharField(max_length=200, blank=True)
+    kore_created_at = models.DateTimeField(null=True, blank=True)
+    kore_updated_at = models.DateTimeField(null=True, blank=True)
+    kore_case = models.JSONField(null=True, blank=True, help_text="The whole case as Kore returned it.")
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="delivered") | Q(kore_id__isnull=False),
+                name="delivered_case_has_kore_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.ref_id or f"Case #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("case_detail", args=[self.pk])
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state in self.PENDING_STATES
+
+
+class DeliveryAttempt(models.Model):
+    """One call to Kore.ai's createCase (or a getCases look-up) made for a case."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", "Delivered"
+        ADOPTED = "adopted", "Adopted an existing Kore case"
+        REFUSED = "refused", "Refused by Kore"
+        AUTH_ERROR = "auth_error", "Credentials refused"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        UNAVAILABLE = "unavailable", "Kore unavailable"
+        TIMEOUT = "timeout", "Timed out"
+        MALFORMED = "malformed", "Malformed answer"
+        ERROR = "error", "Error"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    ambiguous = models.BooleanField(
+        default=False, help_text="The request may have reached Kore without an answer coming back."
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["case", "number"]
+        constraints = [models.UniqueConstraint(fields=["case", "number"], name="unique_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} for {self.case}"

@@ -1,0 +1,190 @@
+"""HTML pages. Thin: forms validate, services act, querysets read; post/redirect/get throughout."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from cases import services
+from cases.forms import CaseForm, CaseTemplateForm, StreamForm
+from cases.models import Case, CaseTemplate, Stream
+
+
+def staff_required(view):
+    """Configuration pages: signed-in staff only; anyone else signed in gets 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only administrators can change the portal's configuration.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def get_visible_case(request: HttpRequest, case_id: int) -> Case:
+    return get_object_or_404(Case.objects.visible_to(request.user).for_list(), pk=case_id)
+
+
+def can_manage_delivery(user, case: Case) -> bool:
+    return user.is_staff or user.has_perm("cases.change_case") or case.submitted_by_id == user.pk
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("case_list")
+
+
+# --- Cases -------------------------------------------------------------------------------
+
+
+def case_list(request: HttpRequest) -> HttpResponse:
+    cases = Case.objects.visible_to(request.user).for_list().newest_first()
+    page = Paginator(cases, 50).get_page(request.GET.get("page"))
+    return render(request, "cases/case_list.html", {"page": page, "cases": page.object_list})
+
+
+def case_new(request: HttpRequest) -> HttpResponse:
+    templates = CaseTemplate.objects.usable()
+    if request.method == "POST":
+        form = CaseForm(request.POST, templates=templates)
+        if form.is_valid():
+            case = services.case_submit(
+                template=form.cleaned_data["template"], data=form.cleaned_data, user=request.user
+            )
+            messages.success(request, "Case submitted. It is on its way to Kore.ai.")
+            return redirect(case)
+    else:
+        form = CaseForm(templates=templates, initial={"template": request.GET.get("template")})
+    return render(request, "cases/case_form.html", {"form": form, "has_templates": templates.exists()})
+
+
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    context = {
+        "case": case,
+        "attempts": case.attempts.all(),
+        "can_manage": can_manage_delivery(request.user, case),
+        "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False),
+        "kore_case_json": json.dumps(case.kore_case, indent=2, ensure_ascii=False) if case.kore_case else "",
+    }
+    # While delivery is in progress the page polls this same URL for its status panel.
+    if request.htmx:
+        return render(request, "cases/_case_status.html", context)
+    return render(request, "cases/case_detail.html", context)
+
+
+@require_POST
+def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not retry this case.")
+    if services.case_retry(case=case):
+        messages.success(request, "Sending the case again.")
+    else:
+        messages.warning(request, "Only a failed case can be retried.")
+    return redirect(case)
+
+
+@require_POST
+def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not cancel this case.")
+    if services.case_cancel(case=case):
+        messages.success(request, "Delivery cancelled. Nothing was sent to Kore.ai.")
+    else:
+        messages.warning(request, "Only a case that has not been sent yet can be cancelled.")
+    return redirect(case)
+
+
+# --- Streams -----------------------------------------------------------------------------
+
+
+@staff_required
+def stream_list(request: HttpRequest) -> HttpResponse:
+    streams = Stream.objects.annotate(template_count=Count("templates", distinct=True)).order_by(
+        "-is_active", "name"
+    )
+    return render(request, "cases/stream_list.html", {"streams": streams})
+
+
+@staff_required
+def stream_new(request: HttpRequest) -> HttpResponse:
+    form = StreamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        stream = form.save()
+        messages.success(request, f"Stream “{stream.name}” saved. Test its connection below.")
+        return redirect("stream_edit", stream.pk)
+    return render(request, "cases/stream_form.html", {"form": form})
+
+
+@staff_required
+def stream_edit(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=stream_id)
+    form = StreamForm(request.POST or None, instance=stream)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Stream “{stream.name}” saved.")
+        return redirect("stream_edit", stream.pk)
+    return render(request, "cases/stream_form.html", {"form": form, "stream": stream})
+
+
+@staff_required
+@require_POST
+def stream_check(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=stream_id)
+    result = services.stream_check(stream=stream)
+    if result.ok:
+        messages.success(request, result.message)
+    else:
+        messages.error(request, f"Connection failed: {result.message}")
+    return redirect("stream_edit", stream.pk)
+
+
+@staff_required
+@require_POST
+def stream_toggle(request: HttpRequest, stream_id: int) -> HttpResponse:
+    stream = get_object_or_404(Stream, pk=stream_id)
+    stream.is_active = not stream.is_active
+    stream.save(update_fields=["is_active", "updated_at"])
+    state = "activated" if stream.is_active else "deactivated: its templates are hidden from the case form"
+    messages.success(request, f"Stream “{stream.name}” {state}.")
+    return redirect("stream_list")
+
+
+# --- Templates ---------------------------------------------------------------------------
+
+
+@staff_required
+def template_list(request: HttpRequest) -> HttpResponse:
+    templates = CaseTemplate.objects.select_related("stream").order_by("stream__name", "name")
+    return render(request, "cases/template_list.html", {"templates": templates})
+
+
+@staff_required
+def template_new(request: HttpRequest) -> HttpResponse:
+    form = CaseTemplateForm(request.POST or None, initial={"stream": request.GET.get("stream")})
+    if request.method == "POST" and form.is_valid():
+        template = form.save()
+        messages.success(request, f"Template “{template.name}” saved.")
+        return redirect("template_list")
+    return render(request, "cases/template_form.html", {"form": form})
+
+
+@staff_required
+def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(CaseTemplate, pk=template_id)
+    form = CaseTemplateForm(request.POST or None, instance=template)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Template “{template.name}” saved.")
+        return redirect("template_list")
+    return render(request, "cases/template_form.html", {"form": form, "template": template})

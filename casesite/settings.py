@@ -1,0 +1,264 @@
+"""Settings for the Case Portal: one file, driven by environment variables.
+
+Laptop defaults are safe and need nothing installed: SQLite in ``var/``, an embedded
+Celery broker on the filesystem, and the built-in Kore.ai simulator. ``DJANGO_ENV=production``
+demands a real ``SECRET_KEY`` and ``ALLOWED_HOSTS`` and turns on the secure settings.
+Every variable is listed in ``.env.example``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Runtime files (SQLite database, embedded broker, simulator state) live here, ignored by git.
+VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+DJANGO_ENV = os.environ.get("DJANGO_ENV", "development").strip().lower()
+if DJANGO_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured("DJANGO_ENV must be 'development' or 'production'.")
+PRODUCTION = DJANGO_ENV == "production"
+
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+
+_DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,[::1],testserver")
+
+if PRODUCTION:
+    # Refuse to start half-configured rather than run with laptop defaults on a server.
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("DJANGO_ENV=production needs SECRET_KEY (50+ random characters).")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("DJANGO_ENV=production needs ALLOWED_HOSTS.")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_htmx",
+    "cases",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "cases.middleware.UserTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "casesite.urls"
+WSGI_APPLICATION = "casesite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'portal.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the site and the delivery worker read while one of them writes;
+    # the timeout makes a writer wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so Celery worker processes started by the tests share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-portal.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+# Stored times are UTC; pages show them in the user's zone (PORTAL_TIME_ZONE or a cookie).
+TIME_ZONE = os.environ.get("PORTAL_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Kore.ai -----------------------------------------------------------------------------
+# Hosts that may be reached over plain http or on a loopback/private address anyway
+# (the demo stream talks to the built-in simulator on 127.0.0.1).
+KORE_ALLOWED_HOSTS = env_list("KORE_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,::1")
+KORE_CONNECT_TIMEOUT = env_float("KORE_CONNECT_TIMEOUT", 5.0)
+KORE_READ_TIMEOUT = env_float("KORE_READ_TIMEOUT", 30.0)
+# Where the simulator mounted at /simulator/ keeps the JWT apps it knows.
+KORE_SIMULATOR_APPS_FILE = Path(os.environ.get("KORE_SIMULATOR_APPS_FILE", VAR_DIR / "simulator-apps.json"))
+KORE_SIMULATOR_ENABLED = env_bool("KORE_SIMULATOR_ENABLED", default=not PRODUCTION)
+
+# Delivery: retries, pacing, the sweep. See docs/delivery.md.
+KORE_MAX_ATTEMPTS = env_int("KORE_MAX_ATTEMPTS", 8)
+KORE_MAX_AGE_SECONDS = env_int("KORE_MAX_AGE_SECONDS", 24 * 3600)
+KORE_RETRY_BASE_SECONDS = env_float("KORE_RETRY_BASE_SECONDS", 2.0)
+KORE_RETRY_MAX_SECONDS = env_float("KORE_RETRY_MAX_SECONDS", 600.0)
+KORE_RATE_WINDOW_SECONDS = env_float("KORE_RATE_WINDOW_SECONDS", 60.0)
+KORE_PACING_HORIZON_SECONDS = env_float("KORE_PACING_HORIZON_SECONDS", 5.0)
+# A case left "sending" this long had its worker die mid-call; the sweep takes it back.
+KORE_SENDING_TIMEOUT_SECONDS = env_float("KORE_SENDING_TIMEOUT_SECONDS", KORE_READ_TIMEOUT + 30)
+# A case left "queued" this long lost its task (broker down at commit time); the sweep re-enqueues.
+KORE_QUEUED_TIMEOUT_SECONDS = env_float("KORE_QUEUED_TIMEOUT_SECONDS", 30.0)
+KORE_SWEEP_INTERVAL_SECONDS = env_float("KORE_SWEEP_INTERVAL_SECONDS", 60.0)
+
+# --- Cache -------------------------------------------------------------------------------
+# The pacing cache must be shared by every web and worker process: Redis when CACHE_URL or a
+# redis broker is given, else a table in the database (atomic add across processes).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+_pacing_cache = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL.startswith(("redis://", "rediss://"))
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "portal_cache",
+        # Culling could drop claimed pacing slots; entries expire within two windows anyway.
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000, "CULL_FREQUENCY": 10},
+    }
+)
+CACHES = {
+    "default": _pacing_cache,
+    "pacing": _pacing_cache,
+}
+
+# --- Celery ------------------------------------------------------------------------------
+# Without CELERY_BROKER_URL an embedded broker on the filesystem needs no server (make run).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+CELERY_BROKER_FOLDER = VAR_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
+        "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
+        "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    # Longer than any countdown we schedule, so Redis never redelivers a waiting retry early.
+    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Delivery waits on the network, so threads serve it well; prefork is Celery's own default.
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "prefork")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deliveries": {"task": "cases.tasks.sweep_deliveries", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
+}
+
+# --- Security ----------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Logging -----------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Case Portal API",
+    "DESCRIPTION": "A drop-in createCase proxy for Kore.ai and a read API over the portal's cases.",
+    "VERSION": "1.0.0",
+}

@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from cases import delivery_views, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("cases/", views.case_list, name="case_list"),
+    path("cases/new/", views.case_new, name="case_new"),
+    path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
+    path("cases/<int:case_id>/retry/", views.case_retry, name="case_retry"),
+    path("cases/<int:case_id>/cancel/", views.case_cancel, name="case_cancel"),
+    path("cases/import/", delivery_views.import_new, name="import_new"),
+    path("cases/import/example.csv", delivery_views.import_example, name="import_example"),
+    path("imports/<int:batch_id>/", delivery_views.import_detail, name="import_detail"),
+    path("deliveries/", delivery_views.deliveries, name="deliveries"),
+    path("deliveries/retry/", delivery_views.deliveries_retry, name="deliveries_retry"),
+    path("streams/", views.stream_list, name="stream_list"),
+    path("streams/new/", views.stream_new, name="stream_new"),
+    path("streams/<int:stream_id>/edit/", views.stream_edit, name="stream_edit"),
+    path("streams/<int:stream_id>/check/", views.stream_check, name="stream_check"),
+    path("streams/<int:stream_id>/toggle/", views.stream_toggle, name="stream_toggle"),
+    path("templates/", views.template_list, name="template_list"),
+    path("templates/new/", views.template_new, name="template_new"),
+    path("templates/<int:template_id>/edit/", views.template_edit, name="template_edit"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.KORE_SIMULATOR_ENABLED:
+    urlpatterns.append(path("simulator/", include("cases.kore.simulator_views")))

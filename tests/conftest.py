@@ -1,0 +1,86 @@
+"""Shared fixtures: a real Kore.ai simulator over real HTTP on loopback, streams pointed at it,
+signed-in browsers of each kind, and Celery running tasks in-process."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+# A fixed key for secrets at rest, so tests never touch the developer's own key file.
+os.environ.setdefault("PORTAL_SECRET_KEYS", "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=")
+
+import pytest  # noqa: E402
+
+from cases.kore.simulator import Simulator  # noqa: E402
+from cases.kore.simulator_server import SimulatorServer  # noqa: E402
+from casesite.celery import app as celery_app  # noqa: E402
+from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def celery_runs_tasks_in_process():
+    """Tasks run inside the test when enqueued (on commit); the Redis tests start real workers."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.KORE_RETRY_BASE_SECONDS = 0.05
+    settings.KORE_RETRY_MAX_SECONDS = 0.2
+    settings.KORE_READ_TIMEOUT = 2.0
+    settings.KORE_CONNECT_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def simulator():
+    """A fresh simulator served over real HTTP on 127.0.0.1, knowing the test JWT app."""
+    sim = Simulator(control=True)
+    with SimulatorServer(sim) as server:
+        sim.url = server.url
+        yield sim
+
+
+@pytest.fixture
+def stream(db, simulator):
+    """An active stream whose host is the simulator, with credentials it accepts."""
+    stream = StreamFactory(host=simulator.url)
+    simulator.register_app(stream.client_id, TEST_CLIENT_SECRET, [stream.stream_id])
+    return stream
+
+
+@pytest.fixture
+def template(stream):
+    return CaseTemplateFactory(stream=stream)
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(username="alice", is_staff=True)
+
+
+@pytest.fixture
+def member_user(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def member_client(client, member_user):
+    client.force_login(member_user)
+    return client
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

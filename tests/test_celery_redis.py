@@ -1,0 +1,148 @@
+"""Delivery through a real Redis broker and real Celery worker processes, including kill -9."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from django.db import connection
+from kombu import Connection
+
+from cases.models import Case
+from cases.tasks import deliver_case
+from casesite.celery import app as celery_app
+from tests.factories import CaseFactory
+from tests.servers import CeleryWorker, RedisServer
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def published_for_real():
+    """Tasks go to the broker instead of running in the test process."""
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def worker_env(redis_server, stream):
+    return {
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "CELERY_BROKER_URL": redis_server.url,
+        "CACHE_URL": redis_server.url.replace("/0", "/1"),
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "PORTAL_SECRET_KEYS": os.environ["PORTAL_SECRET_KEYS"],
+        "KORE_READ_TIMEOUT": "5",
+        "KORE_RETRY_BASE_SECONDS": "0.2",
+        "KORE_RETRY_MAX_SECONDS": "1",
+    }
+
+
+@pytest.fixture
+def workers():
+    started: list[CeleryWorker] = []
+
+    def start(env, **kwargs) -> CeleryWorker:
+        worker = CeleryWorker(env, **kwargs)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def publish(redis_url: str, case_ids) -> None:
+    with Connection(redis_url) as conn:
+        for case_id in case_ids:
+            deliver_case.apply_async(args=[case_id], connection=conn)
+
+
+def wait_until(predicate, *, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+def test_cases_are_delivered_by_a_real_worker_through_redis(
+    redis_server, worker_env, workers, template, simulator, published_for_real
+):
+    cases = CaseFactory.create_batch(5, template=template)
+    simulator.inject("503")
+    workers(worker_env, name="w1")
+    publish(redis_server.url, [case.pk for case in cases])
+
+    wait_until(
+        lambda: Case.objects.filter(state=Case.State.DELIVERED).count() == 5,
+        timeout=30,
+        message=f"not all delivered: {list(Case.objects.values_list('state', flat=True))}",
+    )
+    assert simulator.created_count == 5
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_and_doubles_nothing(
+    redis_server, worker_env, workers, template, simulator, published_for_real
+):
+    case = CaseFactory(template=template)
+    simulator.set_latency(2.0)
+    first = workers(worker_env, name="doomed", concurrency=1)
+    publish(redis_server.url, [case.pk])
+    wait_until(
+        lambda: Case.objects.get(pk=case.pk).state == Case.State.SENDING, timeout=15, message="never sent"
+    )
+    time.sleep(0.3)  # the request is on the wire, inside the simulator's latency
+    first.kill_hard()
+    time.sleep(2.0)  # the simulator finishes creating the case; nobody hears the answer
+    assert simulator.created_count == 1
+    simulator.set_latency(0)
+
+    restarted_env = {**worker_env, "KORE_SENDING_TIMEOUT_SECONDS": "1", "KORE_SWEEP_INTERVAL_SECONDS": "1"}
+    workers(restarted_env, name="restarted", concurrency=1, beat=True)
+    wait_until(
+        lambda: Case.objects.get(pk=case.pk).state == Case.State.DELIVERED,
+        timeout=40,
+        message=f"not delivered after restart: {Case.objects.get(pk=case.pk).state}",
+    )
+    case.refresh_from_db()
+    assert simulator.created_count == 1
+    assert case.kore_id == simulator.cases[0]["_id"]
+    assert case.attempts.filter(outcome="adopted").exists()
+
+
+def test_pacing_holds_across_two_worker_processes(
+    redis_server, worker_env, workers, template, simulator, published_for_real
+):
+    stream = template.stream
+    stream.rate_limit = 20
+    stream.save()
+    simulator.set_rate_limit(20, 1.0)
+    cases = CaseFactory.create_batch(150, template=template)
+    env = {**worker_env, "KORE_RATE_WINDOW_SECONDS": "1", "KORE_PACING_HORIZON_SECONDS": "1"}
+    workers(env, name="pace1", concurrency=3)
+    workers(env, name="pace2", concurrency=3)
+    started = time.monotonic()
+    publish(redis_server.url, [case.pk for case in cases])
+
+    wait_until(
+        lambda: Case.objects.filter(state=Case.State.DELIVERED).count() == 150,
+        timeout=60,
+        message=f"backlog not drained: {Case.objects.count_by_state()}",
+    )
+    elapsed = time.monotonic() - started
+    assert simulator.rate_limited_count == 0
+    assert simulator.created_count == 150
+    # 150 cases at 19 a second cannot take less than about 7.5 s: the pacing really paced.
+    assert elapsed > 6.5

@@ -1,0 +1,156 @@
+"""Every page: who may see it, and what a person sees and can do there."""
+
+import pytest
+from django.urls import reverse
+
+from cases.models import Case, CaseTemplate, Stream
+from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
+
+pytestmark = pytest.mark.django_db
+
+MEMBER_PAGES = ["case_list", "case_new"]
+STAFF_PAGES = ["stream_list", "stream_new", "template_list", "template_new"]
+
+
+@pytest.mark.parametrize("name", MEMBER_PAGES + STAFF_PAGES)
+def test_every_page_sends_anonymous_visitors_to_sign_in(client, name):
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_detail_and_edit_pages_need_sign_in_too(client):
+    case = CaseFactory()
+    for url in (case.get_absolute_url(), reverse("stream_edit", args=[case.stream.pk])):
+        response = client.get(url)
+        assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_the_login_page_is_open(client):
+    response = client.get(reverse("login"))
+    assert response.status_code == 200
+    assert b"Sign in" in response.content
+
+
+def test_signing_in_lands_on_the_cases(client, member_user):
+    response = client.post(
+        reverse("login"), {"username": "bob", "password": "correct horse battery staple"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("case_list")
+
+
+@pytest.mark.parametrize("name", MEMBER_PAGES)
+def test_members_see_the_case_pages(member_client, name):
+    assert member_client.get(reverse(name)).status_code == 200
+
+
+@pytest.mark.parametrize("name", STAFF_PAGES)
+def test_configuration_is_staff_only(member_client, name):
+    assert member_client.get(reverse(name)).status_code == 403
+
+
+@pytest.mark.parametrize("name", STAFF_PAGES)
+def test_staff_see_the_configuration_pages(staff_client, name):
+    assert staff_client.get(reverse(name)).status_code == 200
+
+
+def test_staff_add_a_stream_and_its_secret_is_never_shown_again(staff_client):
+    response = staff_client.post(
+        reverse("stream_new"),
+        {
+            "name": "Support bot",
+            "host": "https://platform.kore.ai",
+            "stream_id": "st-084d3c5e-376a-559f-9987-a012bb2b0000",
+            "account_id": "",
+            "client_id": "cs-abc",
+            "client_secret": "very-secret-value",
+            "rate_limit": 60,
+            "is_active": "on",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    stream = Stream.objects.get()
+    assert stream.client_secret == "very-secret-value"
+    for url in (reverse("stream_edit", args=[stream.pk]), reverse("stream_list")):
+        assert b"very-secret-value" not in staff_client.get(url).content
+
+
+def test_staff_deactivate_a_stream(staff_client):
+    stream = StreamFactory()
+    staff_client.post(reverse("stream_toggle", args=[stream.pk]))
+    stream.refresh_from_db()
+    assert not stream.is_active
+
+
+def test_staff_add_a_template(staff_client):
+    stream = StreamFactory()
+    response = staff_client.post(
+        reverse("template_new"),
+        {
+            "stream": stream.pk,
+            "template_id": "ctm-d4e6152-4255-4c5c-ba6c-91dac5cd0000",
+            "name": "Sales",
+            "default_source": "rtm",
+            "default_due_hours": 72,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert CaseTemplate.objects.get().name == "Sales"
+
+
+def test_template_form_shows_errors_beside_fields(staff_client):
+    response = staff_client.post(reverse("template_new"), {"template_id": "nope"})
+    assert response.status_code == 200
+    assert b"A Kore template id looks like ctm-" in response.content
+
+
+def test_the_case_form_keeps_input_and_shows_errors(member_client):
+    template = CaseTemplateFactory()
+    response = member_client.post(
+        reverse("case_new"), {"template": template.pk, "name": "Keep me", "desc": "", "emailId": "nope"}
+    )
+    assert response.status_code == 200
+    assert b'value="Keep me"' in response.content
+    assert b"Enter a valid email address" in response.content
+    assert not Case.objects.exists()
+
+
+def test_the_case_form_explains_when_no_template_exists(member_client):
+    response = member_client.get(reverse("case_new"))
+    assert b"No case template is active yet" in response.content
+
+
+def test_the_list_shows_cases_newest_first_with_links(member_client):
+    older = CaseFactory(name="Older case")
+    newer = CaseFactory(name="Newer case")
+    content = member_client.get(reverse("case_list")).content.decode()
+    assert content.index("Newer case") < content.index("Older case")
+    assert newer.get_absolute_url() in content and older.get_absolute_url() in content
+
+
+def test_the_list_is_paginated(member_client):
+    template = CaseTemplateFactory()
+    CaseFactory.create_batch(55, template=template)
+    first = member_client.get(reverse("case_list")).content.decode()
+    second = member_client.get(reverse("case_list") + "?page=2").content.decode()
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+
+
+def test_the_case_page_shows_the_delivery_state(member_client):
+    case = CaseFactory()
+    response = member_client.get(case.get_absolute_url())
+    assert b"Queued" in response.content
+    assert b"hx-trigger" in response.content  # polls while delivery is in progress
+
+
+def test_a_missing_case_is_a_404(member_client):
+    assert member_client.get(reverse("case_detail", args=[999999])).status_code == 404
+
+
+def test_the_admin_lists_every_model(admin_client):
+    CaseFactory()
+    for model in ("stream", "casetemplate", "case", "deliveryattempt"):
+        assert admin_client.get(reverse(f"admin:cases_{model}_changelist")).status_code == 200
+        assert admin_client.get(reverse(f"admin:cases_{model}_add")).status_code == 200
