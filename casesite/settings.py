@@ -214,6 +214,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     # Longer than any countdown we schedule, so Redis never redelivers a waiting retry early.
     else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 )
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _folder in ("queue", "processed"):
+        (CELERY_BROKER_FOLDER / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Delivery waits on the network, so threads serve it well; prefork is Celery's own default.
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "prefork")
