@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from cases import pacing
@@ -136,7 +136,7 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
     2. If an earlier attempt was ambiguous, look the case up (getCases) and adopt it.
     3. Wait for a rate-limit slot, send createCase, record the outcome.
     """
-    case = Case.objects.select_related("stream", "template").filter(pk=case_id).first()
+    case = Case.objects.select_related("stream").filter(pk=case_id).first()
     if case is None:
         return DeliveryResult(case=None, claimed=False)  # type: ignore[arg-type]
     stream = case.stream
@@ -166,7 +166,8 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
     if not _claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
-    case.refresh_from_db()
+    # What an attempt finishing between our read and our claim may have changed.
+    case.refresh_from_db(fields=["state", "attempt_count", "lookup_required", "sending_started_at"])
 
     client = KoreClient(stream.kore_config())
     if case.lookup_required:
@@ -201,9 +202,22 @@ def _claim(case: Case) -> bool:
     return claimed == 1
 
 
+def _write_outcome(case: Case, attempt: DeliveryAttempt, **fields) -> None:
+    """Record an attempt and the row's new state together, and mirror them on ``case``.
+
+    The caller holds the claim, so the in-memory attempt count is the row's.
+    """
+    fields.update(attempt_count=case.attempt_count + 1, updated_at=timezone.now())
+    with transaction.atomic():
+        attempt.save(force_insert=True)
+        Case.objects.filter(pk=case.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(case, name, value)
+
+
 def _next_attempt_number(case: Case) -> int:
-    last = case.attempts.order_by("-number").values_list("number", flat=True).first()
-    return (last or 0) + 1
+    # Read after the claim: while the row is ours, nobody else adds attempts.
+    return case.attempt_count + 1
 
 
 def _record_delivery(
@@ -211,46 +225,44 @@ def _record_delivery(
 ) -> DeliveryResult:
     now = timezone.now()
     duration_ms = int((elapsed if elapsed is not None else (now - started).total_seconds()) * 1000)
+    attempt = DeliveryAttempt(
+        case=case,
+        number=_next_attempt_number(case),
+        started_at=started,
+        duration_ms=duration_ms,
+        http_status=getattr(kore_case, "http_status", None),
+        outcome=outcome,
+    )
     try:
-        with transaction.atomic():
-            DeliveryAttempt.objects.create(
-                case=case,
-                number=_next_attempt_number(case),
-                started_at=started,
-                duration_ms=duration_ms,
-                http_status=getattr(kore_case, "http_status", None),
-                outcome=outcome,
-            )
-            Case.objects.filter(pk=case.pk).update(
-                state=State.DELIVERED,
-                attempt_count=F("attempt_count") + 1,
-                delivered_at=now,
-                sending_started_at=None,
-                next_attempt_at=None,
-                lookup_required=False,
-                last_error="",
-                updated_at=now,
-                kore_id=kore_case.kore_id,
-                ref_id=kore_case.ref_id or "",
-                status_name=kore_case.status_name or "",
-                status_category=kore_case.status_category or "",
-                priority_name=kore_case.priority_name or "",
-                priority_color=kore_case.priority_color or "",
-                assignee_name=kore_case.assignee_name or "",
-                requester_name=kore_case.requester_name or case.requester_name,
-                requester_email=kore_case.requester_email or case.requester_email,
-                due_date=kore_case.due_date or case.due_date,
-                kore_created_at=kore_case.kore_created_at,
-                kore_updated_at=kore_case.kore_updated_at,
-                kore_case=kore_case.raw,
-            )
+        _write_outcome(
+            case,
+            attempt,
+            state=State.DELIVERED,
+            delivered_at=now,
+            sending_started_at=None,
+            next_attempt_at=None,
+            lookup_required=False,
+            last_error="",
+            kore_id=kore_case.kore_id,
+            ref_id=kore_case.ref_id or "",
+            status_name=kore_case.status_name or "",
+            status_category=kore_case.status_category or "",
+            priority_name=kore_case.priority_name or "",
+            priority_color=kore_case.priority_color or "",
+            assignee_name=kore_case.assignee_name or "",
+            requester_name=kore_case.requester_name or case.requester_name,
+            requester_email=kore_case.requester_email or case.requester_email,
+            due_date=kore_case.due_date or case.due_date,
+            kore_created_at=kore_case.kore_created_at,
+            kore_updated_at=kore_case.kore_updated_at,
+            kore_case=kore_case.raw,
+        )
     except IntegrityError:
         # Another portal case already holds this Kore id: never let two rows claim one case.
         error = f"Kore answered with case {kore_case.kore_id}, which another portal case already holds."
         return _finish_failure(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
-    case.refresh_from_db()
     logger.info("case %s delivered as %s (%s)", case.pk, case.ref_id, outcome)
     return DeliveryResult(case=case, claimed=True)
 
@@ -326,28 +338,26 @@ def _finish_failure(
 ) -> DeliveryResult:
     now = timezone.now()
     ambiguous = bool(exc and exc.ambiguous)
-    with transaction.atomic():
-        DeliveryAttempt.objects.create(
-            case=case,
-            number=_next_attempt_number(case),
-            started_at=started,
-            duration_ms=int((now - started).total_seconds() * 1000),
-            http_status=exc.status if exc else None,
-            outcome=outcome,
-            ambiguous=ambiguous,
-            error=error[:4000],
-        )
-        Case.objects.filter(pk=case.pk).update(
-            state=state,
-            attempt_count=F("attempt_count") + 1,
-            last_error=error[:4000],
-            sending_started_at=None,
-            next_attempt_at=now + timedelta(seconds=retry_in) if retry_in is not None else None,
-            lookup_required=ambiguous or case.lookup_required,
-            is_flagged=flag,
-            updated_at=now,
-        )
-    case.refresh_from_db()
+    attempt = DeliveryAttempt(
+        case=case,
+        number=_next_attempt_number(case),
+        started_at=started,
+        duration_ms=int((now - started).total_seconds() * 1000),
+        http_status=exc.status if exc else None,
+        outcome=outcome,
+        ambiguous=ambiguous,
+        error=error[:4000],
+    )
+    _write_outcome(
+        case,
+        attempt,
+        state=state,
+        last_error=error[:4000],
+        sending_started_at=None,
+        next_attempt_at=now + timedelta(seconds=retry_in) if retry_in is not None else None,
+        lookup_required=ambiguous or case.lookup_required,
+        is_flagged=flag,
+    )
     logger.info("case %s attempt failed (%s): %s -> %s", case.pk, outcome, error, state)
     return DeliveryResult(case=case, claimed=True, retry_in=retry_in)
 
