@@ -182,3 +182,17 @@ def test_the_sweep_re_enqueues_a_case_whose_task_was_lost(case, simulator, setti
     services.deliveries_sweep()  # eager Celery runs the task at once
     case.refresh_from_db()
     assert case.state == Case.State.DELIVERED
+
+
+def test_a_refused_connection_is_retried_until_kore_is_back(case, simulator, closed_port):
+    real_host = case.stream.host
+    type(case.stream).objects.filter(pk=case.stream.pk).update(host=f"http://127.0.0.1:{closed_port}")
+    services.case_deliver(case_id=case.pk)
+    case.refresh_from_db()
+    assert case.state == Case.State.RETRYING
+    assert not case.lookup_required  # nothing was sent, so nothing to look up
+
+    type(case.stream).objects.filter(pk=case.stream.pk).update(host=real_host)
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED
+    assert simulator.created_count == 1

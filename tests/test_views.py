@@ -154,3 +154,21 @@ def test_the_admin_lists_every_model(admin_client):
     for model in ("stream", "casetemplate", "case", "deliveryattempt"):
         assert admin_client.get(reverse(f"admin:cases_{model}_changelist")).status_code == 200
         assert admin_client.get(reverse(f"admin:cases_{model}_add")).status_code == 200
+
+
+def test_the_submitter_can_cancel_a_queued_case(member_client, member_user):
+    case = CaseFactory(submitted_by=member_user)
+    member_client.post(reverse("case_cancel", args=[case.pk]))
+    case.refresh_from_db()
+    assert case.state == Case.State.CANCELLED
+
+
+def test_someone_else_cannot_retry_or_cancel_a_case(member_client):
+    case = CaseFactory(state=Case.State.FAILED)
+    assert member_client.post(reverse("case_retry", args=[case.pk])).status_code == 403
+    assert member_client.post(reverse("case_cancel", args=[case.pk])).status_code == 403
+
+
+def test_retry_and_cancel_need_post(member_client, member_user):
+    case = CaseFactory(submitted_by=member_user)
+    assert member_client.get(reverse("case_cancel", args=[case.pk])).status_code == 405
