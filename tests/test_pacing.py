@@ -1,0 +1,64 @@
+"""Pacing: slots claimed through the shared cache never let more than `limit` sends into a window."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from cases import pacing
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def claim_all(key, *, limit, window, horizon, claimers=4, per_claimer=20):
+    slots, lock = [], threading.Lock()
+
+    def claimer():
+        try:
+            for _ in range(per_claimer):
+                slot = pacing.claim_slot(key, limit=limit, window=window, horizon=horizon)
+                if slot:
+                    with lock:
+                        slots.append(slot)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(claimers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return slots
+
+
+def test_each_slot_is_given_once_even_to_racing_claimers():
+    slots = claim_all("acct-race", limit=11, window=1.0, horizon=2.0)
+    starts = [slot.starts_at for slot in slots]
+    assert len(starts) == len(set(starts))
+    # Two seconds of horizon at 10 slots a second hold at most ~21 slots.
+    assert 18 <= len(slots) <= 21
+
+
+def test_no_window_holds_more_than_the_limit_even_with_late_arrivals():
+    limit, window = 6, 1.0
+    slots = claim_all("acct-window", limit=limit, window=window, horizon=3.0)
+    slots.sort(key=lambda slot: slot.starts_at)
+    # Worst case: every send lands at the very end of its sending half.
+    sends = [slot.ends_at for slot in slots]
+    for index, first in enumerate(sends):
+        in_window = [t for t in sends[index:] if t - first < window]
+        assert len(in_window) <= limit
+
+
+def test_accounts_do_not_share_a_budget():
+    one = pacing.claim_slot("acct-a", limit=2, window=60, horizon=60)
+    other = pacing.claim_slot("acct-b", limit=2, window=60, horizon=60)
+    assert one and other
+
+
+def test_a_full_horizon_answers_none():
+    # Slots of 60 s and a 60 s horizon: one or two slots to give, then none.
+    claims = [pacing.claim_slot("acct-full", limit=2, window=60, horizon=60) for _ in range(4)]
+    given = [claim for claim in claims if claim]
+    assert 1 <= len(given) <= 2
+    assert claims[-1] is None
