@@ -22,6 +22,11 @@ PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-xX]+$")
 class StreamForm(forms.ModelForm):
     """Stream settings. The client secret is write-only: never rendered back, blank keeps it."""
 
+    host = forms.URLField(
+        max_length=300,
+        assume_scheme="https",
+        help_text="Environment URL, e.g. https://platform.kore.ai (an on-premises origin also works).",
+    )
     client_secret = forms.CharField(
         label="JWT app client secret",
         required=False,

@@ -26,6 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class StreamFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Stream
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Stream {n}")
     host = "https://platform.kore.ai"
