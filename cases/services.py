@@ -139,9 +139,13 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
     case = Case.objects.select_related("stream").filter(pk=case_id).first()
     if case is None:
         return DeliveryResult(case=None, claimed=False)  # type: ignore[arg-type]
+    if not _may_be_claimable(case):
+        # Delivered, settled, in flight elsewhere, or a retry that is not due: its own task comes later.
+        return DeliveryResult(case=case, claimed=False)
     stream = case.stream
 
     # Pace before claiming: a case waiting for a slot stays queued and visible as such.
+    slot = None
     if stream.rate_limit:
         slot = pacing.claim_slot(
             stream.rate_limit_key(),
@@ -150,8 +154,6 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
             horizon=settings.KORE_PACING_HORIZON_SECONDS,
         )
         if slot is None:
-            if not case.is_pending:
-                return DeliveryResult(case=case, claimed=False)
             # Every slot in the horizon is taken: come back later. Noting the time on the row
             # tells the sweep this case's task is alive.
             retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
@@ -160,8 +162,6 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
                 updated_at=timezone.now(),
             )
             return DeliveryResult(case=case, claimed=False, retry_in=retry_in)
-    else:
-        slot = None
 
     if not _claim(case):
         case.refresh_from_db()
@@ -169,21 +169,20 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
     # What an attempt finishing between our read and our claim may have changed.
     case.refresh_from_db(fields=["state", "attempt_count", "lookup_required", "sending_started_at"])
 
+    if slot is not None:
+        time.sleep(slot.wait())
+        if time.time() >= slot.ends_at:
+            # Too late to send inside the slot we claimed: give the case back without an attempt.
+            return _release(case)
+
     client = KoreClient(stream.kore_config())
     if case.lookup_required:
         adopted = _resolve_ambiguity(case, client)
         if adopted is not None:
             return adopted
-
-    if slot is not None:
-        time.sleep(slot.wait())
-        if time.time() >= slot.ends_at:
-            # Too late to send inside the slot we claimed: give the case back without an attempt.
-            Case.objects.filter(pk=case.pk, state=State.SENDING).update(
-                state=State.QUEUED if case.attempt_count == 0 else State.RETRYING, sending_started_at=None
-            )
-            case.refresh_from_db()
-            return DeliveryResult(case=case, claimed=False, retry_in=0)
+        if slot is not None:
+            # The look-up spent this slot; the send waits for a slot of its own.
+            return _release(case)
 
     started = timezone.now()
     try:
@@ -191,6 +190,26 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
     except KoreError as exc:
         return _record_failure(case, exc, started=started)
     return _record_delivery(case, kore_case, started=started, outcome=Outcome.DELIVERED)
+
+
+def _may_be_claimable(case: Case) -> bool:
+    if case.state == State.QUEUED:
+        return True
+    return case.state == State.RETRYING and (
+        case.next_attempt_at is None or case.next_attempt_at <= timezone.now()
+    )
+
+
+def _release(case: Case) -> DeliveryResult:
+    """Give a claimed case back, unsent, to be picked up again at once."""
+    Case.objects.filter(pk=case.pk, state=State.SENDING).update(
+        state=State.QUEUED if case.attempt_count == 0 else State.RETRYING,
+        next_attempt_at=timezone.now(),
+        sending_started_at=None,
+        updated_at=timezone.now(),
+    )
+    case.refresh_from_db()
+    return DeliveryResult(case=case, claimed=False, retry_in=0)
 
 
 def _claim(case: Case) -> bool:

@@ -196,3 +196,17 @@ def test_a_refused_connection_is_retried_until_kore_is_back(case, simulator, clo
     case = deliver_until_settled(case)
     assert case.state == Case.State.DELIVERED
     assert simulator.created_count == 1
+
+
+def test_a_look_up_and_the_send_after_it_each_take_a_rate_limit_slot(case, simulator, settings):
+    settings.KORE_READ_TIMEOUT = 0.5
+    settings.KORE_RATE_WINDOW_SECONDS = 1.0
+    settings.KORE_PACING_HORIZON_SECONDS = 1.0
+    type(case.stream).objects.filter(pk=case.stream.pk).update(rate_limit=3)
+    simulator.set_rate_limit(3, 1.0)
+    simulator.inject("timeout", delay=1.0)  # ambiguous, and nothing created: look up, then send
+    case = deliver_until_settled(case, max_runs=40)
+    assert case.state == Case.State.DELIVERED
+    assert simulator.created_count == 1
+    assert simulator.rate_limited_count == 0
+    assert simulator.request_count == 3  # the timed-out send, the look-up, the send
