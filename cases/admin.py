@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from cases.forms import StreamForm
-from cases.models import Case, CaseTemplate, DeliveryAttempt, Stream
+from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, ImportBatch, Stream
 
 
 @admin.register(Stream)
@@ -45,3 +45,27 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     list_display = ["case", "number", "started_at", "duration_ms", "http_status", "outcome", "ambiguous"]
     list_filter = ["outcome", "ambiguous"]
     raw_id_fields = ["case"]
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Secrets are created and shown once by the API clients page or create_api_client."""
+
+    list_display = ["name", "client_id", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    readonly_fields = ["client_id", "created_at", "last_used_at"]
+    filter_horizontal = ["streams"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    list_display = ["api_client", "key", "case", "created_at"]
+    raw_id_fields = ["case"]
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = ["filename", "template", "total", "skipped", "created_by", "created_at"]

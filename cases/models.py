@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cases.kore.client import StreamConfig
 
 STREAM_SECRET_PURPOSE = "stream.client_secret"
+API_CLIENT_SECRET_PURPOSE = "apiclient.secret"
 
 
 class Stream(models.Model):
@@ -141,6 +142,54 @@ class CaseTemplate(models.Model):
         return timezone.now() + timedelta(hours=self.default_due_hours)
 
 
+class ApiClient(models.Model):
+    """A tool allowed to create and read cases through the portal's API, Kore-style: it signs an
+    HS256 JWT (``appId`` = its client id) with its secret, and may use only its streams."""
+
+    name = models.CharField(max_length=120, unique=True)
+    client_id = models.CharField(max_length=64, unique=True, editable=False)
+    # Only ciphertext is stored; the secret is shown once, when the client is created.
+    secret_encrypted = models.TextField(editable=False)
+    streams = models.ManyToManyField(Stream, related_name="api_clients", blank=True)
+    is_active = models.BooleanField("Active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_encrypted = crypto.encrypt(secret, purpose=API_CLIENT_SECRET_PURPOSE)
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted, purpose=API_CLIENT_SECRET_PURPOSE)
+
+    # DRF checks these on request.user; an API client acts as an authenticated principal.
+    is_authenticated = True
+    is_staff = False
+    is_superuser = False
+
+
+class IdempotencyKey(models.Model):
+    """An ``Idempotency-Key`` an API client sent with a createCase, and the case it produced."""
+
+    api_client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="idempotency_keys")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    case = models.ForeignKey("Case", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_client", "key"], name="unique_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.api_client} · {self.key}"
+
+
 class ImportBatch(models.Model):
     """A file of cases uploaded at once; its cases drain through the same outbox."""
 
@@ -208,6 +257,9 @@ class Case(models.Model):
     )
     batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
     )
     created_at = models.DateTimeField("Submitted", default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -294,6 +346,8 @@ class DeliveryAttempt(models.Model):
         default=False, help_text="The request may have reached Kore without an answer coming back."
     )
     error = models.TextField(blank=True)
+    # Kore's own answer to a refused call, kept so the API proxy can hand it back unchanged.
+    response_body = models.TextField(blank=True)
 
     class Meta:
         ordering = ["case", "number"]

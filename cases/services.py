@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from cases.kore.client import (
     parse_case,
     parse_kore_datetime,
 )
-from cases.models import Case, CaseTemplate, DeliveryAttempt, Stream
+from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, Stream
 
 logger = logging.getLogger(__name__)
 State = Case.State
@@ -82,18 +83,26 @@ def case_fields_from_body(body: dict) -> dict:
     }
 
 
-def case_submit(*, template: CaseTemplate, data: dict, user=None) -> Case:
-    """Store a validated case as ``queued`` and enqueue its delivery once the row is committed."""
+def case_submit(
+    *, template: CaseTemplate, data: dict, user=None, api_client=None, enqueue: bool = True
+) -> Case:
+    """Store a validated case as ``queued`` and enqueue its delivery once the row is committed.
+
+    ``enqueue=False`` is for a caller that delivers at once itself (the API proxy); should it
+    never get to, the sweep finds the case queued and enqueues it.
+    """
     body = build_case_body(template=template, data=data)
     with transaction.atomic():
         case = Case.objects.create(
             stream=template.stream,
             template=template,
             submitted_by=user if user is not None and user.is_authenticated else None,
+            api_client=api_client,
             request_body=body,
             **case_fields_from_body(body),
         )
-        enqueue_delivery(case.pk)
+        if enqueue:
+            enqueue_delivery(case.pk)
     logger.info("case %s queued for stream %s", case.pk, template.stream_id)
     return case
 
@@ -366,6 +375,7 @@ def _finish_failure(
         outcome=outcome,
         ambiguous=ambiguous,
         error=error[:4000],
+        response_body=exc.body if exc else "",
     )
     _write_outcome(
         case,
@@ -526,3 +536,25 @@ def stream_check(*, stream: Stream) -> ConnectionCheck:
     except KoreError as exc:
         return ConnectionCheck(ok=False, message=exc.message)
     return ConnectionCheck(ok=True, message=message)
+
+
+# --- API clients -------------------------------------------------------------------------
+
+
+def api_client_create(*, name: str, streams) -> tuple[ApiClient, str]:
+    """A new API client and its secret, which the caller shows once and never again."""
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        client = ApiClient(name=name, client_id=f"cs-{secrets.token_hex(12)}")
+        client.set_secret(secret)
+        client.save()
+        client.streams.set(streams)
+    return client, secret
+
+
+def api_client_new_secret(*, client: ApiClient) -> str:
+    """Replace a client's secret (the old one stops working at once)."""
+    secret = secrets.token_urlsafe(32)
+    client.set_secret(secret)
+    client.save(update_fields=["secret_encrypted"])
+    return secret

@@ -28,6 +28,7 @@ urlpatterns = [
     path("templates/new/", views.template_new, name="template_new"),
     path("templates/<int:template_id>/edit/", views.template_edit, name="template_edit"),
     path("admin/", admin.site.urls),
+    path("", include("cases.api_urls")),
 ]
 
 if settings.KORE_SIMULATOR_ENABLED:

@@ -1,0 +1,472 @@
+"""The REST API: a drop-in createCase proxy (Kore's own path, body, headers and answers) and a
+read API under /api/v1/. One view per operation, serializers beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler
+
+from cases import services
+from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
+from cases.api_filters import CaseFilter
+from cases.forms import CaseForm
+from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, Stream
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# Form field → the createCase body key a caller knows it by.
+BODY_KEY = {"template": "caseTmp", "user_id": "userInfo._id", "user_name": "userInfo.name"}
+
+
+# --- Errors in Kore's form ---------------------------------------------------------------
+
+
+def kore_errors(status_code: int, messages: list[dict]) -> Response:
+    return Response({"errors": messages}, status=status_code)
+
+
+def kore_exception_handler(exc, context):
+    """Every API error answers in Kore's form: ``{"errors": [{"msg": …, "code": …}]}``."""
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, KoreTokenFailed):
+        response.data = {"errors": [{"msg": str(exc.detail), "code": exc.kore_code}]}
+        return response
+    detail = response.data
+    if isinstance(detail, dict) and "detail" in detail:
+        messages = [{"msg": str(detail["detail"]), "code": response.status_code}]
+    elif isinstance(detail, dict):
+        messages = [
+            {"msg": f"{field}: {message}", "code": response.status_code, "field": field}
+            for field, problems in detail.items()
+            for message in (problems if isinstance(problems, list) else [problems])
+        ]
+    else:
+        messages = [{"msg": str(item), "code": response.status_code} for item in detail]
+    response.data = {"errors": messages}
+    return response
+
+
+ERROR_SCHEMA = inline_serializer(
+    "KoreErrors",
+    {
+        "errors": serializers.ListField(
+            child=inline_serializer(
+                "KoreError",
+                {
+                    "msg": serializers.CharField(),
+                    "code": serializers.IntegerField(),
+                    "field": serializers.CharField(required=False),
+                },
+            )
+        ),
+        "fields": serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()), required=False
+        ),
+    },
+)
+
+
+# --- The drop-in proxy -------------------------------------------------------------------
+
+
+class UserInfoSerializer(serializers.Serializer):
+    _id = serializers.CharField(required=False)
+    id = serializers.CharField(required=False)
+    name = serializers.CharField(required=False)
+
+
+class CreateCaseBodySerializer(serializers.Serializer):
+    """The createCase body, for the schema; validation itself is the case form's."""
+
+    caseTmp = serializers.CharField()
+    name = serializers.CharField()
+    desc = serializers.CharField()
+    userInfo = UserInfoSerializer()
+    emailId = serializers.CharField(required=False)
+    phoneNumber = serializers.CharField(required=False)
+    dueDate = serializers.CharField(help_text="ISO-8601, e.g. 2026-09-04T14:15:00.000Z")
+    source = serializers.CharField()
+
+
+def form_data_from_body(body: dict) -> dict:
+    """Kore's body keys → the case form's fields (userInfo._id / id → user_id, name → user_name)."""
+    user = body.get("userInfo") if isinstance(body.get("userInfo"), dict) else {}
+
+    def text(value) -> str:
+        return "" if value is None else str(value)
+
+    return {
+        "name": text(body.get("name")),
+        "desc": text(body.get("desc")),
+        "user_id": text(user.get("_id") or user.get("id")),
+        "user_name": text(user.get("name")),
+        "emailId": text(body.get("emailId")),
+        "phoneNumber": text(body.get("phoneNumber")),
+        "dueDate": text(body.get("dueDate")),
+        "source": text(body.get("source")),
+    }
+
+
+def validation_errors(form: CaseForm, body: dict) -> Response:
+    fields: dict[str, list[str]] = {}
+    for name, problems in form.errors.items():
+        fields.setdefault(BODY_KEY.get(name, name), []).extend(str(p) for p in problems)
+    if "userInfo" not in body or not isinstance(body.get("userInfo"), dict):
+        fields.setdefault("userInfo", []).append("userInfo is required and must be an object.")
+    messages = [
+        {"msg": f"{key}: {problem}", "code": 400, "field": key}
+        for key, ps in fields.items()
+        for problem in ps
+    ]
+    return Response({"errors": messages, "fields": fields}, status=400)
+
+
+def request_fingerprint(stream_id: str, body: dict) -> str:
+    canonical = json.dumps({"stream": stream_id, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def outcome_response(case: Case) -> HttpResponse | Response:
+    """Kore's status and body for a settled case; 202 with the portal's record otherwise."""
+    headers = {"X-Portal-Case-Id": str(case.pk)}
+    last = DeliveryAttempt.objects.filter(case=case).order_by("-number").first()
+    if case.state == Case.State.DELIVERED:
+        return HttpResponse(
+            json.dumps(case.kore_case),
+            status=(last.http_status if last and last.http_status else 200),
+            content_type="application/json",
+            headers=headers,
+        )
+    if case.state == Case.State.FAILED and last and last.outcome == DeliveryAttempt.Outcome.REFUSED:
+        return HttpResponse(
+            last.response_body
+            or json.dumps({"errors": [{"msg": case.last_error, "code": last.http_status}]}),
+            status=last.http_status or 400,
+            content_type="application/json",
+            headers=headers,
+        )
+    if case.state in (Case.State.FAILED, Case.State.CANCELLED):
+        # Kore refused the portal's own credentials, or gave up: nothing the caller can fix.
+        return Response(
+            {"errors": [{"msg": f"Kore.ai did not take the case: {case.last_error}", "code": 502}]},
+            status=502,
+            headers=headers,
+        )
+    return Response(
+        {
+            "caseId": case.pk,
+            "state": case.state,
+            "detail": case.last_error or "Queued for delivery to Kore.ai.",
+        },
+        status=202,
+        headers=headers,
+    )
+
+
+def deliver_and_wait(case: Case, *, deadline: float) -> Case:
+    """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
+    while True:
+        result = services.case_deliver(case_id=case.pk)
+        case = result.case
+        if not case.is_pending:
+            return case
+        remaining = deadline - time.monotonic()
+        if result.claimed:
+            # A failed attempt that will be retried: the worker takes it from here.
+            services.enqueue_delivery(case.pk, countdown=result.retry_in)
+            return case
+        if remaining <= 0:
+            services.enqueue_delivery(case.pk)
+            return case
+        # Waiting for a rate-limit slot, or another worker has it in flight.
+        time.sleep(min(remaining, result.retry_in if result.retry_in else 0.05))
+
+
+class CreateCaseProxy(APIView):
+    authentication_classes = [KoreJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ApiClientThrottle]
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.successful_authenticator is None:
+            raise KoreTokenFailed("The auth header with a JWT is required.")
+        super().permission_denied(request, message=message, code=code)
+
+    @extend_schema(
+        operation_id="createCase",
+        summary="Create a case (drop-in for Kore.ai's createCase)",
+        description=(
+            "Same path, body and headers as Kore.ai's createCase. The portal validates the body, stores "
+            "the case, delivers it with the stream's own credentials and answers with Kore's status and "
+            "body. When Kore is unavailable it answers 202 and delivers later, unless `Prefer: respond-sync`."
+        ),
+        request=CreateCaseBodySerializer,
+        parameters=[
+            OpenApiParameter("accountId", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The same key within 24 h returns the first outcome; never a second case.",
+            ),
+            OpenApiParameter(
+                "Prefer",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                enum=["respond-sync"],
+                description="respond-sync: do not queue; answer 502/504 when Kore is unavailable.",
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Kore's case, unchanged"),
+            202: inline_serializer(
+                "CaseQueued",
+                {
+                    "caseId": serializers.IntegerField(),
+                    "state": serializers.CharField(),
+                    "detail": serializers.CharField(),
+                },
+            ),
+            **{
+                code: OpenApiResponse(ERROR_SCHEMA, description=text)
+                for code, text in {
+                    400: "Invalid body: every problem listed",
+                    401: "Missing, invalid, expired or replayed token",
+                    403: "The client may not use this stream",
+                    404: "Unknown stream",
+                    413: "Body too large",
+                    422: "Idempotency-Key reused with a different body",
+                    429: "Throttled (see Retry-After)",
+                    502: "Kore.ai unavailable or refused the portal's credentials",
+                    504: "Kore.ai did not answer in time",
+                }.items()
+            },
+        },
+        tags=["proxy"],
+    )
+    def post(self, request, stream_id: str):
+        client: ApiClient = request.user
+        stream = Stream.objects.filter(stream_id=stream_id, is_active=True).first()
+        if stream is None:
+            return kore_errors(404, [{"msg": f"No active stream {stream_id} in the portal.", "code": 404}])
+        if not client.streams.filter(pk=stream.pk).exists():
+            return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
+        if len(request.body) > settings.PROXY_MAX_BODY_BYTES:
+            return kore_errors(413, [{"msg": "The request body is too large.", "code": 413}])
+        try:
+            body = json.loads(request.body or b"")
+        except ValueError:
+            return kore_errors(400, [{"msg": "The request body is not valid JSON.", "code": 400}])
+        if not isinstance(body, dict):
+            return kore_errors(400, [{"msg": "The request body must be a JSON object.", "code": 400}])
+
+        key = request.headers.get("Idempotency-Key", "").strip()
+        fingerprint = request_fingerprint(stream_id, body)
+        if key:
+            replay = self._replay(client, key, fingerprint)
+            if replay is not None:
+                return replay
+
+        templates = CaseTemplate.objects.filter(stream=stream, is_active=True)
+        template = templates.filter(template_id=str(body.get("caseTmp") or "")).first()
+        form = CaseForm(
+            {**form_data_from_body(body), "template": template.pk if template else ""}, templates=templates
+        )
+        if not form.is_valid() or not isinstance(body.get("userInfo"), dict):
+            if template is None and body.get("caseTmp"):
+                form.errors["template"] = form.error_class(
+                    [f"No active case template {body['caseTmp']} on this stream."]
+                )
+            return validation_errors(form, body)
+
+        try:
+            with transaction.atomic():
+                case = services.case_submit(
+                    template=template, data=form.cleaned_data, api_client=client, enqueue=False
+                )
+                if key:
+                    IdempotencyKey.objects.create(
+                        api_client=client, key=key, request_hash=fingerprint, case=case
+                    )
+        except IntegrityError:
+            # A concurrent call with the same key won the race: answer with its outcome.
+            return self._replay(client, key, fingerprint) or kore_errors(
+                409, [{"msg": "A call with this Idempotency-Key is in progress.", "code": 409}]
+            )
+
+        deadline = time.monotonic() + settings.PROXY_WAIT_SECONDS
+        case = deliver_and_wait(case, deadline=deadline)
+        if case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
+            return self._refuse_to_queue(case)
+        return outcome_response(case)
+
+    def _replay(self, client: ApiClient, key: str, fingerprint: str):
+        cutoff = timezone.now() - IDEMPOTENCY_WINDOW
+        IdempotencyKey.objects.filter(api_client=client, key=key, created_at__lt=cutoff).delete()
+        previous = IdempotencyKey.objects.filter(api_client=client, key=key).select_related("case").first()
+        if previous is None:
+            return None
+        if previous.request_hash != fingerprint:
+            return kore_errors(
+                422, [{"msg": "This Idempotency-Key was used with a different request body.", "code": 422}]
+            )
+        case = previous.case
+        deadline = time.monotonic() + settings.PROXY_WAIT_SECONDS
+        while case.is_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            case.refresh_from_db()
+        return outcome_response(case)
+
+    @staticmethod
+    def _refuse_to_queue(case: Case) -> Response:
+        services.case_cancel(case=case)
+        last = DeliveryAttempt.objects.filter(case=case).order_by("-number").first()
+        timed_out = last is not None and last.outcome == DeliveryAttempt.Outcome.TIMEOUT
+        code = 504 if timed_out or last is None else 502
+        return Response(
+            {
+                "errors": [
+                    {
+                        "msg": f"Kore.ai is unavailable and the call asked not to queue: {case.last_error}",
+                        "code": code,
+                    }
+                ]
+            },
+            status=code,
+            headers={"X-Portal-Case-Id": str(case.pk)},
+        )
+
+
+# --- The read API ------------------------------------------------------------------------
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "started_at", "duration_ms", "http_status", "outcome", "ambiguous", "error"]
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    stream = serializers.SlugRelatedField(slug_field="stream_id", read_only=True)
+    template = serializers.SlugRelatedField(slug_field="template_id", read_only=True)
+    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    refId = serializers.CharField(source="ref_id", read_only=True)
+    kore_id = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "refId", "kore_id", "name", "state", "status_name", "status_category", "priority_name",
+            "priority_color", "assignee_name", "requester_id", "requester_name", "requester_email",
+            "requester_phone", "source", "due_date", "stream", "template", "submitted_by", "created_at",
+            "delivered_at", "kore_created_at", "kore_updated_at", "attempt_count", "last_error",
+        ]  # fmt: skip
+
+
+class CaseDetailSerializer(CaseSerializer):
+    attempts = AttemptSerializer(many=True, read_only=True)
+    request_body = serializers.JSONField(read_only=True)
+    kore_case = serializers.JSONField(read_only=True, allow_null=True)
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "desc", "request_body", "kore_case", "attempts"]
+
+
+class StreamSerializer(serializers.ModelSerializer):
+    """Never a secret: only the public facts of a stream."""
+
+    class Meta:
+        model = Stream
+        fields = ["id", "name", "host", "stream_id", "account_id", "is_active", "rate_limit"]
+
+
+class TemplateSerializer(serializers.ModelSerializer):
+    stream = serializers.SlugRelatedField(slug_field="stream_id", read_only=True)
+
+    class Meta:
+        model = CaseTemplate
+        fields = ["id", "stream", "template_id", "name", "default_source", "default_due_hours", "is_active"]
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def cases_for(principal):
+    if isinstance(principal, ApiClient):
+        return Case.objects.filter(stream__in=principal.streams.all())
+    return Case.objects.visible_to(principal)
+
+
+class ReadAPIMixin:
+    authentication_classes = [KoreJWTAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ApiClientThrottle]
+
+
+@extend_schema(tags=["read"], summary="List cases (filters as on the list page; cursor pagination)")
+class CaseListAPI(ReadAPIMixin, generics.ListAPIView):
+    serializer_class = CaseSerializer
+    pagination_class = NewestFirst
+    filterset_class = CaseFilter
+
+    def get_queryset(self):
+        return cases_for(self.request.user).select_related("stream", "template", "submitted_by")
+
+
+@extend_schema(tags=["read"], summary="One case with the stored Kore case and its delivery attempts")
+class CaseDetailAPI(ReadAPIMixin, generics.RetrieveAPIView):
+    serializer_class = CaseDetailSerializer
+
+    def get_queryset(self):
+        return (
+            cases_for(self.request.user)
+            .select_related("stream", "template", "submitted_by")
+            .prefetch_related("attempts")
+        )
+
+
+@extend_schema(tags=["read"], summary="Streams (never their secrets)")
+class StreamListAPI(ReadAPIMixin, generics.ListAPIView):
+    serializer_class = StreamSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        principal = self.request.user
+        if isinstance(principal, ApiClient):
+            return principal.streams.order_by("name")
+        return Stream.objects.order_by("name")
+
+
+@extend_schema(tags=["read"], summary="Case templates")
+class TemplateListAPI(ReadAPIMixin, generics.ListAPIView):
+    serializer_class = TemplateSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        principal = self.request.user
+        templates = CaseTemplate.objects.select_related("stream").order_by("stream__name", "name")
+        if isinstance(principal, ApiClient):
+            return templates.filter(stream__in=principal.streams.all())
+        return templates
