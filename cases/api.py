@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -412,6 +413,24 @@ class NewestFirst(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def decode_cursor(self, request):
+        # A cursor the caller mangled is bad input (400), not a missing page (404).
+        try:
+            return super().decode_cursor(request)
+        except NotFound as exc:
+            raise ValidationError({"cursor": [str(exc.detail)]}) from None
+
+
+READ_ERRORS = {
+    code: OpenApiResponse(ERROR_SCHEMA, description=text)
+    for code, text in {
+        400: "Invalid filter or cursor: every problem listed",
+        401: "Missing, invalid, expired or replayed token (or no session)",
+        404: "No such case, or not one the caller may see",
+        429: "Throttled (see Retry-After)",
+    }.items()
+}
+
 
 def cases_for(principal):
     if isinstance(principal, ApiClient):
@@ -425,7 +444,11 @@ class ReadAPIMixin:
     throttle_classes = [ApiClientThrottle]
 
 
-@extend_schema(tags=["read"], summary="List cases (filters as on the list page; cursor pagination)")
+@extend_schema(
+    tags=["read"],
+    summary="List cases (filters as on the list page; cursor pagination)",
+    responses={200: CaseSerializer(many=True), **READ_ERRORS},
+)
 class CaseListAPI(ReadAPIMixin, generics.ListAPIView):
     serializer_class = CaseSerializer
     pagination_class = NewestFirst
@@ -435,7 +458,11 @@ class CaseListAPI(ReadAPIMixin, generics.ListAPIView):
         return cases_for(self.request.user).select_related("stream", "template", "submitted_by")
 
 
-@extend_schema(tags=["read"], summary="One case with the stored Kore case and its delivery attempts")
+@extend_schema(
+    tags=["read"],
+    summary="One case with the stored Kore case and its delivery attempts",
+    responses={200: CaseDetailSerializer, **READ_ERRORS},
+)
 class CaseDetailAPI(ReadAPIMixin, generics.RetrieveAPIView):
     serializer_class = CaseDetailSerializer
 
@@ -447,7 +474,11 @@ class CaseDetailAPI(ReadAPIMixin, generics.RetrieveAPIView):
         )
 
 
-@extend_schema(tags=["read"], summary="Streams (never their secrets)")
+@extend_schema(
+    tags=["read"],
+    summary="Streams (never their secrets)",
+    responses={200: StreamSerializer(many=True), **READ_ERRORS},
+)
 class StreamListAPI(ReadAPIMixin, generics.ListAPIView):
     serializer_class = StreamSerializer
     pagination_class = None
@@ -459,7 +490,9 @@ class StreamListAPI(ReadAPIMixin, generics.ListAPIView):
         return Stream.objects.order_by("name")
 
 
-@extend_schema(tags=["read"], summary="Case templates")
+@extend_schema(
+    tags=["read"], summary="Case templates", responses={200: TemplateSerializer(many=True), **READ_ERRORS}
+)
 class TemplateListAPI(ReadAPIMixin, generics.ListAPIView):
     serializer_class = TemplateSerializer
     pagination_class = None

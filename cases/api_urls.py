@@ -2,10 +2,17 @@
 site's sign-in redirect."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from cases import api
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown API paths answer in the API's own (Kore's) error form, not an HTML page."""
+    return JsonResponse({"errors": [{"msg": "No such API endpoint.", "code": 404}]}, status=404)
+
 
 urlpatterns = [
     path(
@@ -14,9 +21,15 @@ urlpatterns = [
         name="api_create_case",
     ),
     path("api/v1/cases/", login_not_required(api.CaseListAPI.as_view()), name="api_case_list"),
-    path("api/v1/cases/<int:pk>/", login_not_required(api.CaseDetailAPI.as_view()), name="api_case_detail"),
+    # Up to 18 digits: any id the database can hold; longer is a JSON 404 below, never an overflow.
+    re_path(
+        r"^api/v1/cases/(?P<pk>-?\d{1,18})/$",
+        login_not_required(api.CaseDetailAPI.as_view()),
+        name="api_case_detail",
+    ),
     path("api/v1/streams/", login_not_required(api.StreamListAPI.as_view()), name="api_stream_list"),
     path("api/v1/templates/", login_not_required(api.TemplateListAPI.as_view()), name="api_template_list"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    re_path(r"^api/", login_not_required(api_not_found)),
 ]
