@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import delivery_views, views
+from cases import api_client_views, delivery_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,6 +27,14 @@ urlpatterns = [
     path("templates/", views.template_list, name="template_list"),
     path("templates/new/", views.template_new, name="template_new"),
     path("templates/<int:template_id>/edit/", views.template_edit, name="template_edit"),
+    path("api-clients/", api_client_views.api_client_list, name="api_client_list"),
+    path("api-clients/new/", api_client_views.api_client_new, name="api_client_new"),
+    path("api-clients/<int:client_id>/edit/", api_client_views.api_client_edit, name="api_client_edit"),
+    path(
+        "api-clients/<int:client_id>/new-secret/",
+        api_client_views.api_client_new_secret,
+        name="api_client_new_secret",
+    ),
     path("admin/", admin.site.urls),
     path("", include("cases.api_urls")),
 ]

@@ -272,3 +272,45 @@ def test_a_client_over_its_rate_is_throttled_with_retry_after(
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) > 0
     assert throttled.json()["errors"][0]["code"] == 429
+
+
+@pytest.mark.django_db
+def test_staff_create_a_client_and_see_its_secret_once(staff_client, template):
+    response = staff_client.post(
+        "/api-clients/new/", {"name": "Chatbot", "streams": [template.stream.pk], "is_active": "on"}
+    )
+    client = ApiClient.objects.get(name="Chatbot")
+    page = response.content.decode()
+    assert client.client_id in page and client.secret in page
+    assert response["Cache-Control"] == "no-store"
+    for url in (
+        "/api-clients/",
+        f"/api-clients/{client.pk}/edit/",
+        f"/admin/cases/apiclient/{client.pk}/change/",
+    ):
+        assert client.secret not in staff_client.get(url).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_new_secret_replaces_the_old_one(staff_client, api_client, template):
+    old = api_client.plain_secret
+    staff_client.post(f"/api-clients/{api_client.pk}/new-secret/")
+    api_client.refresh_from_db()
+    assert api_client.secret != old
+
+
+@pytest.mark.django_db
+def test_api_client_pages_are_staff_only(member_client, api_client):
+    assert member_client.get("/api-clients/").status_code == 403
+    assert member_client.post(f"/api-clients/{api_client.pk}/new-secret/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_command_prints_the_id_and_secret_once(template, capsys):
+    from django.core.management import call_command
+
+    call_command("create_api_client", "Nightly import", "--stream", template.stream.stream_id)
+    out = capsys.readouterr().out
+    client = ApiClient.objects.get(name="Nightly import")
+    assert client.client_id in out and client.secret in out
+    assert list(client.streams.all()) == [template.stream]

@@ -1,0 +1,67 @@
+"""Staff pages for API clients. A secret is shown once, on the page right after it is made."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from cases import services
+from cases.models import ApiClient, Stream
+from cases.views import staff_required
+
+
+class ApiClientForm(forms.ModelForm):
+    streams = forms.ModelMultipleChoiceField(
+        queryset=Stream.objects.order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="The streams this client may create cases on and read.",
+    )
+
+    class Meta:
+        model = ApiClient
+        fields = ["name", "streams", "is_active"]
+
+
+def _show_secret_once(request: HttpRequest, client: ApiClient, secret: str) -> HttpResponse:
+    response = render(request, "cases/api_client_secret.html", {"client": client, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_required
+def api_client_list(request: HttpRequest) -> HttpResponse:
+    clients = ApiClient.objects.prefetch_related("streams").order_by("-is_active", "name")
+    return render(request, "cases/api_client_list.html", {"clients": clients})
+
+
+@staff_required
+def api_client_new(request: HttpRequest) -> HttpResponse:
+    form = ApiClientForm(request.POST or None, initial={"is_active": True})
+    if request.method == "POST" and form.is_valid():
+        client, secret = services.api_client_create(
+            name=form.cleaned_data["name"], streams=form.cleaned_data["streams"]
+        )
+        return _show_secret_once(request, client, secret)
+    return render(request, "cases/api_client_form.html", {"form": form})
+
+
+@staff_required
+def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = get_object_or_404(ApiClient, pk=client_id)
+    form = ApiClientForm(request.POST or None, instance=client)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"API client “{client.name}” saved.")
+        return redirect("api_client_list")
+    return render(request, "cases/api_client_form.html", {"form": form, "client": client})
+
+
+@staff_required
+@require_POST
+def api_client_new_secret(request: HttpRequest, client_id: int) -> HttpResponse:
+    client = get_object_or_404(ApiClient, pk=client_id)
+    return _show_secret_once(request, client, services.api_client_new_secret(client=client))
