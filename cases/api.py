@@ -265,11 +265,11 @@ class CreateCaseProxy(APIView):
     )
     def post(self, request, stream_id: str):
         client: ApiClient = request.user
-        stream = Stream.objects.filter(stream_id=stream_id, is_active=True).first()
+        stream = client.streams.filter(stream_id=stream_id, is_active=True).first()
         if stream is None:
+            if Stream.objects.filter(stream_id=stream_id, is_active=True).exists():
+                return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
             return kore_errors(404, [{"msg": f"No active stream {stream_id} in the portal.", "code": 404}])
-        if not client.streams.filter(pk=stream.pk).exists():
-            return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
         if len(request.body) > settings.PROXY_MAX_BODY_BYTES:
             return kore_errors(413, [{"msg": "The request body is too large.", "code": 413}])
         try:
