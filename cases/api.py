@@ -143,10 +143,11 @@ def request_fingerprint(stream_id: str, body: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def outcome_response(case: Case) -> HttpResponse | Response:
+def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpResponse | Response:
     """Kore's status and body for a settled case; 202 with the portal's record otherwise."""
     headers = {"X-Portal-Case-Id": str(case.pk)}
-    last = DeliveryAttempt.objects.filter(case=case).order_by("-number").first()
+    if last is None:
+        last = DeliveryAttempt.objects.filter(case=case).order_by("-number").first()
     if case.state == Case.State.DELIVERED:
         return HttpResponse(
             json.dumps(case.kore_case),
@@ -180,23 +181,23 @@ def outcome_response(case: Case) -> HttpResponse | Response:
     )
 
 
-def deliver_and_wait(case: Case, *, deadline: float) -> Case:
+def deliver_and_wait(case: Case, *, deadline: float) -> services.DeliveryResult:
     """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
+    result = services.case_deliver(case_id=case.pk, case=case)
     while True:
-        result = services.case_deliver(case_id=case.pk)
-        case = result.case
-        if not case.is_pending:
-            return case
+        if not result.case.is_pending:
+            return result
         remaining = deadline - time.monotonic()
         if result.claimed:
             # A failed attempt that will be retried: the worker takes it from here.
             services.enqueue_delivery(case.pk, countdown=result.retry_in)
-            return case
+            return result
         if remaining <= 0:
             services.enqueue_delivery(case.pk)
-            return case
+            return result
         # Waiting for a rate-limit slot, or another worker has it in flight.
         time.sleep(min(remaining, result.retry_in if result.retry_in else 0.05))
+        result = services.case_deliver(case_id=case.pk)
 
 
 class CreateCaseProxy(APIView):
@@ -313,11 +314,10 @@ class CreateCaseProxy(APIView):
                 409, [{"msg": "A call with this Idempotency-Key is in progress.", "code": 409}]
             )
 
-        deadline = time.monotonic() + settings.PROXY_WAIT_SECONDS
-        case = deliver_and_wait(case, deadline=deadline)
-        if case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
-            return self._refuse_to_queue(case)
-        return outcome_response(case)
+        result = deliver_and_wait(case, deadline=time.monotonic() + settings.PROXY_WAIT_SECONDS)
+        if result.case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
+            return self._refuse_to_queue(result.case)
+        return outcome_response(result.case, result.attempt)
 
     def _replay(self, client: ApiClient, key: str, fingerprint: str):
         cutoff = timezone.now() - IDEMPOTENCY_WINDOW

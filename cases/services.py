@@ -92,7 +92,9 @@ def case_submit(
     never get to, the sweep finds the case queued and enqueues it.
     """
     body = build_case_body(template=template, data=data)
-    with transaction.atomic():
+    # No savepoint when a caller's transaction surrounds this one (the API pairs the case with
+    # its idempotency key): an error rolls back the whole of it anyway.
+    with transaction.atomic(savepoint=False):
         case = Case.objects.create(
             stream=template.stream,
             template=template,
@@ -134,9 +136,10 @@ class DeliveryResult:
     case: Case
     claimed: bool
     retry_in: float | None = None
+    attempt: DeliveryAttempt | None = None  # the attempt this run recorded, if any
 
 
-def case_deliver(*, case_id: int) -> DeliveryResult:
+def case_deliver(*, case_id: int, case: Case | None = None) -> DeliveryResult:
     """Deliver one case to Kore.ai, at most once, recording every attempt on the row.
 
     1. Claim: a conditional update moves the row to ``sending`` only if it is queued, or
@@ -144,8 +147,11 @@ def case_deliver(*, case_id: int) -> DeliveryResult:
        to claim. Works the same on SQLite, where ``select_for_update`` does nothing.
     2. If an earlier attempt was ambiguous, look the case up (getCases) and adopt it.
     3. Wait for a rate-limit slot, send createCase, record the outcome.
+
+    A caller that has just created the case may pass it in to spare reading it again.
     """
-    case = Case.objects.select_related("stream").filter(pk=case_id).first()
+    if case is None:
+        case = Case.objects.select_related("stream").filter(pk=case_id).first()
     if case is None:
         return DeliveryResult(case=None, claimed=False)  # type: ignore[arg-type]
     if not _may_be_claimable(case):
@@ -292,7 +298,7 @@ def _record_delivery(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
     logger.info("case %s delivered as %s (%s)", case.pk, case.ref_id, outcome)
-    return DeliveryResult(case=case, claimed=True)
+    return DeliveryResult(case=case, claimed=True, attempt=attempt)
 
 
 OUTCOME_BY_ERROR = [
@@ -388,7 +394,7 @@ def _finish_failure(
         is_flagged=flag,
     )
     logger.info("case %s attempt failed (%s): %s -> %s", case.pk, outcome, error, state)
-    return DeliveryResult(case=case, claimed=True, retry_in=retry_in)
+    return DeliveryResult(case=case, claimed=True, retry_in=retry_in, attempt=attempt)
 
 
 # --- Ambiguity: find out before sending again -------------------------------------------
