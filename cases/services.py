@@ -251,7 +251,19 @@ def _record_delivery(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
     case.refresh_from_db()
-    logger.info("case %s delivered as %s (%s)", case.pk, case.ref_id, outcome)
+    logger.info(
+        "case %s delivered as %s (%s)",
+        case.pk,
+        case.ref_id,
+        outcome,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": getattr(kore_case, "http_status", None),
+            "duration_ms": duration_ms,
+        },
+    )
     return DeliveryResult(case=case, claimed=True)
 
 
@@ -326,12 +338,13 @@ def _finish_failure(
 ) -> DeliveryResult:
     now = timezone.now()
     ambiguous = bool(exc and exc.ambiguous)
+    duration_ms = int((now - started).total_seconds() * 1000)
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             case=case,
             number=_next_attempt_number(case),
             started_at=started,
-            duration_ms=int((now - started).total_seconds() * 1000),
+            duration_ms=duration_ms,
             http_status=exc.status if exc else None,
             outcome=outcome,
             ambiguous=ambiguous,
@@ -348,7 +361,21 @@ def _finish_failure(
             updated_at=now,
         )
     case.refresh_from_db()
-    logger.info("case %s attempt failed (%s): %s -> %s", case.pk, outcome, error, state)
+    logger.info(
+        "case %s attempt failed (%s): %s -> %s",
+        case.pk,
+        outcome,
+        error,
+        state,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": exc.status if exc else None,
+            "duration_ms": duration_ms,
+            "state": state,
+        },
+    )
     return DeliveryResult(case=case, claimed=True, retry_in=retry_in)
 
 

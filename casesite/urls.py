@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import delivery_views, views
+from cases import delivery_views, health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +28,8 @@ urlpatterns = [
     path("templates/new/", views.template_new, name="template_new"),
     path("templates/<int:template_id>/edit/", views.template_edit, name="template_edit"),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
 
 if settings.KORE_SIMULATOR_ENABLED:
