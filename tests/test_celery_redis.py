@@ -13,7 +13,7 @@ from cases.models import Case
 from cases.tasks import deliver_case
 from casesite.celery import app as celery_app
 from tests.factories import CaseFactory
-from tests.servers import CeleryWorker, RedisServer
+from tests.servers import CeleryWorker, RedisServer, database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +36,8 @@ def published_for_real():
 @pytest.fixture
 def worker_env(redis_server, stream):
     return {
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        # The test database (test_<name> on PostgreSQL, a file on SQLite), not the real one.
+        "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": redis_server.url,
         "CACHE_URL": redis_server.url.replace("/0", "/1"),
         "CELERY_VISIBILITY_TIMEOUT": "3",
