@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint format venv dev-venv migrate demo worker clean
+.PHONY: run test test-pg lint format venv dev-venv migrate demo worker clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ run: demo
 test: dev-venv lint
 	./scripts/ensure-system-packages.sh
 	$(VENV)/bin/pytest
+
+## The whole suite again on a throwaway PostgreSQL server (Debian's PostgreSQL 15), with real Redis.
+test-pg: dev-venv
+	./scripts/ensure-system-packages.sh
+	./scripts/with-postgres.sh $(VENV)/bin/pytest
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .

@@ -297,7 +297,19 @@ def _record_delivery(
         return _finish_failure(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
-    logger.info("case %s delivered as %s (%s)", case.pk, case.ref_id, outcome)
+    logger.info(
+        "case %s delivered as %s (%s)",
+        case.pk,
+        case.ref_id,
+        outcome,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": attempt.http_status,
+            "duration_ms": duration_ms,
+        },
+    )
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
 
 
@@ -372,11 +384,12 @@ def _finish_failure(
 ) -> DeliveryResult:
     now = timezone.now()
     ambiguous = bool(exc and exc.ambiguous)
+    duration_ms = int((now - started).total_seconds() * 1000)
     attempt = DeliveryAttempt(
         case=case,
         number=_next_attempt_number(case),
         started_at=started,
-        duration_ms=int((now - started).total_seconds() * 1000),
+        duration_ms=duration_ms,
         http_status=exc.status if exc else None,
         outcome=outcome,
         ambiguous=ambiguous,
@@ -393,7 +406,21 @@ def _finish_failure(
         lookup_required=ambiguous or case.lookup_required,
         is_flagged=flag,
     )
-    logger.info("case %s attempt failed (%s): %s -> %s", case.pk, outcome, error, state)
+    logger.info(
+        "case %s attempt failed (%s): %s -> %s",
+        case.pk,
+        outcome,
+        error,
+        state,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": attempt.http_status,
+            "duration_ms": duration_ms,
+            "state": state,
+        },
+    )
     return DeliveryResult(case=case, claimed=True, retry_in=retry_in, attempt=attempt)
 
 

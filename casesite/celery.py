@@ -1,11 +1,23 @@
 """The Celery app. Settings come from Django's (CELERY_* names); tasks live in cases/tasks.py."""
 
+import logging.config
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
 
 app = Celery("casesite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+if os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json":
+
+    @setup_logging.connect
+    def use_django_logging(**kwargs) -> None:
+        """With LOG_FORMAT=json, workers log through Django's LOGGING (one JSON object per line)
+        instead of Celery's own plain format; otherwise Celery sets up logging as usual."""
+        from django.conf import settings
+
+        logging.config.dictConfig(settings.LOGGING)

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import api_client_views, delivery_views, views
+from cases import api_client_views, delivery_views, health, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -36,6 +36,8 @@ urlpatterns = [
         name="api_client_new_secret",
     ),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", include("cases.api_urls")),
 ]
 

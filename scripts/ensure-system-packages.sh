@@ -7,6 +7,7 @@ set -uo pipefail
 want=()
 command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
 [ -x /usr/bin/chromium ] || want+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
 [ ${#want[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -13,7 +14,7 @@ from cases.models import Case
 from cases.tasks import deliver_case
 from casesite.celery import app as celery_app
 from tests.factories import CaseFactory
-from tests.servers import CeleryWorker, RedisServer
+from tests.servers import CeleryWorker, RedisServer, database_url
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +37,8 @@ def published_for_real():
 @pytest.fixture
 def worker_env(redis_server, stream):
     return {
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        # The test database (test_<name> on PostgreSQL, a file on SQLite), not the real one.
+        "DATABASE_URL": database_url(connection.settings_dict),
         "CELERY_BROKER_URL": redis_server.url,
         "CACHE_URL": redis_server.url.replace("/0", "/1"),
         "CELERY_VISIBILITY_TIMEOUT": "3",
@@ -146,3 +148,23 @@ def test_pacing_holds_across_two_worker_processes(
     assert simulator.created_count == 150
     # 150 cases at 19 a second cannot take less than about 7.5 s: the pacing really paced.
     assert elapsed > 6.5
+
+
+def test_a_worker_with_log_format_json_logs_each_attempt_as_a_json_line(
+    redis_server, worker_env, workers, template, simulator, published_for_real
+):
+    case = CaseFactory(template=template)
+    worker = workers({**worker_env, "LOG_FORMAT": "json"}, name="jsonlog", concurrency=1)
+    publish(redis_server.url, [case.pk])
+    wait_until(
+        lambda: Case.objects.get(pk=case.pk).state == Case.State.DELIVERED,
+        timeout=30,
+        message="not delivered",
+    )
+    case.refresh_from_db()
+    time.sleep(0.5)  # the log line follows the commit
+    lines = [json.loads(line) for line in worker.log.read_text().splitlines() if line.startswith("{")]
+    attempt = next(line for line in lines if line.get("case_id") == case.pk)
+    assert attempt["ref_id"] == case.ref_id and attempt["outcome"] == "delivered"
+    assert attempt["http_status"] == 200 and isinstance(attempt["duration_ms"], int)
+    assert os.environ["PORTAL_SECRET_KEYS"] not in worker.log.read_text()
