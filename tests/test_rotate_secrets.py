@@ -38,3 +38,17 @@ def test_rotate_secrets_reseals_every_stream_secret_with_the_newest_key(keys, ca
     assert Stream.objects.get(pk=stream.pk).client_secret == TEST_CLIENT_SECRET
     call_command("rotate_secrets")
     assert "0 secret(s) re-encrypted" in capsys.readouterr().out
+
+
+def test_rotation_covers_api_client_secrets_too(keys, capsys):
+    from cases.models import ApiClient
+    from cases.services import api_client_create
+
+    old_key = os.environ["PORTAL_SECRET_KEYS"]
+    client, secret = api_client_create(name="Rotated", streams=[])
+    new_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    keys(f"{new_key},{old_key}")
+    call_command("rotate_secrets")
+    assert "1 secret(s) re-encrypted" in capsys.readouterr().out
+    keys(new_key)
+    assert ApiClient.objects.get(pk=client.pk).secret == secret

@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cases import crypto
-from cases.models import Stream
+from cases.models import ApiClient, Stream
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt stream client secrets sealed with an older key, using the newest key."
+    help = "Re-encrypt stream and API client secrets sealed with an older key, using the newest key."
 
     def handle(self, *args, **options):
         rotated = 0
@@ -19,5 +19,10 @@ class Command(BaseCommand):
                 if stream.has_client_secret and crypto.needs_rotation(stream.client_secret_encrypted):
                     stream.set_client_secret(stream.client_secret)
                     stream.save(update_fields=["client_secret_encrypted", "updated_at"])
+                    rotated += 1
+            for client in ApiClient.objects.select_for_update().order_by("pk"):
+                if crypto.needs_rotation(client.secret_encrypted):
+                    client.set_secret(client.secret)
+                    client.save(update_fields=["secret_encrypted"])
                     rotated += 1
         self.stdout.write(f"{rotated} secret(s) re-encrypted with the newest key.")
