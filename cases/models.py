@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,6 +169,26 @@ class CaseQuerySet(models.QuerySet):
     def for_list(self) -> CaseQuerySet:
         return self.select_related("stream", "template", "submitted_by")
 
+    def search(self, q: str) -> CaseQuerySet:
+        """Cases matching a search box: refId or Kore _id exactly, a requester's email or phone
+        exactly, otherwise every word in the case's name or description (full-text index)."""
+        from cases import browse
+
+        return browse.search_cases(self, q)
+
+    def filter_by(self, params) -> CaseQuerySet:
+        """Cases matching validated browse filters (``BrowseForm.cleaned_data``); see cases/browse.py."""
+        from cases import browse
+
+        return browse.filter_cases(self, params)
+
+    def open(self) -> CaseQuerySet:
+        """Delivered cases Kore still works on: not in a resolved or closed status category."""
+        return self.filter(state=Case.State.DELIVERED).exclude(status_category__in=Case.CLOSED_CATEGORIES)
+
+    def overdue(self, now=None) -> CaseQuerySet:
+        return self.open().filter(due_date__lt=now or timezone.now())
+
     def visible_to(self, user) -> CaseQuerySet:
         """Cases a user may see. Every signed-in user sees every case until roles arrive."""
         if not user.is_authenticated:
@@ -200,6 +221,8 @@ class Case(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
+    # Kore's status categories that mean the work is done (compared in lower case).
+    CLOSED_CATEGORIES = ("resolved", "closed")
 
     stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases")
     template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases")
@@ -243,6 +266,8 @@ class Case(models.Model):
     status_category = models.CharField(max_length=40, blank=True)
     priority_name = models.CharField(max_length=80, blank=True)
     priority_color = models.CharField(max_length=20, blank=True)
+    # Kore's priority score (higher is more urgent): what sorting by priority uses.
+    priority_score = models.IntegerField(null=True, blank=True)
     assignee_name = models.CharField(max_length=200, blank=True)
     kore_created_at = models.DateTimeField(null=True, blank=True)
     kore_updated_at = models.DateTimeField(null=True, blank=True)
@@ -257,6 +282,28 @@ class Case(models.Model):
                 condition=~Q(state="delivered") | Q(kore_id__isnull=False),
                 name="delivered_case_has_kore_id",
             )
+        ]
+        # Browsing at scale (cases/browse.py): every sort is keyset-paginated on (column, id), and
+        # each filter has an index that also yields the default order (newest first), so page 1
+        # and page 10,000 cost the same at any size. Word search uses a full-text index created
+        # in migration 0002 (SQLite FTS5 or a PostgreSQL GIN index).
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="case_created_id"),
+            models.Index(fields=["due_date", "id"], name="case_due_id"),
+            models.Index(fields=["priority_score", "id"], name="case_priority_id"),
+            models.Index(fields=["status_name", "id"], name="case_status_id"),
+            models.Index(fields=["ref_id", "id"], name="case_ref_id"),
+            models.Index(fields=["stream", "created_at", "id"], name="case_stream_created"),
+            models.Index(fields=["template", "created_at", "id"], name="case_template_created"),
+            models.Index(fields=["state", "created_at", "id"], name="case_state_created"),
+            models.Index(fields=["status_name", "created_at", "id"], name="case_status_created"),
+            models.Index(fields=["status_category", "created_at", "id"], name="case_category_created"),
+            models.Index(fields=["priority_name", "created_at", "id"], name="case_priority_created"),
+            models.Index(fields=["source", "created_at", "id"], name="case_source_created"),
+            models.Index(fields=["submitted_by", "created_at", "id"], name="case_submitter_created"),
+            models.Index(fields=["assignee_name", "created_at", "id"], name="case_assignee_created"),
+            models.Index(Lower("requester_email"), name="case_requester_email"),
+            models.Index(fields=["requester_phone"], name="case_requester_phone"),
         ]
 
     def __str__(self) -> str:
@@ -301,3 +348,37 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} for {self.case}"
+
+
+class SavedViewQuerySet(models.QuerySet):
+    def visible_to(self, user) -> SavedViewQuerySet:
+        """A user's own views and every shared one."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(owner=user) | Q(shared=True))
+
+
+class SavedView(models.Model):
+    """A named set of case-list filters (the list page's query string), private or shared."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query_string = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField("Share with the team", default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SavedViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_saved_view_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        url = reverse("case_list")
+        return f"{url}?{self.query_string}" if self.query_string else url
+
+    def can_change(self, user) -> bool:
+        return user.is_staff or self.owner_id == user.pk
