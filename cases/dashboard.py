@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import caches
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ class Figures:
     overdue: int = 0
     delivery: dict[str, int] = field(default_factory=dict)
     my_recent: list[Case] = field(default_factory=list)
+    computed_at: datetime | None = None
 
     @property
     def chart(self) -> dict:
@@ -80,11 +82,32 @@ def created_per_day(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple
     return [(bounds[n].date(), counts[f"d{n}"] or 0) for n in range(days)]
 
 
-def dashboard_figures(user, *, now: datetime | None = None) -> Figures:
-    """Everything the dashboard shows, for the cases ``user`` may see. Five queries."""
+def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int = 0) -> Figures:
+    """Everything the dashboard shows, for the cases ``user`` may see: four aggregate queries
+    and the user's recent cases. With ``cache_seconds`` the aggregates are kept that long per
+    user (they scan every open case and the last 30 days); the recent cases are always fresh."""
     now = now or timezone.now()
     visible = Case.objects.visible_to(user)
-    figures = Figures()
+    if cache_seconds:
+        key = f"dashboard:v1:{user.pk}:{timezone.get_current_timezone_name()}"
+        cache = caches["dashboard"]
+        figures = cache.get(key)
+        if figures is None:
+            figures = _aggregates(visible, now)
+            cache.set(key, figures, cache_seconds)
+    else:
+        figures = _aggregates(visible, now)
+    figures.my_recent = list(
+        visible.filter(submitted_by=user)
+        .select_related("stream", "template")
+        .defer("request_body", "kore_case", "last_error")
+        .order_by("-created_at", "-id")[:10]
+    )
+    return figures
+
+
+def _aggregates(visible, now: datetime) -> Figures:
+    figures = Figures(computed_at=now)
     figures.created_per_day = created_per_day(visible, today=timezone.localdate(now))
 
     # Open cases grouped by every dimension at once; the few groups are summed here.
@@ -139,10 +162,4 @@ def dashboard_figures(user, *, now: datetime | None = None) -> Figures:
         "retrying": health.get(Case.State.RETRYING, 0),
         "failed": health.get(Case.State.FAILED, 0) + health.get(Case.State.NEEDS_REVIEW, 0),
     }
-    figures.my_recent = list(
-        visible.filter(submitted_by=user)
-        .select_related("stream", "template")
-        .defer("request_body", "kore_case", "last_error")
-        .order_by("-created_at", "-id")[:10]
-    )
     return figures

@@ -157,6 +157,14 @@ class Migration(migrations.Migration):
             model_name='savedview',
             constraint=models.UniqueConstraint(fields=('owner', 'name'), name='unique_saved_view_name'),
         ),
+        migrations.AddIndex(
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['status_name', 'status_category', 'priority_name', 'priority_color', 'priority_score', 'stream', 'due_date'], name='case_open_groups'),
+        ),
+        migrations.AddIndex(
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['due_date', 'id'], name='case_open_due'),
+        ),
         migrations.RunPython(
             _run({"sqlite": SQLITE_FTS, "postgresql": POSTGRES_FTS}),
             _run({"sqlite": SQLITE_FTS_REVERSE, "postgresql": POSTGRES_FTS_REVERSE}),

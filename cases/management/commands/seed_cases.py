@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -50,8 +50,62 @@ AGENTS = [
     "Ines Garcia",
     "Jonas Berg",
 ]
-FIRST = "Ada Ali Amara Ben Carla Dev Emma Farah Gus Hana Ivan Jade Kofi Lena Mateo Nia Omar Priya Quinn Rosa Sam Tara Umar Vera Wen Yusuf Zoe".split()
-LAST = "Adams Bianchi Costa Diallo Evans Fischer Gomez Hughes Ito Jensen Khan Lopez Martin Novak Osei Patel Quispe Rossi Silva Tran Ueda Vargas Weber Yilmaz Zhou".split()
+FIRST = [
+    "Ada",
+    "Ali",
+    "Amara",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emma",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ivan",
+    "Jade",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Yusuf",
+    "Zoe",
+]
+LAST = [
+    "Adams",
+    "Bianchi",
+    "Costa",
+    "Diallo",
+    "Evans",
+    "Fischer",
+    "Gomez",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Khan",
+    "Lopez",
+    "Martin",
+    "Novak",
+    "Osei",
+    "Patel",
+    "Quispe",
+    "Rossi",
+    "Silva",
+    "Tran",
+    "Ueda",
+    "Vargas",
+    "Weber",
+    "Yilmaz",
+    "Zhou",
+]
 SUBJECTS = [
     "Printer on floor {n} is jammed",
     "Cannot log in to the VPN",
