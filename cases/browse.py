@@ -191,7 +191,7 @@ class IdsField(MultipleValuesField):
 class FlagField(forms.Field):
     """A yes/no parameter: 1/true/on/yes or 0/false/off/no (empty means no)."""
 
-    widget = forms.CheckboxInput
+    widget = forms.TextInput  # not CheckboxInput, which reads any text as True
 
     def to_python(self, value) -> bool:
         if value in (None, "", False):
