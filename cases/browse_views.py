@@ -226,7 +226,8 @@ class SavedViewForm(forms.ModelForm):
         """Keep only the browse parameters (never a page cursor), and only valid ones."""
         from django.http import QueryDict
 
-        raw = QueryDict(self.cleaned_data.get("query_string") or "")
+        raw = QueryDict(self.cleaned_data.get("query_string") or "", mutable=True)
+        raw.pop("cursor", None)
         form = browse.BrowseForm(raw, choices=browse.FilterChoices.load(with_values=False))
         if not form.is_valid():
             raise forms.ValidationError("These filters are not valid: " + "; ".join(form.error_list()))

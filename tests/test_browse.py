@@ -339,3 +339,24 @@ def test_the_filter_form_offers_the_values_cases_carry(member_client):
     content = member_client.get(reverse("case_list")).content.decode()
     for value in ("Waiting on Customer", "in_progress", "Chen Wei", "Medium"):
         assert f'value="{value}"' in content
+
+
+def test_word_search_survives_sqlite_rebuilding_the_table(user):
+    """A later migration that makes SQLite rebuild cases_case drops the triggers; post_migrate
+    puts them back and reindexes."""
+    from django.db import connection
+
+    from cases.fulltext import ensure_sqlite_triggers
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    case = delivered(1, name="Flooded basement")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER cases_case_fts_insert")
+        cursor.execute("DROP TRIGGER cases_case_fts_update")
+    Case.objects.filter(pk=case.pk).update(name="Flooded garage")
+    later = delivered(2, name="Garage door stuck")
+    assert browse_ids(user, "q=garage") == []  # the index fell behind
+    assert ensure_sqlite_triggers() is True
+    assert sorted(browse_ids(user, "q=garage")) == sorted([case.pk, later.pk])
+    assert ensure_sqlite_triggers() is False
