@@ -165,6 +165,10 @@ class Migration(migrations.Migration):
             model_name='case',
             index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['due_date', 'id'], name='case_open_due'),
         ),
+        migrations.AddIndex(
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['created_at', 'id', 'due_date'], name='case_open_created'),
+        ),
         migrations.RunPython(
             _run({"sqlite": SQLITE_FTS, "postgresql": POSTGRES_FTS}),
             _run({"sqlite": SQLITE_FTS_REVERSE, "postgresql": POSTGRES_FTS_REVERSE}),
