@@ -3,7 +3,16 @@
 from django.contrib import admin
 
 from cases.forms import StreamForm
-from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, ImportBatch, Stream
+from cases.models import (
+    ApiClient,
+    Case,
+    CaseTemplate,
+    DeliveryAttempt,
+    IdempotencyKey,
+    ImportBatch,
+    SavedView,
+    Stream,
+)
 
 
 @admin.register(Stream)
@@ -69,3 +78,9 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ["filename", "template", "total", "skipped", "created_by", "created_at"]
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "shared", "created_at"]
+    list_filter = ["shared"]

@@ -16,15 +16,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from cases import services
+from cases import browse, services
 from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
-from cases.api_filters import CaseFilter
 from cases.forms import CaseForm
 from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, Stream
 
@@ -407,20 +405,6 @@ class TemplateSerializer(serializers.ModelSerializer):
         fields = ["id", "stream", "template_id", "name", "default_source", "default_due_hours", "is_active"]
 
 
-class NewestFirst(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-    def decode_cursor(self, request):
-        # A cursor the caller mangled is bad input (400), not a missing page (404).
-        try:
-            return super().decode_cursor(request)
-        except NotFound as exc:
-            raise ValidationError({"cursor": [str(exc.detail)]}) from None
-
-
 READ_ERRORS = {
     code: OpenApiResponse(ERROR_SCHEMA, description=text)
     for code, text in {
@@ -432,30 +416,69 @@ READ_ERRORS = {
 }
 
 
-def cases_for(principal):
-    if isinstance(principal, ApiClient):
-        return Case.objects.filter(stream__in=principal.streams.all())
-    return Case.objects.visible_to(principal)
-
-
 class ReadAPIMixin:
     authentication_classes = [KoreJWTAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [ApiClientThrottle]
 
 
+CASE_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "q", OpenApiTypes.STR, description="refId or Kore _id (exact), requester email or phone, or words"
+    ),
+    *[
+        OpenApiParameter(name, OpenApiTypes.STR, many=True, description=description)
+        for name, description in (
+            ("stream", "Portal stream id (see /api/v1/streams/); repeat for either"),
+            ("template", "Portal template id (see /api/v1/templates/)"),
+            ("status", "Kore status name or category"),
+            ("priority", "Kore priority name"),
+            ("state", "Delivery state: " + ", ".join(Case.State.values)),
+            ("source", "Source, e.g. rtm"),
+            ("submitted_by", "Username of the person who submitted it"),
+            ("assignee", "Kore assignee name"),
+        )
+    ],
+    *[
+        OpenApiParameter(name, OpenApiTypes.DATE, description=description)
+        for name, description in (
+            ("created_after", "Created on or after this day"),
+            ("created_before", "Created on or before this day"),
+            ("due_after", "Due on or after this day"),
+            ("due_before", "Due on or before this day"),
+        )
+    ],
+    OpenApiParameter("overdue", OpenApiTypes.BOOL, description="Only open cases past their due date"),
+    OpenApiParameter("sort", OpenApiTypes.STR, enum=[value for value, _label in browse.SORT_CHOICES]),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor"),
+    OpenApiParameter("page_size", OpenApiTypes.INT, enum=list(browse.PAGE_SIZES)),
+]
+
+
 @extend_schema(
     tags=["read"],
-    summary="List cases (filters as on the list page; cursor pagination)",
-    responses={200: CaseSerializer(many=True), **READ_ERRORS},
+    summary="List cases: the list page's filters, sorting and cursor pages",
+    parameters=CASE_LIST_PARAMETERS,
+    responses={
+        200: inline_serializer(
+            "CasePage",
+            {"next": serializers.CharField(allow_null=True), "results": CaseSerializer(many=True)},
+        ),
+        **READ_ERRORS,
+    },
 )
-class CaseListAPI(ReadAPIMixin, generics.ListAPIView):
-    serializer_class = CaseSerializer
-    pagination_class = NewestFirst
-    filterset_class = CaseFilter
+class CaseListAPI(ReadAPIMixin, APIView):
+    """The same definition of "which cases" as the list page and the export (cases/browse.py)."""
 
-    def get_queryset(self):
-        return cases_for(self.request.user).select_related("stream", "template", "submitted_by")
+    def get(self, request):
+        result = browse.browse_cases(request.user, request.query_params, with_total=False)
+        if not result.ok:
+            raise ValidationError(result.form.errors)
+        next_url = None
+        if result.next_cursor:
+            query = browse.filter_query_string(request.query_params, cursor=result.next_cursor)
+            next_url = request.build_absolute_uri(f"{request.path}?{query}")
+        return Response({"next": next_url, "results": CaseSerializer(result.cases, many=True).data})
 
 
 @extend_schema(
@@ -468,7 +491,7 @@ class CaseDetailAPI(ReadAPIMixin, generics.RetrieveAPIView):
 
     def get_queryset(self):
         return (
-            cases_for(self.request.user)
+            Case.objects.visible_to(self.request.user)
             .select_related("stream", "template", "submitted_by")
             .prefetch_related("attempts")
         )

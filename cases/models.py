@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -210,6 +212,19 @@ class ImportBatch(models.Model):
         return reverse("import_detail", args=[self.pk])
 
 
+# Kore's status categories that mean the work is done.
+CLOSED_CATEGORIES = ("resolved", "closed")
+# Written once so the queries and the partial indexes on open cases use the very same condition.
+OPEN_CASES = Q(state="delivered") & ~Q(status_category__in=CLOSED_CATEGORIES)
+
+
+def open_cases_condition() -> RawSQL:
+    """OPEN_CASES as literal SQL on the base table (for top-level Case queries, not subqueries)."""
+    categories = ", ".join(f"'{category}'" for category in CLOSED_CATEGORIES)
+    sql = '("cases_case"."state" = \'delivered\' AND NOT ("cases_case"."status_category" IN ({})))'
+    return RawSQL(sql.format(categories), (), output_field=models.BooleanField())  # noqa: S611 (constants)
+
+
 class CaseQuerySet(models.QuerySet):
     def newest_first(self) -> CaseQuerySet:
         return self.order_by("-created_at", "-id")
@@ -217,8 +232,35 @@ class CaseQuerySet(models.QuerySet):
     def for_list(self) -> CaseQuerySet:
         return self.select_related("stream", "template", "submitted_by")
 
+    def search(self, q: str) -> CaseQuerySet:
+        """Cases matching a search box: refId or Kore _id exactly, a requester's email or phone
+        exactly, otherwise every word in the case's name or description (full-text index)."""
+        from cases import browse
+
+        return browse.search_cases(self, q)
+
+    def filter_by(self, params) -> CaseQuerySet:
+        """Cases matching validated browse filters (``BrowseForm.cleaned_data``); see cases/browse.py."""
+        from cases import browse
+
+        return browse.filter_cases(self, params)
+
+    def open(self) -> CaseQuerySet:
+        """Delivered cases Kore still works on: not in a resolved or closed status category.
+
+        Written as literal SQL, not bound parameters: SQLite uses a partial index only when it
+        can see that the query's condition is the index's, which it cannot through ``?``.
+        """
+        return self.filter(open_cases_condition())
+
+    def overdue(self, now=None) -> CaseQuerySet:
+        return self.open().filter(due_date__lt=now or timezone.now())
+
     def visible_to(self, user) -> CaseQuerySet:
-        """Cases a user may see. Every signed-in user sees every case until roles arrive."""
+        """Cases a user (or an API client) may see. An API client sees its streams' cases;
+        every signed-in person sees every case until roles arrive."""
+        if isinstance(user, ApiClient):
+            return self.filter(stream__in=user.streams.all())
         if not user.is_authenticated:
             return self.none()
         return self
@@ -249,6 +291,7 @@ class Case(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
+    CLOSED_CATEGORIES = CLOSED_CATEGORIES
 
     stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases")
     template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases")
@@ -295,6 +338,8 @@ class Case(models.Model):
     status_category = models.CharField(max_length=40, blank=True)
     priority_name = models.CharField(max_length=80, blank=True)
     priority_color = models.CharField(max_length=20, blank=True)
+    # Kore's priority score (higher is more urgent): what sorting by priority uses.
+    priority_score = models.IntegerField(null=True, blank=True)
     assignee_name = models.CharField(max_length=200, blank=True)
     kore_created_at = models.DateTimeField(null=True, blank=True)
     kore_updated_at = models.DateTimeField(null=True, blank=True)
@@ -309,6 +354,47 @@ class Case(models.Model):
                 condition=~Q(state="delivered") | Q(kore_id__isnull=False),
                 name="delivered_case_has_kore_id",
             )
+        ]
+        # Browsing at scale (cases/browse.py): every sort is keyset-paginated on (column, id), and
+        # each filter has an index that also yields the default order (newest first), so page 1
+        # and page 10,000 cost the same at any size. Word search uses a full-text index created
+        # in migration 0002 (SQLite FTS5 or a PostgreSQL GIN index).
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="case_created_id"),
+            models.Index(fields=["due_date", "id"], name="case_due_id"),
+            models.Index(fields=["priority_score", "id"], name="case_priority_id"),
+            models.Index(fields=["status_name", "id"], name="case_status_id"),
+            models.Index(fields=["ref_id", "id"], name="case_ref_id"),
+            models.Index(fields=["stream", "created_at", "id"], name="case_stream_created"),
+            models.Index(fields=["template", "created_at", "id"], name="case_template_created"),
+            models.Index(fields=["state", "created_at", "id"], name="case_state_created"),
+            models.Index(fields=["status_name", "created_at", "id"], name="case_status_created"),
+            models.Index(fields=["status_category", "created_at", "id"], name="case_category_created"),
+            models.Index(fields=["priority_name", "created_at", "id"], name="case_priority_created"),
+            models.Index(fields=["source", "created_at", "id"], name="case_source_created"),
+            models.Index(fields=["submitted_by", "created_at", "id"], name="case_submitter_created"),
+            models.Index(fields=["assignee_name", "created_at", "id"], name="case_assignee_created"),
+            models.Index(Lower("requester_email"), name="case_requester_email"),
+            models.Index(fields=["requester_phone"], name="case_requester_phone"),
+            # Open cases only (a small share of a large store): the dashboard's groups read this
+            # index alone, and the overdue filter walks the second one.
+            models.Index(
+                fields=[
+                    "status_name",
+                    "status_category",
+                    "priority_name",
+                    "priority_color",
+                    "priority_score",
+                    "stream",
+                    "due_date",
+                ],
+                condition=OPEN_CASES,
+                name="case_open_groups",
+            ),
+            models.Index(fields=["due_date", "id"], condition=OPEN_CASES, name="case_open_due"),
+            models.Index(
+                fields=["created_at", "id", "due_date"], condition=OPEN_CASES, name="case_open_created"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -355,3 +441,37 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} for {self.case}"
+
+
+class SavedViewQuerySet(models.QuerySet):
+    def visible_to(self, user) -> SavedViewQuerySet:
+        """A user's own views and every shared one."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(Q(owner=user) | Q(shared=True))
+
+
+class SavedView(models.Model):
+    """A named set of case-list filters (the list page's query string), private or shared."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=80)
+    query_string = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField("Share with the team", default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SavedViewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_saved_view_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        url = reverse("case_list")
+        return f"{url}?{self.query_string}" if self.query_string else url
+
+    def can_change(self, user) -> bool:
+        return user.is_staff or self.owner_id == user.pk

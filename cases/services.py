@@ -283,6 +283,7 @@ def _record_delivery(
             status_category=kore_case.status_category or "",
             priority_name=kore_case.priority_name or "",
             priority_color=kore_case.priority_color or "",
+            priority_score=priority_score(kore_case.raw),
             assignee_name=kore_case.assignee_name or "",
             requester_name=kore_case.requester_name or case.requester_name,
             requester_email=kore_case.requester_email or case.requester_email,
@@ -311,6 +312,13 @@ def _record_delivery(
         },
     )
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
+
+
+def priority_score(kore_case: dict) -> int | None:
+    """Kore's priority score (what sorting by priority uses), when the case carries one."""
+    priority = kore_case.get("priority") if isinstance(kore_case, dict) else None
+    score = priority.get("score") if isinstance(priority, dict) else None
+    return score if isinstance(score, int) and not isinstance(score, bool) else None
 
 
 OUTCOME_BY_ERROR = [

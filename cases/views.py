@@ -7,7 +7,6 @@ from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -38,17 +37,7 @@ def can_manage_delivery(user, case: Case) -> bool:
     return user.is_staff or user.has_perm("cases.change_case") or case.submitted_by_id == user.pk
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("case_list")
-
-
-# --- Cases -------------------------------------------------------------------------------
-
-
-def case_list(request: HttpRequest) -> HttpResponse:
-    cases = Case.objects.visible_to(request.user).for_list().newest_first()
-    page = Paginator(cases, 50).get_page(request.GET.get("page"))
-    return render(request, "cases/case_list.html", {"page": page, "cases": page.object_list})
+# --- Cases (the list and the dashboard are in cases/browse_views.py) -----------------------
 
 
 def case_new(request: HttpRequest) -> HttpResponse:

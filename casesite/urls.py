@@ -3,13 +3,19 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import api_client_views, delivery_views, health, views
+from cases import api_client_views, browse_views, delivery_views, health, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", browse_views.dashboard, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("cases/", views.case_list, name="case_list"),
+    path("cases/", browse_views.case_list, name="case_list"),
+    path("cases/export.csv", browse_views.export_csv, name="case_export_csv"),
+    path("cases/export.jsonl", browse_views.export_jsonl, name="case_export_jsonl"),
+    path("views/", browse_views.saved_view_list, name="saved_view_list"),
+    path("views/new/", browse_views.saved_view_new, name="saved_view_new"),
+    path("views/<int:view_id>/edit/", browse_views.saved_view_edit, name="saved_view_edit"),
+    path("views/<int:view_id>/delete/", browse_views.saved_view_delete, name="saved_view_delete"),
     path("cases/new/", views.case_new, name="case_new"),
     path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
     path("cases/<int:case_id>/retry/", views.case_retry, name="case_retry"),

@@ -8,7 +8,7 @@ from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
 
-MEMBER_PAGES = ["case_list", "case_new"]
+MEMBER_PAGES = ["home", "case_list", "case_new", "saved_view_list"]
 STAFF_PAGES = ["stream_list", "stream_new", "template_list", "template_new"]
 
 
@@ -32,11 +32,12 @@ def test_the_login_page_is_open(client):
     assert b"Sign in" in response.content
 
 
-def test_signing_in_lands_on_the_cases(client, member_user):
+def test_signing_in_lands_on_the_dashboard(client, member_user):
     response = client.post(
         reverse("login"), {"username": "bob", "password": "correct horse battery staple"}, follow=True
     )
-    assert response.redirect_chain[-1][0] == reverse("case_list")
+    assert response.redirect_chain[-1][0] == reverse("home")
+    assert b"Dashboard" in response.content
 
 
 @pytest.mark.parametrize("name", MEMBER_PAGES)
@@ -133,9 +134,10 @@ def test_the_list_shows_cases_newest_first_with_links(member_client):
 def test_the_list_is_paginated(member_client):
     template = CaseTemplateFactory()
     CaseFactory.create_batch(55, template=template)
-    first = member_client.get(reverse("case_list")).content.decode()
-    second = member_client.get(reverse("case_list") + "?page=2").content.decode()
-    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    first = member_client.get(reverse("case_list"))
+    assert "55 cases" in first.content.decode() and len(first.context["cases"]) == 50
+    second = member_client.get(reverse("case_list") + "?" + first.context["next_query"])
+    assert len(second.context["cases"]) == 5 and "Next page" not in second.content.decode()
 
 
 def test_the_case_page_shows_the_delivery_state(member_client):

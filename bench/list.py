@@ -1,0 +1,198 @@
+"""Browsing at scale: server-side time and SQL queries of the list, search, dashboard and export.
+
+    .venv/bin/python bench/list.py --sizes 10000,1000000 [--runs 7]
+
+Builds its own database in a temporary folder (or uses DATABASE_URL, which must be an empty
+database), seeds it with ``seed_cases`` up to each size in turn, and times each page with
+Django's test client in-process (median of --runs, after a warm-up). The CSV export of the
+whole store runs in a subprocess so its peak memory (max RSS) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def setup_env(folder: Path) -> None:
+    os.environ.update(
+        {
+            "PORTAL_VAR_DIR": str(folder),
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'bench.sqlite3'}",
+            "PORTAL_SECRET_KEYS": os.environ.get("PORTAL_SECRET_KEYS")
+            or "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=",
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "testserver",
+        }
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
+    import django
+
+    django.setup()
+
+
+def export_child() -> None:
+    """Subprocess: stream the whole CSV export, report rows/s and peak memory."""
+    setup_env(Path(os.environ["PORTAL_VAR_DIR"]))
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench"))
+    started = time.perf_counter()
+    response = client.get("/cases/export.csv")
+    rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": elapsed, "peak_mb": peak_mb}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--no-export", action="store_true")
+    args = parser.parse_args()
+    sizes = sorted(int(size) for size in args.sizes.split(","))
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-list-"))
+    setup_env(folder)
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from cases import browse
+    from cases.models import Case, CaseTemplate, Stream
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    Case.objects.all().delete()
+    if not CaseTemplate.objects.exists():
+        for n in range(3):
+            stream = Stream(
+                name=f"Bench stream {n}", host="https://platform.kore.ai", client_id=f"cs-bench-{n}"
+            )
+            stream.stream_id = f"st-00000000-bench-4000-8000-00000000000{n}"
+            stream.set_client_secret("not-a-real-secret")
+            stream.save()
+            for k in range(2):
+                CaseTemplate.objects.create(
+                    stream=stream, template_id=f"ctm-bench-{n}-{k}", name=f"Bench template {n}.{k}"
+                )
+
+    client = Client()
+    client.force_login(user)
+    results: dict[str, dict[int, tuple[float, int]]] = {}
+    exports: dict[int, dict] = {}
+    for size in sizes:
+        have = Case.objects.count()
+        if size > have:
+            print(f"seeding {size - have:,} cases…", flush=True)
+            started = time.perf_counter()
+            with open(os.devnull, "w") as quiet:
+                call_command("seed_cases", count=size - have, batch=5000, seed=size, stdout=quiet)
+            print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
+        sample = Case.objects.filter(state="delivered").order_by("-id").values("ref_id", "stream_id")[100]
+        template_id = CaseTemplate.objects.order_by("id").values_list("id", flat=True).first()
+        # The cursor of page 1,000 (rows 49,951–50,000 by newest first), or of the last page.
+        position = min(50 * 999, max(size - 50, 0))
+        row = Case.objects.order_by("-created_at", "-id").values("created_at", "id")[position]
+        cursor = browse.Cursor(sort="-created", value=row["created_at"], id=row["id"]).encode()
+        pages = {
+            "list page 1": "/cases/",
+            "list page 1,000 (cursor)": f"/cases/?cursor={cursor}",
+            "filter stream": f"/cases/?stream={sample['stream_id']}",
+            "filter template": f"/cases/?template={template_id}",
+            "filter status": "/cases/?status=Open",
+            "filter priority": "/cases/?priority=High",
+            "filter state": "/cases/?state=failed",
+            "filter source": "/cases/?source=email",
+            "filter submitted_by": "/cases/?submitted_by=bench",
+            "filter assignee": "/cases/?assignee=Chen+Wei",
+            "filter created range": "/cases/?created_after=2026-01-01&created_before=2026-03-31",
+            "filter due range": "/cases/?due_after=2026-02-01&due_before=2026-02-28",
+            "filter overdue": "/cases/?overdue=1",
+            "sort due": "/cases/?sort=due",
+            "sort priority": "/cases/?sort=-priority",
+            "sort status": "/cases/?sort=status",
+            "refId search (jump)": f"/cases/?q={sample['ref_id']}",
+            "word search": "/cases/?q=printer+jammed",
+            "word search (1 word)": "/cases/?q=invoice",
+            "email search": "/cases/?q=ada.adams5%40example.com",
+            "dashboard (cold)": "/?nocache",
+            "dashboard (cached)": "/",
+        }
+        for label, url in pages.items():
+            if label == "dashboard (cold)":
+                from django.core.cache import caches
+
+                cache = caches["dashboard"]
+                cache.clear()
+            client.get(url)  # warm-up
+            times = []
+            queries = 0
+            for _ in range(args.runs):
+                if label == "dashboard (cold)":
+                    cache.clear()
+                with CaptureQueriesContext(connection) as captured:
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    times.append(time.perf_counter() - started)
+                assert response.status_code in (200, 302), (label, response.status_code)
+                queries = len(captured.captured_queries)
+            results.setdefault(label, {})[size] = (statistics.median(times) * 1000, queries)
+            print(
+                f"  {size:>9,}  {label:<28} {results[label][size][0]:8.1f} ms  {queries} queries", flush=True
+            )
+        if not args.no_export:
+            child = subprocess.run(
+                [sys.executable, __file__, "--export-child"],
+                capture_output=True,
+                text=True,
+                env=os.environ.copy(),
+                check=True,
+            )
+            exports[size] = json.loads(child.stdout.strip().splitlines()[-1])
+
+    vendor = connection.vendor
+    print()
+    print(f"Database: {vendor}; median of {args.runs} runs; server-side time in ms (SQL queries)")
+    header = f"| {'page':<28} |" + "".join(f" {size:>16,} |" for size in sizes)
+    if len(sizes) > 1:
+        header += " ratio |"
+    print(header)
+    print("|" + "-" * 30 + "|" + "------------------:|" * len(sizes) + ("------:|" if len(sizes) > 1 else ""))
+    for label, by_size in results.items():
+        cells = "".join(f" {by_size[s][0]:9.1f} ms ({by_size[s][1]}) |" for s in sizes)
+        ratio = f" {by_size[sizes[-1]][0] / by_size[sizes[0]][0]:5.2f} |" if len(sizes) > 1 else ""
+        print(f"| {label:<28} |{cells}{ratio}")
+    for export in exports.values():
+        print(
+            f"CSV export of {export['rows']:,} rows: {export['seconds']:.1f} s, "
+            f"{export['rows'] / export['seconds']:,.0f} rows/s, peak memory {export['peak_mb']:.0f} MB"
+        )
+    print(f"(database in {folder})")
+
+
+if __name__ == "__main__":
+    if "--export-child" in sys.argv:
+        export_child()
+    else:
+        main()

@@ -1,0 +1,604 @@
+"""Which cases: the one place that turns browse parameters into a queryset and a page of cases.
+
+The list page, its exports, the dashboard's links and the read API all call :func:`browse_cases`
+with the same query parameters::
+
+    q stream template status priority state source submitted_by assignee
+    created_after created_before due_after due_before overdue sort cursor page_size
+
+Every multi-valued filter (stream … assignee) may repeat (``status=Open&status=Pending``); values
+of one parameter are OR-ed, parameters are AND-ed. Dates are ``YYYY-MM-DD`` in the user's time
+zone and both ends are inclusive days. ``status`` matches a status name or a status category.
+
+Pages are keyset-paginated: the cursor holds the last row's sort value and id, so page 10,000
+costs what page 1 costs. Every sort ends on ``id`` so ties are stable; empty values (no due
+date, no priority) come last in either direction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.db import connection
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from cases.models import Case, CaseQuerySet, CaseTemplate
+
+PAGE_SIZES = (25, 50, 100, 200)
+DEFAULT_PAGE_SIZE = 50
+# Counting every match is slow at millions of rows: count up to this and show "10,000+".
+COUNT_CAP = 10_000
+MAX_VALUES_PER_FILTER = 50
+
+REF_ID_RE = re.compile(r"CS\d+", re.IGNORECASE)
+KORE_ID_RE = re.compile(r"ci-[A-Za-z0-9-]+")
+PHONE_RE = re.compile(r"\+?[\d\s().-]{6,40}")
+WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+# Columns the list and the exports show; the bulky JSON bodies stay in the database.
+LIST_DEFERRED = ("request_body", "kore_case", "last_error")
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A sort order the list offers: a column, and whether empty values exist (kept last)."""
+
+    key: str
+    field: str
+    label: str
+    nullable: bool = False
+
+
+SORTS = {
+    "created": Sort("created", "created_at", "Created"),
+    "due": Sort("due", "due_date", "Due date", nullable=True),
+    "priority": Sort("priority", "priority_score", "Priority", nullable=True),
+    "status": Sort("status", "status_name", "Status"),
+    "refId": Sort("refId", "ref_id", "refId"),
+}
+DEFAULT_SORT = "-created"
+SORT_CHOICES = [
+    ("-created", "Newest first"),
+    ("created", "Oldest first"),
+    ("due", "Due soonest"),
+    ("-due", "Due latest"),
+    ("-priority", "Highest priority"),
+    ("priority", "Lowest priority"),
+    ("status", "Status A–Z"),
+    ("-status", "Status Z–A"),
+    ("-refId", "refId, newest"),
+    ("refId", "refId, oldest"),
+]
+FILTER_PARAMS = (
+    "q",
+    "stream",
+    "template",
+    "status",
+    "priority",
+    "state",
+    "source",
+    "submitted_by",
+    "assignee",
+    "created_after",
+    "created_before",
+    "due_after",
+    "due_before",
+    "overdue",
+)
+ALL_PARAMS = (*FILTER_PARAMS, "sort", "cursor", "page_size")
+
+
+# --- Cursors -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: just after the row with this sort value and id."""
+
+    sort: str
+    value: Any
+    id: int
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps([self.sort, value, self.id], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str, sort: str) -> Cursor:
+        """Read a cursor made by :meth:`encode` for ``sort``; ValueError for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            cursor_sort, value, row_id = json.loads(raw)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            raise ValueError("This page link is damaged; start again from the first page.") from None
+        if cursor_sort != sort:
+            raise ValueError("This page link belongs to another sort order; start again from the first page.")
+        if not isinstance(row_id, int) or isinstance(row_id, bool):
+            raise ValueError("This page link is damaged; start again from the first page.")
+        spec = SORTS[sort.lstrip("-")]
+        if value is not None:
+            value = _parse_sort_value(spec, value)
+        elif not spec.nullable:
+            raise ValueError("This page link is damaged; start again from the first page.")
+        return cls(sort=sort, value=value, id=row_id)
+
+
+def _parse_sort_value(spec: Sort, value: Any) -> Any:
+    if spec.field in ("created_at", "due_date"):
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        if parsed is None:
+            raise ValueError("This page link is damaged; start again from the first page.")
+        return parsed
+    if spec.field == "priority_score":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("This page link is damaged; start again from the first page.")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("This page link is damaged; start again from the first page.")
+    return value
+
+
+# --- The form: validation of every parameter ----------------------------------------------
+
+
+class MultipleValuesField(forms.Field):
+    """A parameter that may repeat; blank values are dropped."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[str]:
+        if value in (None, ""):
+            return []
+        values = [value] if isinstance(value, str) else list(value)
+        cleaned = [str(v).strip() for v in values if str(v).strip()]
+        if len(cleaned) > MAX_VALUES_PER_FILTER:
+            raise forms.ValidationError(f"Choose at most {MAX_VALUES_PER_FILTER} values.")
+        if any(len(v) > 200 for v in cleaned):
+            raise forms.ValidationError("A value is longer than 200 characters.")
+        return list(dict.fromkeys(cleaned))
+
+
+class IdsField(MultipleValuesField):
+    """Repeated ids of rows the form knows (streams, templates)."""
+
+    def __init__(self, *, known: Mapping[int, str] | None = None, noun: str = "item", **kwargs):
+        super().__init__(**kwargs)
+        self.known = known or {}
+        self.noun = noun
+
+    def to_python(self, value) -> list[int]:
+        ids = []
+        for text in super().to_python(value):
+            if not text.isdigit() or int(text) not in self.known:
+                raise forms.ValidationError(f"Unknown {self.noun}: {text}.")
+            ids.append(int(text))
+        return ids
+
+
+class FlagField(forms.Field):
+    """A yes/no parameter: 1/true/on/yes or 0/false/off/no (empty means no)."""
+
+    widget = forms.TextInput  # not CheckboxInput, which reads any text as True
+
+    def to_python(self, value) -> bool:
+        if value in (None, "", False):
+            return False
+        if value is True:
+            return True
+        text = str(value).strip().lower()
+        if text in {"1", "true", "on", "yes"}:
+            return True
+        if text in {"0", "false", "off", "no"}:
+            return False
+        raise forms.ValidationError("Use 1 or 0.")
+
+
+@dataclass
+class FilterChoices:
+    """What the filter controls offer: templates and streams, and the values cases carry."""
+
+    templates: list[CaseTemplate] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def streams(self) -> list[tuple[int, str]]:
+        seen: dict[int, str] = {}
+        for template in self.templates:
+            seen.setdefault(template.stream_id, template.stream.name)
+        return sorted(seen.items(), key=lambda item: item[1].lower())
+
+    @classmethod
+    def load(cls, *, with_values: bool = True) -> FilterChoices:
+        """Two queries: the templates with their streams (every case has one, so every stream
+        holding cases is among them), and the distinct values of the text columns."""
+        templates = list(CaseTemplate.objects.select_related("stream").order_by("stream__name", "name"))
+        return cls(templates=templates, values=distinct_case_values() if with_values else {})
+
+
+# Distinct values found by walking each column's index (a loose index scan): one seek per value,
+# so it costs the same at 10k and at 10M rows.
+DISTINCT_COLUMNS = {
+    "status": "status_name",
+    "category": "status_category",
+    "priority": "priority_name",
+    "source": "source",
+    "assignee": "assignee_name",
+}
+MAX_DISTINCT = 100
+# Only the constant column names above are put into this SQL; no user input.
+LOOSE_SCAN_CTE = (
+    "{name}(v, n) AS (SELECT MIN({column}), 1 FROM cases_case WHERE {column} > '' "
+    "UNION ALL SELECT (SELECT MIN({column}) FROM cases_case WHERE {column} > {name}.v), "
+    "{name}.n + 1 FROM {name} WHERE {name}.v IS NOT NULL AND {name}.n < {limit})"
+)
+
+
+def distinct_case_values() -> dict[str, list[str]]:
+    parts, selects = [], []
+    for index, (key, column) in enumerate(DISTINCT_COLUMNS.items()):
+        name = f"d{index}"
+        parts.append(LOOSE_SCAN_CTE.format(name=name, column=column, limit=MAX_DISTINCT))
+        selects.append(f"SELECT '{key}', v FROM {name} WHERE v IS NOT NULL")  # noqa: S608
+    # Only constant column names are interpolated (DISTINCT_COLUMNS); no user input.
+    sql = "WITH RECURSIVE " + ", ".join(parts) + " " + " UNION ALL ".join(selects)
+    values: dict[str, list[str]] = {key: [] for key in DISTINCT_COLUMNS}
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for key, value in cursor.fetchall():
+            values[key].append(value)
+    return values
+
+
+class BrowseForm(forms.Form):
+    """Validates the browse parameters; every problem is reported beside its parameter."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    stream = IdsField(required=False, noun="stream")
+    template = IdsField(required=False, noun="template")
+    status = MultipleValuesField(required=False)
+    priority = MultipleValuesField(required=False)
+    state = forms.MultipleChoiceField(required=False, choices=Case.State.choices, label="Delivery")
+    source = MultipleValuesField(required=False)
+    submitted_by = MultipleValuesField(required=False, label="Submitted by")
+    assignee = MultipleValuesField(required=False)
+    created_after = forms.DateField(required=False, label="Created from")
+    created_before = forms.DateField(required=False, label="Created until")
+    due_after = forms.DateField(required=False, label="Due from")
+    due_before = forms.DateField(required=False, label="Due until")
+    overdue = FlagField(required=False, label="Overdue only")
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+    cursor = forms.CharField(required=False, max_length=500)
+    page_size = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        choices=[(str(size), str(size)) for size in PAGE_SIZES],
+        empty_value=DEFAULT_PAGE_SIZE,
+        label="Per page",
+    )
+
+    def __init__(self, data=None, *, choices: FilterChoices | None = None, **kwargs):
+        super().__init__(data, **kwargs)
+        self.choices = choices or FilterChoices()
+        self.fields["stream"].known = dict(self.choices.streams)
+        self.fields["template"].known = {t.pk: t.name for t in self.choices.templates}
+
+    def clean_q(self) -> str:
+        return " ".join(self.cleaned_data["q"].split())
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or DEFAULT_SORT
+
+    def clean(self):
+        cleaned = super().clean()
+        for start, end in (("created_after", "created_before"), ("due_after", "due_before")):
+            if cleaned.get(start) and cleaned.get(end) and cleaned[start] > cleaned[end]:
+                self.add_error(end, "The end date is before the start date.")
+        if cleaned.get("cursor") and "sort" in cleaned:
+            try:
+                cleaned["cursor"] = Cursor.decode(cleaned["cursor"], cleaned["sort"])
+            except ValueError as exc:
+                self.add_error("cursor", str(exc))
+        else:
+            cleaned["cursor"] = None
+        return cleaned
+
+    def error_list(self) -> list[str]:
+        """Every problem as one sentence naming its parameter (for a 400 answer)."""
+        return [f"{name}: {message}" for name, messages in self.errors.items() for message in messages]
+
+
+# --- Filters and search -------------------------------------------------------------------
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def filter_cases(queryset: CaseQuerySet, params: Mapping[str, Any]) -> CaseQuerySet:
+    """Apply validated filters (BrowseForm.cleaned_data); search and paging are separate."""
+    if params.get("stream"):
+        queryset = queryset.filter(stream_id__in=params["stream"])
+    if params.get("template"):
+        queryset = queryset.filter(template_id__in=params["template"])
+    if params.get("status"):
+        queryset = queryset.filter(
+            Q(status_name__in=params["status"]) | Q(status_category__in=params["status"])
+        )
+    if params.get("priority"):
+        queryset = queryset.filter(priority_name__in=params["priority"])
+    if params.get("state"):
+        queryset = queryset.filter(state__in=params["state"])
+    if params.get("source"):
+        queryset = queryset.filter(source__in=params["source"])
+    if params.get("submitted_by"):
+        queryset = queryset.filter(submitted_by__username__in=params["submitted_by"])
+    if params.get("assignee"):
+        queryset = queryset.filter(assignee_name__in=params["assignee"])
+    if params.get("created_after"):
+        queryset = queryset.filter(created_at__gte=_day_start(params["created_after"]))
+    if params.get("created_before"):
+        queryset = queryset.filter(created_at__lt=_day_start(params["created_before"] + timedelta(days=1)))
+    if params.get("due_after"):
+        queryset = queryset.filter(due_date__gte=_day_start(params["due_after"]))
+    if params.get("due_before"):
+        queryset = queryset.filter(due_date__lt=_day_start(params["due_before"] + timedelta(days=1)))
+    if params.get("overdue"):
+        queryset = queryset.overdue()
+    return queryset
+
+
+def search_kind(q: str) -> str:
+    """How a search text is read: ``ref_id``, ``kore_id``, ``email``, ``phone`` or ``words``."""
+    if REF_ID_RE.fullmatch(q):
+        return "ref_id"
+    if KORE_ID_RE.fullmatch(q):
+        return "kore_id"
+    if "@" in q:
+        return "email"
+    if PHONE_RE.fullmatch(q) and sum(ch.isdigit() for ch in q) >= 6:
+        return "phone"
+    return "words"
+
+
+def search_cases(queryset: CaseQuerySet, q: str) -> CaseQuerySet:
+    q = " ".join((q or "").split())
+    if not q:
+        return queryset
+    kind = search_kind(q)
+    if kind == "ref_id":
+        return queryset.filter(ref_id=q.upper())
+    if kind == "kore_id":
+        return queryset.filter(kore_id=q)
+    if kind == "email":
+        return queryset.alias(requester_email_lower=Lower("requester_email")).filter(
+            requester_email_lower=q.lower()
+        )
+    if kind == "phone":
+        return queryset.filter(requester_phone=q)
+    words = WORD_RE.findall(q)
+    if not words:
+        return queryset.none()
+    return _full_text(queryset, words)
+
+
+def _full_text(queryset: CaseQuerySet, words: list[str]) -> CaseQuerySet:
+    """Every word in the name or description, through the full-text index of migration 0002."""
+    if connection.vendor == "sqlite":
+        match = " ".join('"{}"'.format(word.replace('"', '""')) for word in words)
+        return queryset.filter(
+            id__in=RawSQL("SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s", (match,))
+        )
+    if connection.vendor == "postgresql":
+        # The same expression as the GIN index, so PostgreSQL uses it.
+        return queryset.filter(
+            RawSQL(
+                "to_tsvector('simple'::regconfig, COALESCE(\"cases_case\".\"name\", '') || ' ' || "
+                "COALESCE(\"cases_case\".\"desc\", '')) @@ plainto_tsquery('simple'::regconfig, %s)",
+                (" ".join(words),),
+                output_field=BooleanField(),
+            )
+        )
+    for word in words:  # other databases: correct, without an index
+        queryset = queryset.filter(Q(name__icontains=word) | Q(desc__icontains=word))
+    return queryset
+
+
+# --- Sorting and keyset pages -------------------------------------------------------------
+
+
+def _ordering(spec: Sort, descending: bool, *, by_id_only: bool = False) -> list:
+    id_order = "-id" if descending else "id"
+    if by_id_only:
+        return [id_order]
+    column = F(spec.field).desc() if descending else F(spec.field).asc()
+    return [column, id_order]
+
+
+def _after(spec: Sort, descending: bool, cursor: Cursor) -> Q:
+    """Rows after the cursor, written as ``col <= v AND (col < v OR id < i)`` so the (col, id)
+    index serves it as one range."""
+    op, id_op = ("lt", "lt") if descending else ("gt", "gt")
+    return Q(**{f"{spec.field}__{op}e": cursor.value}) & (
+        Q(**{f"{spec.field}__{op}": cursor.value}) | Q(**{f"id__{id_op}": cursor.id})
+    )
+
+
+def _cursor_for(spec: Sort, sort: str, row: Case | dict) -> Cursor:
+    if isinstance(row, dict):
+        return Cursor(sort=sort, value=row[spec.field], id=row["id"])
+    return Cursor(sort=sort, value=getattr(row, spec.field), id=row.pk)
+
+
+def page_of(
+    queryset: CaseQuerySet, *, sort: str, cursor: Cursor | None, size: int
+) -> tuple[list, Cursor | None]:
+    """One page of ``size`` rows after ``cursor`` and the cursor of the next page (None at the end).
+
+    A nullable sort reads the rows that have a value first, then (when the page is not full)
+    the rows without one, ordered by id: at most two queries, each an index range.
+    """
+    spec, descending = SORTS[sort.lstrip("-")], sort.startswith("-")
+    rows: list[Case] = []
+    if not spec.nullable:
+        valued = queryset.filter(_after(spec, descending, cursor)) if cursor else queryset
+        rows = list(valued.order_by(*_ordering(spec, descending))[: size + 1])
+    else:
+        if cursor is None or cursor.value is not None:
+            valued = queryset.filter(**{f"{spec.field}__isnull": False})
+            if cursor:
+                valued = valued.filter(_after(spec, descending, cursor))
+            rows = list(valued.order_by(*_ordering(spec, descending))[: size + 1])
+        if len(rows) <= size:
+            empty = queryset.filter(**{f"{spec.field}__isnull": True})
+            if cursor and cursor.value is None:
+                empty = empty.filter(**{"id__lt" if descending else "id__gt": cursor.id})
+            rows += list(
+                empty.order_by(*_ordering(spec, descending, by_id_only=True))[: size + 1 - len(rows)]
+            )
+    if len(rows) > size:
+        rows = rows[:size]
+        return rows, _cursor_for(spec, sort, rows[-1])
+    return rows, None
+
+
+def count_capped(queryset: CaseQuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """The number of matches, counted up to ``cap`` (and whether there are more)."""
+    count = queryset.order_by().values("id")[: cap + 1].count()
+    return min(count, cap), count > cap
+
+
+# --- The entry point ----------------------------------------------------------------------
+
+
+@dataclass
+class BrowseResult:
+    form: BrowseForm
+    cases: list[Case] = field(default_factory=list)
+    next_cursor: str | None = None
+    total: int | None = None
+    total_is_capped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.form.is_valid()
+
+    @property
+    def errors(self) -> list[str]:
+        return self.form.error_list()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.form.cleaned_data if self.ok else {}
+
+
+def matching_cases(user, params: Mapping[str, Any]) -> CaseQuerySet:
+    """The cases a user may see that match validated parameters (unordered, unpaged)."""
+    return (
+        Case.objects.visible_to(user)
+        .search(params.get("q", ""))
+        .filter_by(params)
+        .select_related("stream", "template", "submitted_by")
+        .defer(*LIST_DEFERRED)
+    )
+
+
+def browse_cases(
+    user, data: Mapping[str, Any], *, choices: FilterChoices | None = None, with_total: bool = True
+) -> BrowseResult:
+    """Validate browse parameters (a QueryDict or dict) and read one page of a user's cases.
+
+    Bad parameters give a result whose ``ok`` is False and ``errors`` lists every problem;
+    nothing is read then.
+    """
+    if choices is None:
+        choices = FilterChoices.load(with_values=False)
+    form = BrowseForm(data, choices=choices)
+    result = BrowseResult(form=form)
+    if not form.is_valid():
+        return result
+    params = form.cleaned_data
+    queryset = matching_cases(user, params)
+    cases, next_cursor = page_of(
+        queryset, sort=params["sort"], cursor=params["cursor"], size=params["page_size"]
+    )
+    result.cases = cases
+    result.next_cursor = next_cursor.encode() if next_cursor else None
+    if with_total:
+        result.total, result.total_is_capped = count_capped(queryset)
+    return result
+
+
+EXPORT_FIELDS = (
+    "id",
+    "ref_id",
+    "kore_id",
+    "name",
+    "desc",
+    "status_name",
+    "status_category",
+    "priority_name",
+    "priority_score",
+    "assignee_name",
+    "requester_name",
+    "requester_email",
+    "requester_phone",
+    "stream_id",
+    "template_id",
+    "source",
+    "state",
+    "due_date",
+    "created_at",
+    "submitted_by_id",
+)
+
+
+def iter_matching(user, params: Mapping[str, Any], *, batch_size: int = 2000) -> Iterator[list[dict]]:
+    """Every matching case in the requested order as dicts of EXPORT_FIELDS, in batches read by
+    keyset: constant memory and constant cost per batch however many rows there are."""
+    queryset = (
+        Case.objects.visible_to(user).search(params.get("q", "")).filter_by(params).values(*EXPORT_FIELDS)
+    )
+    cursor = None
+    while True:
+        batch, cursor = page_of(queryset, sort=params["sort"], cursor=cursor, size=batch_size)
+        if batch:
+            yield batch
+        if cursor is None:
+            return
+
+
+def filter_query_string(params: Mapping[str, Any], **changes: Any) -> str:
+    """The query string of the given (raw) parameters with some changed; None removes one."""
+    from django.http import QueryDict
+
+    query = QueryDict(mutable=True)
+    for name in ALL_PARAMS:
+        if name in changes:
+            continue
+        values = params.getlist(name) if hasattr(params, "getlist") else _as_list(params.get(name))
+        values = [v for v in values if v not in ("", None)]
+        if values:
+            query.setlist(name, values)
+    for name, value in changes.items():
+        if value not in (None, ""):
+            query.setlist(name, _as_list(value))
+    return query.urlencode()
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]

@@ -1,0 +1,288 @@
+"""Browsing pages: the dashboard, the filtered case list, its CSV and JSON-lines exports, and
+saved views. Which cases match lives in cases/browse.py; these views only present it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from cases import browse
+from cases.dashboard import dashboard_figures
+from cases.models import Case, SavedView
+
+# --- Dashboard ---------------------------------------------------------------------------
+
+# The dashboard's counts scan every open case and the last 30 days; a minute-old figure is fine.
+DASHBOARD_CACHE_SECONDS = 60
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    figures = dashboard_figures(request.user, cache_seconds=DASHBOARD_CACHE_SECONDS)
+    return render(request, "cases/dashboard.html", {"figures": figures, "chart": figures.chart})
+
+
+# --- The case list -----------------------------------------------------------------------
+
+
+def case_list(request: HttpRequest) -> HttpResponse:
+    """Filters, search, sorting and keyset pages over the cases a user may see.
+
+    A search for an exact refId or Kore _id opens that case. Requests from htmx (the filter form
+    changing) get only the results block; without JavaScript the form submits as a normal GET.
+    """
+    jump = _exact_case(request)
+    if jump is not None:
+        return HttpResponseClientRedirect(jump.get_absolute_url()) if request.htmx else redirect(jump)
+
+    partial = bool(request.htmx) and request.htmx.target == "case-results"
+    choices = browse.FilterChoices.load(with_values=not partial)
+    result = browse.browse_cases(request.user, request.GET, choices=choices)
+    context = {
+        "result": result,
+        "form": result.form,
+        "choices": choices,
+        "cases": result.cases,
+        "sort_choices": browse.SORT_CHOICES,
+        "page_sizes": browse.PAGE_SIZES,
+        "state_choices": Case.State.choices,
+        "selected": _selected(request),
+        "is_first_page": not request.GET.get("cursor"),
+        "filtered": any(request.GET.get(name) for name in browse.FILTER_PARAMS),
+        "query_string": browse.filter_query_string(request.GET, cursor=None),
+        "next_query": browse.filter_query_string(request.GET, cursor=result.next_cursor)
+        if result.next_cursor
+        else "",
+        "first_query": browse.filter_query_string(request.GET, cursor=None),
+        "save_form": SavedViewForm(
+            initial={"query_string": browse.filter_query_string(request.GET, cursor=None)}
+        ),
+    }
+    status = 200 if result.ok else 400
+    template = "cases/_case_results.html" if partial else "cases/case_list.html"
+    return render(request, template, context, status=status)
+
+
+def _exact_case(request: HttpRequest) -> Case | None:
+    q = " ".join(request.GET.get("q", "").split())
+    if not q or browse.search_kind(q) not in ("ref_id", "kore_id"):
+        return None
+    matches = list(Case.objects.visible_to(request.user).search(q).only("pk")[:2])
+    return matches[0] if len(matches) == 1 else None
+
+
+def _selected(request: HttpRequest) -> dict[str, list[str]]:
+    return {name: request.GET.getlist(name) for name in browse.ALL_PARAMS}
+
+
+# --- Exports -----------------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    "id",
+    "refId",
+    "koreId",
+    "name",
+    "desc",
+    "status",
+    "statusCategory",
+    "priority",
+    "assignee",
+    "requesterName",
+    "requesterEmail",
+    "requesterPhone",
+    "stream",
+    "template",
+    "source",
+    "state",
+    "dueDate",
+    "createdAt",
+    "submittedBy",
+]
+
+
+class ExportNames:
+    """Stream, template and user names for exported rows, read once (users as they appear)."""
+
+    def __init__(self):
+        templates = browse.FilterChoices.load(with_values=False).templates
+        self.templates = {t.pk: t.name for t in templates}
+        self.streams = {t.stream_id: t.stream.name for t in templates}
+        self.users: dict[int, str] = {}
+
+    def learn_users(self, batch: list[dict]) -> None:
+        missing = {row["submitted_by_id"] for row in batch} - self.users.keys() - {None}
+        if missing:
+            User = get_user_model()
+            self.users.update(User.objects.filter(pk__in=missing).values_list("pk", User.USERNAME_FIELD))
+
+    def values(self, row: dict) -> list:
+        due, created = row["due_date"], row["created_at"]
+        return [
+            row["id"],
+            row["ref_id"],
+            row["kore_id"] or "",
+            row["name"],
+            row["desc"],
+            row["status_name"],
+            row["status_category"],
+            row["priority_name"],
+            row["assignee_name"],
+            row["requester_name"],
+            row["requester_email"],
+            row["requester_phone"],
+            self.streams.get(row["stream_id"], ""),
+            self.templates.get(row["template_id"], ""),
+            row["source"],
+            row["state"],
+            due.isoformat() if due else "",
+            created.isoformat(),
+            self.users.get(row["submitted_by_id"], ""),
+        ]
+
+
+def _export_form(request: HttpRequest) -> browse.BrowseForm:
+    choices = browse.FilterChoices.load(with_values=False)
+    return browse.BrowseForm(request.GET, choices=choices)
+
+
+def _bad_export(form: browse.BrowseForm) -> HttpResponse:
+    return HttpResponseBadRequest(
+        "The export parameters are not valid:\n" + "\n".join(form.error_list()) + "\n",
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def _filename(extension: str) -> str:
+    return f"cases-{timezone.localtime():%Y%m%d-%H%M%S}.{extension}"
+
+
+def export_csv(request: HttpRequest) -> HttpResponse:
+    """The filtered list as CSV, streamed in keyset batches: constant memory at any size."""
+    form = _export_form(request)
+    if not form.is_valid():
+        return _bad_export(form)
+
+    def rows() -> Iterator[str]:
+        names = ExportNames()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_COLUMNS)
+        for batch in browse.iter_matching(request.user, form.cleaned_data):
+            names.learn_users(batch)
+            writer.writerows(names.values(row) for row in batch)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
+    return response
+
+
+def export_jsonl(request: HttpRequest) -> HttpResponse:
+    """The filtered list as JSON lines (one case per line), streamed like the CSV."""
+    form = _export_form(request)
+    if not form.is_valid():
+        return _bad_export(form)
+
+    def lines() -> Iterator[str]:
+        names = ExportNames()
+        for batch in browse.iter_matching(request.user, form.cleaned_data):
+            names.learn_users(batch)
+            yield "".join(
+                json.dumps(dict(zip(EXPORT_COLUMNS, names.values(row), strict=True)), ensure_ascii=False)
+                + "\n"
+                for row in batch
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{_filename("jsonl")}"'
+    return response
+
+
+# --- Saved views -------------------------------------------------------------------------
+
+
+class SavedViewForm(forms.ModelForm):
+    class Meta:
+        model = SavedView
+        fields = ["name", "shared", "query_string"]
+        widgets = {"query_string": forms.HiddenInput}
+
+    def clean_query_string(self) -> str:
+        """Keep only the browse parameters (never a page cursor), and only valid ones."""
+        from django.http import QueryDict
+
+        raw = QueryDict(self.cleaned_data.get("query_string") or "", mutable=True)
+        raw.pop("cursor", None)
+        form = browse.BrowseForm(raw, choices=browse.FilterChoices.load(with_values=False))
+        if not form.is_valid():
+            raise forms.ValidationError("These filters are not valid: " + "; ".join(form.error_list()))
+        return browse.filter_query_string(raw, cursor=None)
+
+
+def saved_view_list(request: HttpRequest) -> HttpResponse:
+    views = SavedView.objects.visible_to(request.user).select_related("owner")
+    return render(request, "cases/saved_view_list.html", {"views": views})
+
+
+@require_POST
+def saved_view_new(request: HttpRequest) -> HttpResponse:
+    form = SavedViewForm(request.POST)
+    if form.is_valid():
+        view = form.save(commit=False)
+        view.owner = request.user
+        try:
+            with transaction.atomic():
+                view.save()
+        except IntegrityError:
+            messages.error(request, f"You already have a view named “{view.name}”.")
+            return redirect(SavedView(query_string=view.query_string).get_absolute_url())
+        messages.success(request, f"View “{view.name}” saved.")
+        return redirect(view)
+    for message in [m for errors in form.errors.values() for m in errors]:
+        messages.error(request, message)
+    return redirect("case_list")
+
+
+def _changeable_view(request: HttpRequest, view_id: int) -> SavedView:
+    view = get_object_or_404(SavedView.objects.visible_to(request.user), pk=view_id)
+    if not view.can_change(request.user):
+        raise PermissionDenied("Only the view's owner can change it.")
+    return view
+
+
+def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
+    view = _changeable_view(request, view_id)
+    form = SavedViewForm(request.POST or None, instance=view)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                form.save()
+        except IntegrityError:
+            form.add_error("name", "A view of yours already has this name.")
+        else:
+            messages.success(request, f"View “{view.name}” saved.")
+            return redirect("saved_view_list")
+    return render(request, "cases/saved_view_form.html", {"form": form, "view": view})
+
+
+@require_POST
+def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
+    view = _changeable_view(request, view_id)
+    view.delete()
+    messages.success(request, f"View “{view.name}” deleted.")
+    return redirect("saved_view_list")

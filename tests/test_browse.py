@@ -1,0 +1,362 @@
+"""Browsing the cases: filters, search, sorting, keyset pages, and the list page around them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+
+from cases import browse
+from cases.models import Case
+from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def delivered(number: int, **fields) -> Case:
+    """A case as Kore delivered it, with refId CS + number."""
+    defaults = {
+        "state": Case.State.DELIVERED,
+        "kore_id": f"ci-test-{number}",
+        "ref_id": f"CS{number:08d}",
+        "status_name": "Open",
+        "status_category": "open",
+        "priority_name": "Medium",
+        "priority_score": 10,
+        "assignee_name": "Asha Rao",
+    }
+    return CaseFactory(**{**defaults, **fields})
+
+
+def browse_ids(user, query: str = "", **kwargs) -> list[int]:
+    result = browse.browse_cases(user, QueryDict(query), **kwargs)
+    assert result.ok, result.errors
+    return [case.pk for case in result.cases]
+
+
+def all_pages(user, query: str) -> list[int]:
+    """Follow the cursor from the first page to the last."""
+    ids, cursor = [], None
+    while True:
+        params = QueryDict(query, mutable=True)
+        if cursor:
+            params["cursor"] = cursor
+        result = browse.browse_cases(user, params)
+        assert result.ok, result.errors
+        ids += [case.pk for case in result.cases]
+        cursor = result.next_cursor
+        if not cursor:
+            return ids
+
+
+@pytest.fixture
+def user():
+    return UserFactory(username="carol")
+
+
+# --- Filters -------------------------------------------------------------------------------
+
+
+def test_each_filter_keeps_only_the_matching_cases(user):
+    now = timezone.now()
+    stream_b = StreamFactory(name="Billing")
+    template_b = CaseTemplateFactory(stream=stream_b)
+    dave = UserFactory(username="dave")
+    base = delivered(1, created_at=now - timedelta(days=10), due_date=now - timedelta(days=1))
+    other = delivered(
+        2,
+        template=template_b,
+        status_name="Resolved",
+        status_category="resolved",
+        priority_name="High",
+        priority_score=20,
+        assignee_name="Ben Okafor",
+        source="email",
+        submitted_by=dave,
+        created_at=now - timedelta(days=2),
+        due_date=now + timedelta(days=5),
+    )
+    failed = CaseFactory(
+        state=Case.State.FAILED, created_at=now - timedelta(days=1), due_date=now - timedelta(days=2)
+    )
+    today = timezone.localdate()
+
+    assert browse_ids(user, f"stream={stream_b.pk}") == [other.pk]
+    assert browse_ids(user, f"template={template_b.pk}") == [other.pk]
+    assert browse_ids(user, "status=Resolved") == [other.pk]
+    assert browse_ids(user, "status=open") == [base.pk]  # a category
+    assert browse_ids(user, "priority=High") == [other.pk]
+    assert browse_ids(user, "state=failed") == [failed.pk]
+    assert browse_ids(user, "source=email") == [other.pk]
+    assert browse_ids(user, "submitted_by=dave") == [other.pk]
+    assert browse_ids(user, "assignee=Ben+Okafor") == [other.pk]
+    assert browse_ids(user, f"created_after={today - timedelta(days=3)}") == [failed.pk, other.pk]
+    assert browse_ids(user, f"created_before={today - timedelta(days=3)}") == [base.pk]
+    assert browse_ids(user, f"due_after={today + timedelta(days=1)}") == [other.pk]
+    assert browse_ids(user, f"due_before={today}&state=delivered") == [base.pk]
+    assert browse_ids(user, "overdue=1") == [base.pk]
+
+
+def test_filters_combine_and_repeated_values_mean_either(user):
+    high = delivered(1, priority_name="High", priority_score=20, source="email")
+    low = delivered(2, priority_name="Low", priority_score=5, source="email")
+    delivered(3, priority_name="High", priority_score=20, source="web")
+    assert sorted(browse_ids(user, "priority=High&priority=Low&source=email")) == sorted([high.pk, low.pk])
+    assert browse_ids(user, "priority=High&source=email") == [high.pk]
+
+
+def test_date_ranges_include_both_end_days(user):
+    day = timezone.localdate() - timedelta(days=5)
+    start = timezone.make_aware(timezone.datetime.combine(day, timezone.datetime.min.time()))
+    first_second = CaseFactory(created_at=start)
+    last_second = CaseFactory(created_at=start + timedelta(days=1) - timedelta(microseconds=1))
+    CaseFactory(created_at=start + timedelta(days=1))
+    CaseFactory(created_at=start - timedelta(microseconds=1))
+    ids = browse_ids(user, f"created_after={day}&created_before={day}")
+    assert ids == [last_second.pk, first_second.pk]
+
+
+def test_bad_parameters_are_all_reported_without_reading(user, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):  # the templates for the choices, nothing else
+        result = browse.browse_cases(
+            user,
+            QueryDict(
+                "stream=999&state=lost&created_after=2026-13-01&page_size=7"
+                "&overdue=maybe&due_after=2026-05-02&due_before=2026-05-01&cursor=%%%"
+            ),
+        )
+    assert not result.ok
+    problems = "\n".join(result.errors)
+    for name in ("stream", "state", "created_after", "page_size", "overdue", "due_before", "cursor"):
+        assert f"{name}:" in problems
+    assert result.cases == []
+    assert browse.browse_cases(user, QueryDict("sort=sideways")).errors == [
+        "sort: Select a valid choice. sideways is not one of the available choices."
+    ]
+
+
+def test_the_list_page_answers_bad_parameters_with_400_and_the_message(member_client):
+    response = member_client.get(reverse("case_list") + "?created_after=yesterday&sort=nope")
+    assert response.status_code == 400
+    assert b"created_after: Enter a valid date." in response.content
+
+
+# --- Search --------------------------------------------------------------------------------
+
+
+def test_search_matches_ref_id_kore_id_email_phone_and_words(user):
+    printer = delivered(
+        1234, name="Printer on floor 3 is jammed", desc="Grinding noise", requester_email="Ann@Example.com"
+    )
+    vpn = delivered(
+        5678, name="Cannot reach the VPN", desc="Since the update", requester_phone="+44 20 7946 0958"
+    )
+    assert browse_ids(user, "q=CS00001234") == [printer.pk]
+    assert browse_ids(user, "q=cs00005678") == [vpn.pk]
+    assert browse_ids(user, f"q={vpn.kore_id}") == [vpn.pk]
+    assert browse_ids(user, "q=ann%40example.com") == [printer.pk]
+    assert browse_ids(user, "q=%2B44+20+7946+0958") == [vpn.pk]
+    assert browse_ids(user, "q=printer+jammed") == [printer.pk]
+    assert browse_ids(user, "q=grinding") == [printer.pk]  # the description
+    assert browse_ids(user, "q=update+VPN") == [vpn.pk]
+    assert browse_ids(user, "q=printer+vpn") == []  # every word must match
+    assert browse_ids(user, 'q="%3B--') == []  # punctuation only: no error, no match
+
+
+def test_word_search_follows_edits_and_deletions(user):
+    case = delivered(1, name="Broken chair")
+    assert browse_ids(user, "q=chair") == [case.pk]
+    Case.objects.filter(pk=case.pk).update(name="Broken desk")
+    assert browse_ids(user, "q=chair") == []
+    assert browse_ids(user, "q=desk") == [case.pk]
+    Case.objects.filter(pk=case.pk).delete()
+    assert browse_ids(user, "q=desk") == []
+
+
+def test_searching_an_exact_ref_id_opens_the_case(member_client):
+    case = delivered(4321)
+    response = member_client.get(reverse("case_list") + "?q=CS00004321")
+    assert response.status_code == 302 and response.url == case.get_absolute_url()
+    htmx = member_client.get(reverse("case_list") + "?q=CS00004321", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == case.get_absolute_url()
+
+
+def test_an_unknown_ref_id_shows_an_empty_list(member_client):
+    delivered(1)
+    response = member_client.get(reverse("case_list") + "?q=CS99999999")
+    assert response.status_code == 200 and b"No case matches these filters" in response.content
+
+
+# --- Sorting and keyset pages --------------------------------------------------------------
+
+
+def test_cursor_pages_walk_every_case_once_in_order_even_with_ties(user):
+    moment = timezone.now() - timedelta(hours=1)
+    template = CaseTemplateFactory()
+    cases = [CaseFactory(template=template, created_at=moment) for _ in range(7)]  # all tied
+    cases += [CaseFactory(template=template, created_at=moment - timedelta(minutes=n)) for n in range(1, 6)]
+    expected = [c.pk for c in sorted(cases, key=lambda c: (c.created_at, c.pk), reverse=True)]
+    assert all_pages(user, "page_size=25") == expected
+    for size in (1, 2, 3, 5, 7):
+        pages = all_pages(user, f"page_size={size}") if size in browse.PAGE_SIZES else None
+        if pages is not None:
+            assert pages == expected
+    # page sizes the form does not offer are refused; the small ones come from the internal API
+    queryset = Case.objects.all()
+    for size in (1, 2, 3, 5, 7, 12, 13):
+        walked, cursor = [], None
+        while True:
+            rows, next_cursor = browse.page_of(queryset, sort="-created", cursor=cursor, size=size)
+            walked += [row.pk for row in rows]
+            if next_cursor is None:
+                break
+            cursor = next_cursor
+        assert walked == expected, size
+
+
+@pytest.mark.parametrize("sort", [key for key, _ in browse.SORT_CHOICES])
+def test_every_sort_pages_through_every_case_in_its_order(user, sort):
+    now = timezone.now()
+    template = CaseTemplateFactory()
+    specs = [
+        # (due in days or None, priority score or None, status, ref number)
+        (1, 20, "Open", 5),
+        (1, 20, "Open", 3),
+        (None, None, "", None),
+        (3, 5, "Resolved", 9),
+        (None, 10, "Closed", 1),
+        (2, None, "Open", 7),
+        (None, None, "", None),
+        (3, 5, "Pending", 2),
+    ]
+    cases = []
+    for n, (due, score, status, ref) in enumerate(specs):
+        case = CaseFactory(
+            template=template,
+            created_at=now - timedelta(minutes=n % 3),
+            status_name=status,
+            ref_id=f"CS{ref:08d}" if ref else "",
+        )
+        case.due_date = now + timedelta(days=due) if due is not None else None
+        case.priority_score = score
+        Case.objects.filter(pk=case.pk).update(due_date=case.due_date, priority_score=score)
+        cases.append(case)
+    spec = browse.SORTS[sort.lstrip("-")]
+    descending = sort.startswith("-")
+    valued = [c for c in cases if getattr(c, spec.field) is not None]
+    empty = [c for c in cases if getattr(c, spec.field) is None]
+    expected = [
+        c.pk for c in sorted(valued, key=lambda c: (getattr(c, spec.field), c.pk), reverse=descending)
+    ]
+    expected += [c.pk for c in sorted(empty, key=lambda c: c.pk, reverse=descending)]  # empties last
+    assert all_pages(user, f"sort={sort}&page_size=25") == expected
+    for size in (1, 2, 3):
+        walked, cursor = [], None
+        while True:
+            rows, cursor = browse.page_of(Case.objects.all(), sort=sort, cursor=cursor, size=size)
+            walked += [row.pk for row in rows]
+            if cursor is None:
+                break
+            cursor = browse.Cursor.decode(cursor.encode(), sort)  # through its text form
+        assert walked == expected, (sort, size)
+
+
+def test_a_page_that_ends_exactly_on_the_last_case_has_no_next_page(user):
+    CaseFactory.create_batch(25, template=CaseTemplateFactory())
+    result = browse.browse_cases(user, QueryDict("page_size=25"))
+    assert len(result.cases) == 25 and result.next_cursor is None
+    assert result.total == 25 and not result.total_is_capped
+
+
+def test_a_cursor_from_another_sort_is_refused(user):
+    CaseFactory.create_batch(3, template=CaseTemplateFactory())
+    queryset = Case.objects.all()
+    _, cursor = browse.page_of(queryset, sort="-created", cursor=None, size=1)
+    result = browse.browse_cases(user, QueryDict(f"sort=due&cursor={cursor.encode()}"))
+    assert not result.ok and "another sort order" in result.errors[0]
+
+
+def test_the_total_is_capped(user, monkeypatch):
+    monkeypatch.setattr(browse, "COUNT_CAP", 4)
+    CaseFactory.create_batch(6, template=CaseTemplateFactory())
+    assert browse.count_capped(Case.objects.all(), 4) == (4, True)
+    assert browse.count_capped(Case.objects.all(), 6) == (6, False)
+
+
+# --- The page ------------------------------------------------------------------------------
+
+
+def test_the_list_page_costs_a_constant_number_of_queries(member_client, django_assert_max_num_queries):
+    template = CaseTemplateFactory()
+    CaseFactory.create_batch(60, template=template, submitted_by=UserFactory(username="erin"))
+    urls = [
+        reverse("case_list"),
+        reverse("case_list") + "?sort=due",
+        reverse("case_list") + "?q=printer&priority=High&overdue=1",
+        reverse("case_list") + "?submitted_by=erin&page_size=25",
+    ]
+    for url in urls:
+        with django_assert_max_num_queries(8):
+            response = member_client.get(url)
+        assert response.status_code == 200
+        next_link = response.context["next_query"]
+        if next_link:
+            with django_assert_max_num_queries(8):
+                assert member_client.get(reverse("case_list") + "?" + next_link).status_code == 200
+
+
+def test_the_page_links_carry_the_filters_and_the_cursor(member_client):
+    template = CaseTemplateFactory()
+    cases = CaseFactory.create_batch(30, template=template, source="email")
+    CaseFactory.create_batch(5, template=template, source="web")
+    first = member_client.get(reverse("case_list") + "?source=email&page_size=25")
+    assert "30 cases" in first.content.decode()
+    second = member_client.get(reverse("case_list") + "?" + first.context["next_query"])
+    shown = [c.pk for c in first.context["cases"]] + [c.pk for c in second.context["cases"]]
+    assert shown == [c.pk for c in sorted(cases, key=lambda c: (c.created_at, c.pk), reverse=True)]
+    assert second.context["next_query"] == ""
+    assert "First page" in second.content.decode()
+
+
+def test_htmx_filter_changes_get_only_the_results(member_client):
+    delivered(1, name="Broken chair", priority_name="High", priority_color="#DC2626")
+    response = member_client.get(
+        reverse("case_list") + "?priority=High",
+        headers={"HX-Request": "true", "HX-Target": "case-results"},
+    )
+    content = response.content.decode()
+    assert "Broken chair" in content and "<html" not in content and 'name="stream"' not in content
+    full = member_client.get(reverse("case_list")).content.decode()
+    assert 'hx-get="/cases/"' in full and 'hx-push-url="true"' in full and "<html" in full
+    assert 'class="badge status-open"' in full and 'data-color="#DC2626"' in full
+
+
+def test_the_filter_form_offers_the_values_cases_carry(member_client):
+    delivered(1, status_name="Waiting on Customer", status_category="in_progress", assignee_name="Chen Wei")
+    content = member_client.get(reverse("case_list")).content.decode()
+    for value in ("Waiting on Customer", "in_progress", "Chen Wei", "Medium"):
+        assert f'value="{value}"' in content
+
+
+def test_word_search_survives_sqlite_rebuilding_the_table(user):
+    """A later migration that makes SQLite rebuild cases_case drops the triggers; post_migrate
+    puts them back and reindexes."""
+    from django.db import connection
+
+    from cases.fulltext import ensure_sqlite_triggers
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    case = delivered(1, name="Flooded basement")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER cases_case_fts_insert")
+        cursor.execute("DROP TRIGGER cases_case_fts_update")
+    Case.objects.filter(pk=case.pk).update(name="Flooded garage")
+    later = delivered(2, name="Garage door stuck")
+    assert browse_ids(user, "q=garage") == []  # the index fell behind
+    assert ensure_sqlite_triggers() is True
+    assert sorted(browse_ids(user, "q=garage")) == sorted([case.pk, later.pk])
+    assert ensure_sqlite_triggers() is False
