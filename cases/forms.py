@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from cases.kore import hostguard
 from cases.kore.client import parse_kore_datetime
 from cases.models import CaseTemplate, Stream
 
@@ -61,12 +61,10 @@ class StreamForm(forms.ModelForm):
         parts = urlsplit(host)
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValidationError("Enter just the environment URL, e.g. https://platform.kore.ai")
-        allowed = {name.lower() for name in settings.KORE_ALLOWED_HOSTS}
-        if parts.scheme != "https" and (parts.hostname or "").lower() not in allowed:
-            raise ValidationError(
-                "The host must use https://. Plain http:// is allowed only for hosts listed in "
-                "KORE_ALLOWED_HOSTS."
-            )
+        try:
+            hostguard.check_url(host)
+        except hostguard.HostRefused as exc:
+            raise ValidationError(str(exc)) from None
         return host
 
     def clean(self):

@@ -25,6 +25,7 @@ from cases.kore.client import (
     KoreAuthError,
     KoreClient,
     KoreError,
+    KoreHostRefused,
     KoreMalformed,
     KoreRateLimited,
     KoreRefused,
@@ -324,6 +325,7 @@ def priority_score(kore_case: dict) -> int | None:
 OUTCOME_BY_ERROR = [
     (KoreRefused, Outcome.REFUSED),
     (KoreAuthError, Outcome.AUTH_ERROR),
+    (KoreHostRefused, Outcome.ERROR),
     (KoreRateLimited, Outcome.RATE_LIMITED),
     (KoreTimeout, Outcome.TIMEOUT),
     (KoreMalformed, Outcome.MALFORMED),

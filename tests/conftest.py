@@ -16,6 +16,60 @@ from cases.kore.simulator_server import SimulatorServer  # noqa: E402
 from casesite.celery import app as celery_app  # noqa: E402
 from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
 
+# Names tests may resolve, to public addresses that are never connected to: tests using them
+# fake the wire with `responses`, or only save a form.
+TEST_DNS = {"platform.kore.ai": "34.117.59.81", "kore.test": "34.117.59.82"}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_real_name_resolution():
+    """Tests never ask a DNS server: loopback resolves as usual, a few test names resolve to fixed
+    addresses, anything else fails as an unknown name would. Tests may add names with fake_dns."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name in LOOPBACK_NAMES or name.startswith("127.") or _is_ip_literal(name):
+            return real(host, port, *args, **kwargs)
+        if name in TEST_DNS:
+            return real(TEST_DNS[name], port, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"{name} is not resolvable in tests")
+
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.getaddrinfo = real
+
+
+def _is_ip_literal(name: str) -> bool:
+    """An address in any spelling getaddrinfo reads without DNS (dotted, decimal, octal, hex)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(name)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def fake_dns():
+    """Make a test name resolve to given addresses: fake_dns("evil.test", "10.0.0.1")."""
+    added = []
+
+    def add(name: str, address: str) -> None:
+        TEST_DNS[name] = address
+        added.append(name)
+
+    yield add
+    for name in added:
+        TEST_DNS.pop(name, None)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def celery_runs_tasks_in_process():

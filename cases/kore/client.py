@@ -17,7 +17,8 @@ from typing import Any
 
 import jwt
 import requests
-from requests.adapters import HTTPAdapter
+
+from cases.kore.hostguard import GuardedHTTPAdapter, HostRefused
 
 API_PATH = "/caseManagement/api/public/analytics/{stream_id}/{endpoint}"
 RATE_LIMIT_TEXT = "exceeded the per-minute rate limit"
@@ -118,6 +119,12 @@ class KoreUnavailable(KoreError):
 
 class KoreTimeout(KoreError):
     """No answer in time. A read timeout is ambiguous; a connect timeout is not."""
+
+
+class KoreHostRefused(KoreError):
+    """The stream's host resolves to an address the portal must not reach (see hostguard)."""
+
+    permanent = True
 
 
 class KoreMalformed(KoreError):
@@ -226,7 +233,8 @@ def parse_case(data: Any) -> KoreCase:
 
 def _new_session() -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
+    # Every new connection is checked by the host guard, on the address it connects to.
+    adapter = GuardedHTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.trust_env = False  # never route Kore traffic through a proxy set for something else
@@ -334,6 +342,8 @@ class KoreClient:
                 timeout=self.timeout,
                 allow_redirects=False,
             )
+        except HostRefused as exc:
+            raise KoreHostRefused(str(exc), elapsed=time.monotonic() - started) from None
         except requests.exceptions.ConnectTimeout:
             raise KoreTimeout(
                 f"Kore.ai did not accept a connection within {self.timeout[0]:g} s.",
