@@ -13,7 +13,13 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
@@ -455,17 +461,20 @@ CASE_LIST_PARAMETERS = [
 ]
 
 
-@extend_schema(
-    tags=["read"],
-    summary="List cases: the list page's filters, sorting and cursor pages",
-    parameters=CASE_LIST_PARAMETERS,
-    responses={
-        200: inline_serializer(
-            "CasePage",
-            {"next": serializers.CharField(allow_null=True), "results": CaseSerializer(many=True)},
-        ),
-        **READ_ERRORS,
-    },
+@extend_schema_view(
+    get=extend_schema(
+        tags=["read"],
+        operation_id="listCases",
+        summary="List cases: the list page's filters, sorting and cursor pages",
+        parameters=CASE_LIST_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "CasePage",
+                {"next": serializers.CharField(allow_null=True), "results": CaseSerializer(many=True)},
+            ),
+            **READ_ERRORS,
+        },
+    )
 )
 class CaseListAPI(ReadAPIMixin, APIView):
     """The same definition of "which cases" as the list page and the export (cases/browse.py)."""
@@ -481,10 +490,13 @@ class CaseListAPI(ReadAPIMixin, APIView):
         return Response({"next": next_url, "results": CaseSerializer(result.cases, many=True).data})
 
 
-@extend_schema(
-    tags=["read"],
-    summary="One case with the stored Kore case and its delivery attempts",
-    responses={200: CaseDetailSerializer, **READ_ERRORS},
+@extend_schema_view(
+    get=extend_schema(
+        tags=["read"],
+        operation_id="getCase",
+        summary="One case with the stored Kore case and its delivery attempts",
+        responses={200: CaseDetailSerializer, **READ_ERRORS},
+    )
 )
 class CaseDetailAPI(ReadAPIMixin, generics.RetrieveAPIView):
     serializer_class = CaseDetailSerializer

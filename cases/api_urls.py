@@ -4,7 +4,7 @@ site's sign-in redirect."""
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cases import api
 
@@ -30,6 +30,6 @@ urlpatterns = [
     path("api/v1/streams/", login_not_required(api.StreamListAPI.as_view()), name="api_stream_list"),
     path("api/v1/templates/", login_not_required(api.TemplateListAPI.as_view()), name="api_template_list"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     re_path(r"^api/", login_not_required(api_not_found)),
 ]

@@ -23,10 +23,10 @@ def test_the_demo_has_an_admin_a_simulator_stream_and_two_templates(settings, tm
     stream = Stream.objects.get()
     assert stream.host == "http://127.0.0.1:8123/simulator"
     assert CaseTemplate.objects.filter(stream=stream, is_active=True).count() == 2
-    from django.contrib.auth import authenticate
+    from django.contrib.auth import get_user_model
 
-    admin = authenticate(username="admin", password="demo-password-123")
-    assert admin is not None and admin.is_staff
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password("demo-password-123") and admin.is_staff
     apps = load_apps_file(settings.KORE_SIMULATOR_APPS_FILE)
     assert apps[0]["client_id"] == stream.client_id and apps[0]["secret"] == stream.client_secret
 
