@@ -5,6 +5,7 @@ from django.contrib import admin
 from cases.forms import StreamForm
 from cases.models import (
     ApiClient,
+    AuditEvent,
     Case,
     CaseTemplate,
     DeliveryAttempt,
@@ -84,3 +85,21 @@ class ImportBatchAdmin(admin.ModelAdmin):
 class SavedViewAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "shared", "created_at"]
     list_filter = ["shared"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail is appended to by the portal, never edited."""
+
+    list_display = ["created_at", "actor_name", "action", "target_type", "target_repr", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "target_repr"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -29,6 +29,7 @@ from rest_framework.views import APIView, exception_handler
 
 from cases import browse, services
 from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
+from cases.audit import audit_record
 from cases.forms import CaseForm
 from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, Stream
 
@@ -318,6 +319,7 @@ class CreateCaseProxy(APIView):
                 409, [{"msg": "A call with this Idempotency-Key is in progress.", "code": 409}]
             )
 
+        audit_record(actor=client, action="case.submitted_by_api", target=case, request=None)
         result = deliver_and_wait(case, deadline=time.monotonic() + settings.PROXY_WAIT_SECONDS)
         if result.case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
             return self._refuse_to_queue(result.case)

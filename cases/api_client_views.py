@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases import services
+from cases.audit import audit_record
 from cases.models import ApiClient, Stream
 from cases.views import staff_required
 
@@ -45,6 +46,7 @@ def api_client_new(request: HttpRequest) -> HttpResponse:
         client, secret = services.api_client_create(
             name=form.cleaned_data["name"], streams=form.cleaned_data["streams"]
         )
+        audit_record(request=request, action="api_client.created", target=client)
         return _show_secret_once(request, client, secret)
     return render(request, "cases/api_client_form.html", {"form": form})
 
@@ -55,6 +57,9 @@ def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
     form = ApiClientForm(request.POST or None, instance=client)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit_record(
+            request=request, action="api_client.changed", target=client, details={"fields": form.changed_data}
+        )
         messages.success(request, f"API client “{client.name}” saved.")
         return redirect("api_client_list")
     return render(request, "cases/api_client_form.html", {"form": form, "client": client})
@@ -64,4 +69,6 @@ def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
 @require_POST
 def api_client_new_secret(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)
-    return _show_secret_once(request, client, services.api_client_new_secret(client=client))
+    secret = services.api_client_new_secret(client=client)
+    audit_record(request=request, action="api_client.new_secret", target=client)
+    return _show_secret_once(request, client, secret)

@@ -10,3 +10,11 @@ class CasesConfig(AppConfig):
         from cases.fulltext import ensure_sqlite_triggers
 
         post_migrate.connect(ensure_sqlite_triggers, sender=self)
+
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+
+        from cases.audit import user_changed, user_deleted
+
+        post_save.connect(user_changed, sender=get_user_model(), dispatch_uid="audit-user-saved")
+        post_delete.connect(user_deleted, sender=get_user_model(), dispatch_uid="audit-user-deleted")

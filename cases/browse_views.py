@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from cases import browse
+from cases.audit import audit_record
 from cases.dashboard import dashboard_figures
 from cases.models import Case, SavedView
 
@@ -154,7 +155,14 @@ class ExportNames:
 
 def _export_form(request: HttpRequest) -> browse.BrowseForm:
     choices = browse.FilterChoices.load(with_values=False)
-    return browse.BrowseForm(request.GET, choices=choices)
+    form = browse.BrowseForm(request.GET, choices=choices)
+    if form.is_valid():
+        audit_record(
+            request=request,
+            action="cases.exported",
+            details={"path": request.path, "query": request.GET.urlencode()},
+        )
+    return form
 
 
 def _bad_export(form: browse.BrowseForm) -> HttpResponse:

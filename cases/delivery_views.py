@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases import imports, services
+from cases.audit import audit_record
 from cases.models import Case, CaseTemplate, ImportBatch
 from cases.views import staff_required
 
@@ -43,6 +44,7 @@ def deliveries_retry(request: HttpRequest) -> HttpResponse:
     if ids:
         failed = failed.filter(pk__in=ids)
     retried = sum(services.case_retry(case=case) for case in failed.only("pk")[:5000])
+    audit_record(request=request, action="cases.bulk_retried", details={"count": retried})
     messages.success(request, f"{retried} failed case(s) queued for delivery again.")
     return redirect("deliveries")
 
@@ -85,6 +87,9 @@ def import_new(request: HttpRequest) -> HttpResponse:
                     rows=validated.valid,
                     user=request.user,
                     skipped=len(validated.invalid_lines),
+                )
+                audit_record(
+                    request=request, action="cases.imported", target=batch, details={"count": batch.total}
                 )
                 messages.success(request, f"{batch.total} cases queued for delivery.")
                 return redirect(batch)

@@ -475,3 +475,24 @@ class SavedView(models.Model):
 
     def can_change(self, user) -> bool:
         return user.is_staff or self.owner_id == user.pk
+
+
+class AuditEvent(models.Model):
+    """Who did what to the portal's configuration and cases. Written by ``cases.audit``;
+    append-only: no page edits or deletes it, and the admin shows it read-only."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Kept when the user is deleted.")
+    action = models.CharField(max_length=60, db_index=True)
+    target_type = models.CharField(max_length=60, blank=True)
+    target_id = models.CharField(max_length=60, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} {self.action} {self.target_repr}"

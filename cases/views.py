@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases import services
+from cases.audit import audit_record
 from cases.forms import CaseForm, CaseTemplateForm, StreamForm
 from cases.models import Case, CaseTemplate, Stream
 
@@ -48,6 +49,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
             case = services.case_submit(
                 template=form.cleaned_data["template"], data=form.cleaned_data, user=request.user
             )
+            audit_record(request=request, action="case.submitted", target=case)
             messages.success(request, "Case submitted. It is on its way to Kore.ai.")
             return redirect(case)
     else:
@@ -76,6 +78,7 @@ def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
     if not can_manage_delivery(request.user, case):
         raise PermissionDenied("You may not retry this case.")
     if services.case_retry(case=case):
+        audit_record(request=request, action="case.retried", target=case)
         messages.success(request, "Sending the case again.")
     else:
         messages.warning(request, "Only a failed case can be retried.")
@@ -88,6 +91,7 @@ def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
     if not can_manage_delivery(request.user, case):
         raise PermissionDenied("You may not cancel this case.")
     if services.case_cancel(case=case):
+        audit_record(request=request, action="case.cancelled", target=case)
         messages.success(request, "Delivery cancelled. Nothing was sent to Kore.ai.")
     else:
         messages.warning(request, "Only a case that has not been sent yet can be cancelled.")
@@ -110,6 +114,7 @@ def stream_new(request: HttpRequest) -> HttpResponse:
     form = StreamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         stream = form.save()
+        audit_record(request=request, action="stream.created", target=stream)
         messages.success(request, f"Stream “{stream.name}” saved. Test its connection below.")
         return redirect("stream_edit", stream.pk)
     return render(request, "cases/stream_form.html", {"form": form})
@@ -121,6 +126,9 @@ def stream_edit(request: HttpRequest, stream_id: int) -> HttpResponse:
     form = StreamForm(request.POST or None, instance=stream)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit_record(
+            request=request, action="stream.changed", target=stream, details={"fields": form.changed_data}
+        )
         messages.success(request, f"Stream “{stream.name}” saved.")
         return redirect("stream_edit", stream.pk)
     return render(request, "cases/stream_form.html", {"form": form, "stream": stream})
@@ -144,6 +152,11 @@ def stream_toggle(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_object_or_404(Stream, pk=stream_id)
     stream.is_active = not stream.is_active
     stream.save(update_fields=["is_active", "updated_at"])
+    audit_record(
+        request=request,
+        action="stream.activated" if stream.is_active else "stream.deactivated",
+        target=stream,
+    )
     state = "activated" if stream.is_active else "deactivated: its templates are hidden from the case form"
     messages.success(request, f"Stream “{stream.name}” {state}.")
     return redirect("stream_list")
@@ -163,6 +176,7 @@ def template_new(request: HttpRequest) -> HttpResponse:
     form = CaseTemplateForm(request.POST or None, initial={"stream": request.GET.get("stream")})
     if request.method == "POST" and form.is_valid():
         template = form.save()
+        audit_record(request=request, action="template.created", target=template)
         messages.success(request, f"Template “{template.name}” saved.")
         return redirect("template_list")
     return render(request, "cases/template_form.html", {"form": form})
@@ -174,6 +188,9 @@ def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
     form = CaseTemplateForm(request.POST or None, instance=template)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit_record(
+            request=request, action="template.changed", target=template, details={"fields": form.changed_data}
+        )
         messages.success(request, f"Template “{template.name}” saved.")
         return redirect("template_list")
     return render(request, "cases/template_form.html", {"form": form, "template": template})

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import api_client_views, browse_views, delivery_views, health, views
+from cases import api_client_views, audit_views, browse_views, delivery_views, health, views
 
 urlpatterns = [
     path("", browse_views.dashboard, name="home"),
@@ -41,6 +41,7 @@ urlpatterns = [
         api_client_views.api_client_new_secret,
         name="api_client_new_secret",
     ),
+    path("audit/", audit_views.audit_list, name="audit_list"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
