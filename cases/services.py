@@ -182,8 +182,6 @@ def case_deliver(*, case_id: int, case: Case | None = None) -> DeliveryResult:
     if not _claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
-    # What an attempt finishing between our read and our claim may have changed.
-    case.refresh_from_db(fields=["state", "attempt_count", "lookup_required", "sending_started_at"])
 
     if slot is not None:
         time.sleep(slot.wait())
@@ -229,11 +227,19 @@ def _release(case: Case) -> DeliveryResult:
 
 
 def _claim(case: Case) -> bool:
+    """Move the row to ``sending`` if it is still as we read it; True when this run owns it.
+
+    Matching the attempt count and look-up flag we read means no other attempt finished in
+    between, so the in-memory copy is the row's and needs no second read. (Should one have
+    finished, the claim fails harmlessly and the case's own task or the sweep takes it.)
+    """
     now = timezone.now()
     claimable = Q(state=State.QUEUED) | Q(state=State.RETRYING, next_attempt_at__lte=now)
-    claimed = Case.objects.filter(claimable, pk=case.pk).update(
-        state=State.SENDING, sending_started_at=now, updated_at=now
-    )
+    claimed = Case.objects.filter(
+        claimable, pk=case.pk, attempt_count=case.attempt_count, lookup_required=case.lookup_required
+    ).update(state=State.SENDING, sending_started_at=now, updated_at=now)
+    if claimed == 1:
+        case.state, case.sending_started_at = State.SENDING, now
     return claimed == 1
 
 
