@@ -12,6 +12,7 @@ from cases.models import (
     IdempotencyKey,
     ImportBatch,
     SavedView,
+    SignedInSession,
     Stream,
 )
 
@@ -102,4 +103,20 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SignedInSession)
+class SignedInSessionAdmin(admin.ModelAdmin):
+    """Who is signed in since when. The session key itself, a bearer credential, is never shown;
+    sessions are ended with "sign out everywhere" on the users page."""
+
+    list_display = ["user", "created_at"]
+    fields = ["user", "created_at"]
+    readonly_fields = ["user", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -23,11 +23,11 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from cases import browse, services
+from cases import browse, roles, services
 from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
 from cases.audit import audit_record
 from cases.forms import CaseForm
@@ -424,9 +424,19 @@ READ_ERRORS = {
 }
 
 
+class MayBrowseCases(BasePermission):
+    """API clients read their streams; people need a role that browses cases (cases/roles.py)."""
+
+    message = "Your account has no role that may read cases."
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return isinstance(principal, ApiClient) or principal.has_perm(roles.BROWSE_CASES)
+
+
 class ReadAPIMixin:
     authentication_classes = [KoreJWTAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, MayBrowseCases]
     throttle_classes = [ApiClientThrottle]
 
 
@@ -521,10 +531,7 @@ class StreamListAPI(ReadAPIMixin, generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        principal = self.request.user
-        if isinstance(principal, ApiClient):
-            return principal.streams.order_by("name")
-        return Stream.objects.order_by("name")
+        return Stream.objects.visible_to(self.request.user).order_by("name")
 
 
 @extend_schema(
@@ -535,8 +542,8 @@ class TemplateListAPI(ReadAPIMixin, generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self):
-        principal = self.request.user
-        templates = CaseTemplate.objects.select_related("stream").order_by("stream__name", "name")
-        if isinstance(principal, ApiClient):
-            return templates.filter(stream__in=principal.streams.all())
-        return templates
+        return (
+            CaseTemplate.objects.visible_to(self.request.user)
+            .select_related("stream")
+            .order_by("stream__name", "name")
+        )

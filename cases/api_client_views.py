@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from cases import services
 from cases.audit import audit_record
 from cases.models import ApiClient, Stream
-from cases.views import staff_required
+from cases.roles import administrator_required
 
 
 class ApiClientForm(forms.ModelForm):
@@ -33,13 +33,13 @@ def _show_secret_once(request: HttpRequest, client: ApiClient, secret: str) -> H
     return response
 
 
-@staff_required
+@administrator_required
 def api_client_list(request: HttpRequest) -> HttpResponse:
     clients = ApiClient.objects.prefetch_related("streams").order_by("-is_active", "name")
     return render(request, "cases/api_client_list.html", {"clients": clients})
 
 
-@staff_required
+@administrator_required
 def api_client_new(request: HttpRequest) -> HttpResponse:
     form = ApiClientForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():
@@ -51,7 +51,7 @@ def api_client_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/api_client_form.html", {"form": form})
 
 
-@staff_required
+@administrator_required
 def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)
     form = ApiClientForm(request.POST or None, instance=client)
@@ -65,7 +65,7 @@ def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
     return render(request, "cases/api_client_form.html", {"form": form, "client": client})
 
 
-@staff_required
+@administrator_required
 @require_POST
 def api_client_new_secret(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class CasesConfig(AppConfig):
@@ -7,14 +6,21 @@ class CasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from cases.fulltext import ensure_sqlite_triggers
-
-        post_migrate.connect(ensure_sqlite_triggers, sender=self)
-
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_delete, post_save
+        from django.contrib.auth.signals import user_logged_in, user_logged_out
+        from django.db.models.signals import post_delete, post_migrate, post_save
 
         from cases.audit import user_changed, user_deleted
+        from cases.fulltext import ensure_sqlite_triggers
+        from cases.roles import sync_role_groups
+        from cases.sessions import forget_sign_out, remember_sign_in
 
-        post_save.connect(user_changed, sender=get_user_model(), dispatch_uid="audit-user-saved")
-        post_delete.connect(user_deleted, sender=get_user_model(), dispatch_uid="audit-user-deleted")
+        post_migrate.connect(ensure_sqlite_triggers, sender=self)
+        # Connected after Django's own handler, which creates this app's permissions first.
+        post_migrate.connect(sync_role_groups, sender=self, dispatch_uid="sync-role-groups")
+
+        user = get_user_model()
+        post_save.connect(user_changed, sender=user, dispatch_uid="audit-user-saved")
+        post_delete.connect(user_deleted, sender=user, dispatch_uid="audit-user-deleted")
+        user_logged_in.connect(remember_sign_in, dispatch_uid="remember-sign-in")
+        user_logged_out.connect(forget_sign_out, dispatch_uid="forget-sign-out")

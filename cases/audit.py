@@ -3,17 +3,37 @@ what). Details must never hold a secret: callers pass names, ids and counts only
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from django.db import models
 
 from cases.models import AuditEvent
 
 SECRET_WORDS = ("secret", "password", "token", "auth")
 
+# The request being served, so records made by model signals (a user saved in the admin or on
+# the users page) still name who did it and from where.
+current_request: ContextVar = ContextVar("audit_current_request", default=None)
+
+
+class AuditRequestMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            current_request.reset(token)
+
 
 def audit_record(
     *, actor=None, action: str, target: models.Model | None = None, details: dict | None = None, request=None
 ) -> AuditEvent:
-    """Append an event. ``request`` (optional) supplies the actor and the client address."""
+    """Append an event. ``request`` (optional; by default the one being served) supplies the
+    actor and the client address."""
+    request = request if request is not None else current_request.get()
     if actor is None and request is not None and getattr(request, "user", None) is not None:
         actor = request.user if request.user.is_authenticated else None
     details = {
@@ -35,8 +55,8 @@ def audit_record(
 
 
 def user_changed(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
-    """Users are managed in the admin; every creation and change is recorded (signing in, which
-    only touches last_login, is not a change)."""
+    """Users are managed on the users page and in the admin; every creation and change is
+    recorded (signing in, which only touches last_login, is not a change)."""
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return
     audit_record(action="user.created" if created else "user.changed", target=instance)

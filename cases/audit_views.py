@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from cases.models import AuditEvent
-from cases.views import staff_required
+from cases.roles import administrator_required
 
 
-@staff_required
+@administrator_required
 def audit_list(request: HttpRequest) -> HttpResponse:
     events = AuditEvent.objects.select_related("actor")
     action = request.GET.get("action", "").strip()

@@ -221,10 +221,13 @@ class FilterChoices:
         return sorted(seen.items(), key=lambda item: item[1].lower())
 
     @classmethod
-    def load(cls, *, with_values: bool = True) -> FilterChoices:
-        """Two queries: the templates with their streams (every case has one, so every stream
-        holding cases is among them), and the distinct values of the text columns."""
-        templates = list(CaseTemplate.objects.select_related("stream").order_by("stream__name", "name"))
+    def load(cls, user, *, with_values: bool = True) -> FilterChoices:
+        """Two queries: the templates with their streams that ``user`` may see (every case has
+        one, so every stream holding cases is among them), and the distinct values of the text
+        columns."""
+        templates = list(
+            CaseTemplate.objects.visible_to(user).select_related("stream").order_by("stream__name", "name")
+        )
         return cls(templates=templates, values=distinct_case_values() if with_values else {})
 
 
@@ -524,7 +527,7 @@ def browse_cases(
     nothing is read then.
     """
     if choices is None:
-        choices = FilterChoices.load(with_values=False)
+        choices = FilterChoices.load(user, with_values=False)
     form = BrowseForm(data, choices=choices)
     result = BrowseResult(form=form)
     if not form.is_valid():

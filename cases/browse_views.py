@@ -23,6 +23,7 @@ from cases import browse
 from cases.audit import audit_record
 from cases.dashboard import dashboard_figures
 from cases.models import Case, SavedView
+from cases.roles import browse_permission_required
 
 # --- Dashboard ---------------------------------------------------------------------------
 
@@ -30,6 +31,7 @@ from cases.models import Case, SavedView
 DASHBOARD_CACHE_SECONDS = 60
 
 
+@browse_permission_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     figures = dashboard_figures(request.user, cache_seconds=DASHBOARD_CACHE_SECONDS)
     return render(request, "cases/dashboard.html", {"figures": figures, "chart": figures.chart})
@@ -38,6 +40,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # --- The case list -----------------------------------------------------------------------
 
 
+@browse_permission_required
 def case_list(request: HttpRequest) -> HttpResponse:
     """Filters, search, sorting and keyset pages over the cases a user may see.
 
@@ -49,7 +52,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         return HttpResponseClientRedirect(jump.get_absolute_url()) if request.htmx else redirect(jump)
 
     partial = bool(request.htmx) and request.htmx.target == "case-results"
-    choices = browse.FilterChoices.load(with_values=not partial)
+    choices = browse.FilterChoices.load(request.user, with_values=not partial)
     result = browse.browse_cases(request.user, request.GET, choices=choices)
     context = {
         "result": result,
@@ -68,7 +71,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         else "",
         "first_query": browse.filter_query_string(request.GET, cursor=None),
         "save_form": SavedViewForm(
-            initial={"query_string": browse.filter_query_string(request.GET, cursor=None)}
+            initial={"query_string": browse.filter_query_string(request.GET, cursor=None)}, user=request.user
         ),
     }
     status = 200 if result.ok else 400
@@ -116,8 +119,8 @@ EXPORT_COLUMNS = [
 class ExportNames:
     """Stream, template and user names for exported rows, read once (users as they appear)."""
 
-    def __init__(self):
-        templates = browse.FilterChoices.load(with_values=False).templates
+    def __init__(self, user):
+        templates = browse.FilterChoices.load(user, with_values=False).templates
         self.templates = {t.pk: t.name for t in templates}
         self.streams = {t.stream_id: t.stream.name for t in templates}
         self.users: dict[int, str] = {}
@@ -154,7 +157,7 @@ class ExportNames:
 
 
 def _export_form(request: HttpRequest) -> browse.BrowseForm:
-    choices = browse.FilterChoices.load(with_values=False)
+    choices = browse.FilterChoices.load(request.user, with_values=False)
     form = browse.BrowseForm(request.GET, choices=choices)
     if form.is_valid():
         audit_record(
@@ -176,6 +179,7 @@ def _filename(extension: str) -> str:
     return f"cases-{timezone.localtime():%Y%m%d-%H%M%S}.{extension}"
 
 
+@browse_permission_required
 def export_csv(request: HttpRequest) -> HttpResponse:
     """The filtered list as CSV, streamed in keyset batches: constant memory at any size."""
     form = _export_form(request)
@@ -183,7 +187,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
         return _bad_export(form)
 
     def rows() -> Iterator[str]:
-        names = ExportNames()
+        names = ExportNames(request.user)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(EXPORT_COLUMNS)
@@ -200,6 +204,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@browse_permission_required
 def export_jsonl(request: HttpRequest) -> HttpResponse:
     """The filtered list as JSON lines (one case per line), streamed like the CSV."""
     form = _export_form(request)
@@ -207,7 +212,7 @@ def export_jsonl(request: HttpRequest) -> HttpResponse:
         return _bad_export(form)
 
     def lines() -> Iterator[str]:
-        names = ExportNames()
+        names = ExportNames(request.user)
         for batch in browse.iter_matching(request.user, form.cleaned_data):
             names.learn_users(batch)
             yield "".join(
@@ -230,26 +235,32 @@ class SavedViewForm(forms.ModelForm):
         fields = ["name", "shared", "query_string"]
         widgets = {"query_string": forms.HiddenInput}
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
     def clean_query_string(self) -> str:
         """Keep only the browse parameters (never a page cursor), and only valid ones."""
         from django.http import QueryDict
 
         raw = QueryDict(self.cleaned_data.get("query_string") or "", mutable=True)
         raw.pop("cursor", None)
-        form = browse.BrowseForm(raw, choices=browse.FilterChoices.load(with_values=False))
+        form = browse.BrowseForm(raw, choices=browse.FilterChoices.load(self.user, with_values=False))
         if not form.is_valid():
             raise forms.ValidationError("These filters are not valid: " + "; ".join(form.error_list()))
         return browse.filter_query_string(raw, cursor=None)
 
 
+@browse_permission_required
 def saved_view_list(request: HttpRequest) -> HttpResponse:
     views = SavedView.objects.visible_to(request.user).select_related("owner")
     return render(request, "cases/saved_view_list.html", {"views": views})
 
 
+@browse_permission_required
 @require_POST
 def saved_view_new(request: HttpRequest) -> HttpResponse:
-    form = SavedViewForm(request.POST)
+    form = SavedViewForm(request.POST, user=request.user)
     if form.is_valid():
         view = form.save(commit=False)
         view.owner = request.user
@@ -273,9 +284,10 @@ def _changeable_view(request: HttpRequest, view_id: int) -> SavedView:
     return view
 
 
+@browse_permission_required
 def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
     view = _changeable_view(request, view_id)
-    form = SavedViewForm(request.POST or None, instance=view)
+    form = SavedViewForm(request.POST or None, instance=view, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -288,6 +300,7 @@ def saved_view_edit(request: HttpRequest, view_id: int) -> HttpResponse:
     return render(request, "cases/saved_view_form.html", {"form": form, "view": view})
 
 
+@browse_permission_required
 @require_POST
 def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
     view = _changeable_view(request, view_id)

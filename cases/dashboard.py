@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from cases import roles
 from cases.models import Case
 
 CHART_DAYS = 30
@@ -74,6 +75,8 @@ def created_per_day(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple
     zone, and no per-row date conversion.
     """
     bounds = _day_bounds(today, days)
+    if cases.query.is_empty():  # someone who may see no stream: nothing to compile or count
+        return [(bounds[n].date(), 0) for n in range(days)]
     parts, params = [], []
     for n in range(days):
         day = cases.filter(created_at__gte=bounds[n], created_at__lt=bounds[n + 1]).order_by().values("id")
@@ -89,11 +92,14 @@ def created_per_day(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple
 def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int = 0) -> Figures:
     """Everything the dashboard shows, for the cases ``user`` may see: four aggregate queries
     and the user's recent cases. With ``cache_seconds`` the aggregates are kept that long per
-    user (they scan every open case and the last 30 days); the recent cases are always fresh."""
+    user, or once for all administrators (they scan every open case and the last 30 days); the recent cases
+    are always fresh."""
     now = now or timezone.now()
     visible = Case.objects.visible_to(user)
     if cache_seconds:
-        key = f"dashboard:v1:{user.pk}:{timezone.get_current_timezone_name()}"
+        # Administrators share one set of figures; anyone limited to some streams has their own.
+        scope = "all" if roles.sees_every_stream(user) else f"user{user.pk}"
+        key = f"dashboard:v2:{scope}:{timezone.get_current_timezone_name()}"
         cache = caches["dashboard"]
         figures = cache.get(key)
         if figures is None:

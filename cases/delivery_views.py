@@ -13,12 +13,12 @@ from django.views.decorators.http import require_POST
 from cases import imports, services
 from cases.audit import audit_record
 from cases.models import Case, CaseTemplate, ImportBatch
-from cases.views import staff_required
+from cases.roles import administrator_required, is_administrator, submit_permission_required
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
-@staff_required
+@administrator_required
 def deliveries(request: HttpRequest) -> HttpResponse:
     cases = Case.objects.select_related("stream", "template")
     context = {
@@ -35,7 +35,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/deliveries.html", context)
 
 
-@staff_required
+@administrator_required
 @require_POST
 def deliveries_retry(request: HttpRequest) -> HttpResponse:
     """Retry the selected failed cases, or every failed one when none is selected."""
@@ -56,9 +56,9 @@ class ImportForm(forms.Form):
         required=False, label="Import only the valid rows (leave out the rows with errors)"
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = CaseTemplate.objects.usable()
+        self.fields["template"].queryset = CaseTemplate.objects.usable().visible_to(user)
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -67,8 +67,9 @@ class ImportForm(forms.Form):
         return upload
 
 
+@submit_permission_required
 def import_new(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST or None, request.FILES or None, user=request.user)
     validated = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -98,15 +99,17 @@ def import_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+@submit_permission_required
 def import_example(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(imports.example_csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="cases-example.csv"'
     return response
 
 
+@submit_permission_required
 def import_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = get_object_or_404(ImportBatch.objects.select_related("template__stream"), pk=batch_id)
-    if not (request.user.is_staff or batch.created_by_id == request.user.pk):
+    if not (is_administrator(request.user) or batch.created_by_id == request.user.pk):
         raise Http404("No such import.")
     counts = batch.cases.count_by_state()
     pending = sum(counts[state] for state in Case.PENDING_STATES)

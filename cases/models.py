@@ -23,6 +23,17 @@ STREAM_SECRET_PURPOSE = "stream.client_secret"
 API_CLIENT_SECRET_PURPOSE = "apiclient.secret"
 
 
+class StreamQuerySet(models.QuerySet):
+    def visible_to(self, user) -> StreamQuerySet:
+        """Streams a user (or an API client) may see: its own, or every one for administrators."""
+        from cases import roles
+
+        streams = roles.visible_streams(user)
+        if streams is None:
+            return self
+        return self.none() if streams.query.is_empty() else self.filter(pk__in=streams.values("pk"))
+
+
 class Stream(models.Model):
     """A Kore.ai stream (bot) and the JWT app credentials used to call its case API."""
 
@@ -52,11 +63,24 @@ class Stream(models.Model):
         help_text="Kore allows 60 a minute per account; calls are paced to stay under it. 0: no pacing.",
     )
     is_active = models.BooleanField("Active", default=True)
+    # Agents and viewers see (and agents submit to) only the streams they are members of;
+    # administrators see every stream. See cases/roles.py.
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="member_streams", blank=True, verbose_name="Members"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = StreamQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
+        # The roles of cases/roles.py are Django groups holding these and the built-in
+        # add_case / view_case / change_case permissions.
+        permissions = [
+            ("manage_portal", "Can manage streams, templates, API clients and users"),
+            ("view_all_streams", "Can see the cases of every stream"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -104,8 +128,17 @@ class Stream(models.Model):
 
 class CaseTemplateQuerySet(models.QuerySet):
     def usable(self) -> CaseTemplateQuerySet:
-        """Templates a user may create cases with: active, on an active stream."""
+        """Templates cases can be created with: active, on an active stream."""
         return self.filter(is_active=True, stream__is_active=True).select_related("stream")
+
+    def visible_to(self, user) -> CaseTemplateQuerySet:
+        """Templates of the streams a user (or an API client) may see."""
+        from cases import roles
+
+        streams = roles.visible_streams(user)
+        if streams is None:
+            return self
+        return self.none() if streams.query.is_empty() else self.filter(stream__in=streams.values("pk"))
 
 
 class CaseTemplate(models.Model):
@@ -257,13 +290,14 @@ class CaseQuerySet(models.QuerySet):
         return self.open().filter(due_date__lt=now or timezone.now())
 
     def visible_to(self, user) -> CaseQuerySet:
-        """Cases a user (or an API client) may see. An API client sees its streams' cases;
-        every signed-in person sees every case until roles arrive."""
-        if isinstance(user, ApiClient):
-            return self.filter(stream__in=user.streams.all())
-        if not user.is_authenticated:
-            return self.none()
-        return self
+        """Cases a user (or an API client) may see: those of its streams (every stream for
+        administrators); none for anyone without a role. See cases/roles.py."""
+        from cases import roles
+
+        streams = roles.visible_streams(user)
+        if streams is None:
+            return self
+        return self.none() if streams.query.is_empty() else self.filter(stream__in=streams.values("pk"))
 
     def awaiting_delivery(self) -> CaseQuerySet:
         return self.filter(state__in=Case.PENDING_STATES)
@@ -474,7 +508,7 @@ class SavedView(models.Model):
         return f"{url}?{self.query_string}" if self.query_string else url
 
     def can_change(self, user) -> bool:
-        return user.is_staff or self.owner_id == user.pk
+        return self.owner_id == user.pk or user.has_perm("cases.manage_portal")
 
 
 class AuditEvent(models.Model):
@@ -496,3 +530,15 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'system'} {self.action} {self.target_repr}"
+
+
+class SignedInSession(models.Model):
+    """A session a person signed in with, so "sign out everywhere" can end them all, whatever the
+    session engine. Written and removed by cases/sessions.py on sign-in and sign-out."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

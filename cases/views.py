@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -12,22 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from cases import services
+from cases import roles, services
 from cases.audit import audit_record
 from cases.forms import CaseForm, CaseTemplateForm, StreamForm
 from cases.models import Case, CaseTemplate, Stream
-
-
-def staff_required(view):
-    """Configuration pages: signed-in staff only; anyone else signed in gets 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Only administrators can change the portal's configuration.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from cases.roles import administrator_required, browse_permission_required, submit_permission_required
 
 
 def get_visible_case(request: HttpRequest, case_id: int) -> Case:
@@ -35,14 +23,18 @@ def get_visible_case(request: HttpRequest, case_id: int) -> Case:
 
 
 def can_manage_delivery(user, case: Case) -> bool:
-    return user.is_staff or user.has_perm("cases.change_case") or case.submitted_by_id == user.pk
+    """Administrators manage any case's delivery; agents the cases they submitted."""
+    if user.has_perm(roles.MANAGE_ANY_DELIVERY):
+        return True
+    return user.has_perm(roles.SUBMIT_CASES) and case.submitted_by_id == user.pk
 
 
 # --- Cases (the list and the dashboard are in cases/browse_views.py) -----------------------
 
 
+@submit_permission_required
 def case_new(request: HttpRequest) -> HttpResponse:
-    templates = CaseTemplate.objects.usable()
+    templates = CaseTemplate.objects.usable().visible_to(request.user)
     if request.method == "POST":
         form = CaseForm(request.POST, templates=templates)
         if form.is_valid():
@@ -57,6 +49,7 @@ def case_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_form.html", {"form": form, "has_templates": templates.exists()})
 
 
+@browse_permission_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_visible_case(request, case_id)
     context = {
@@ -72,6 +65,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "cases/case_detail.html", context)
 
 
+@browse_permission_required
 @require_POST
 def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_visible_case(request, case_id)
@@ -85,6 +79,7 @@ def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
     return redirect(case)
 
 
+@browse_permission_required
 @require_POST
 def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_visible_case(request, case_id)
@@ -101,7 +96,7 @@ def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
 # --- Streams -----------------------------------------------------------------------------
 
 
-@staff_required
+@administrator_required
 def stream_list(request: HttpRequest) -> HttpResponse:
     streams = Stream.objects.annotate(template_count=Count("templates", distinct=True)).order_by(
         "-is_active", "name"
@@ -109,7 +104,7 @@ def stream_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/stream_list.html", {"streams": streams})
 
 
-@staff_required
+@administrator_required
 def stream_new(request: HttpRequest) -> HttpResponse:
     form = StreamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -120,7 +115,7 @@ def stream_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/stream_form.html", {"form": form})
 
 
-@staff_required
+@administrator_required
 def stream_edit(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_object_or_404(Stream, pk=stream_id)
     form = StreamForm(request.POST or None, instance=stream)
@@ -134,7 +129,7 @@ def stream_edit(request: HttpRequest, stream_id: int) -> HttpResponse:
     return render(request, "cases/stream_form.html", {"form": form, "stream": stream})
 
 
-@staff_required
+@administrator_required
 @require_POST
 def stream_check(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_object_or_404(Stream, pk=stream_id)
@@ -146,7 +141,7 @@ def stream_check(request: HttpRequest, stream_id: int) -> HttpResponse:
     return redirect("stream_edit", stream.pk)
 
 
-@staff_required
+@administrator_required
 @require_POST
 def stream_toggle(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_object_or_404(Stream, pk=stream_id)
@@ -165,13 +160,13 @@ def stream_toggle(request: HttpRequest, stream_id: int) -> HttpResponse:
 # --- Templates ---------------------------------------------------------------------------
 
 
-@staff_required
+@administrator_required
 def template_list(request: HttpRequest) -> HttpResponse:
     templates = CaseTemplate.objects.select_related("stream").order_by("stream__name", "name")
     return render(request, "cases/template_list.html", {"templates": templates})
 
 
-@staff_required
+@administrator_required
 def template_new(request: HttpRequest) -> HttpResponse:
     form = CaseTemplateForm(request.POST or None, initial={"stream": request.GET.get("stream")})
     if request.method == "POST" and form.is_valid():
@@ -182,7 +177,7 @@ def template_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/template_form.html", {"form": form})
 
 
-@staff_required
+@administrator_required
 def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(CaseTemplate, pk=template_id)
     form = CaseTemplateForm(request.POST or None, instance=template)

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "cases.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cases.request_size.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +90,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "cases.audit.AuditRequestMiddleware",
     "cases.middleware.UserTimezoneMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in.
     "axes.middleware.AxesMiddleware",
@@ -97,7 +99,8 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     # Counts failed sign-ins and locks out after AXES_FAILURE_LIMIT (django-axes).
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, with permissions read in one query.
+    "cases.auth_backend.PortalModelBackend",
 ]
 
 ROOT_URLCONF = "casesite.urls"
@@ -252,7 +255,10 @@ CELERY_BEAT_SCHEDULE = {
 # --- Security ----------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
-# Oversize bodies are refused before they are read into memory (413 for the API, 400 otherwise).
+# Oversize bodies are refused before they are read: any request declaring more than
+# MAX_REQUEST_BODY_BYTES gets 413 (room for a 5 MB import file and its form); form fields
+# beyond DATA_UPLOAD_MAX_MEMORY_SIZE are refused when read.
+MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 6 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 # Sign-in lockout (django-axes): after 5 failures for a username from one address, 15 minutes.

@@ -3,12 +3,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases import api_client_views, audit_views, browse_views, delivery_views, health, views
+from cases import api_client_views, audit_views, browse_views, delivery_views, health, user_views, views
 
 urlpatterns = [
     path("", browse_views.dashboard, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", user_views.account, name="account"),
+    path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "account/sign-out-everywhere/",
+        user_views.account_sign_out_everywhere,
+        name="account_sign_out_everywhere",
+    ),
     path("cases/", browse_views.case_list, name="case_list"),
     path("cases/export.csv", browse_views.export_csv, name="case_export_csv"),
     path("cases/export.jsonl", browse_views.export_jsonl, name="case_export_jsonl"),
@@ -40,6 +48,14 @@ urlpatterns = [
         "api-clients/<int:client_id>/new-secret/",
         api_client_views.api_client_new_secret,
         name="api_client_new_secret",
+    ),
+    path("users/", user_views.user_list, name="user_list"),
+    path("users/new/", user_views.user_new, name="user_new"),
+    path("users/<int:user_id>/edit/", user_views.user_edit, name="user_edit"),
+    path(
+        "users/<int:user_id>/sign-out-everywhere/",
+        user_views.user_sign_out_everywhere,
+        name="user_sign_out_everywhere",
     ),
     path("audit/", audit_views.audit_list, name="audit_list"),
     path("admin/", admin.site.urls),

@@ -10,9 +10,13 @@ import socket
 os.environ.setdefault("PORTAL_SECRET_KEYS", "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=")
 
 import pytest  # noqa: E402
+from django.core.cache import caches  # noqa: E402
+from django.db.models.signals import post_save  # noqa: E402
 
+from cases import roles  # noqa: E402
 from cases.kore.simulator import Simulator  # noqa: E402
 from cases.kore.simulator_server import SimulatorServer  # noqa: E402
+from cases.models import Stream  # noqa: E402
 from casesite.celery import app as celery_app  # noqa: E402
 from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
 
@@ -81,6 +85,12 @@ def celery_runs_tasks_in_process():
 
 
 @pytest.fixture(autouse=True)
+def fresh_dashboard_cache():
+    """Dashboard figures are cached per process by user id, and ids repeat across tests."""
+    caches["dashboard"].clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_retries(settings):
     settings.KORE_RETRY_BASE_SECONDS = 0.05
     settings.KORE_RETRY_MAX_SECONDS = 0.2
@@ -112,12 +122,28 @@ def template(stream):
 
 @pytest.fixture
 def staff_user(db):
-    return UserFactory(username="alice", is_staff=True)
+    """alice: an administrator (and Django staff, so the admin site opens too)."""
+    user = UserFactory(username="alice", is_staff=True)
+    roles.set_role(user, roles.ADMINISTRATOR)
+    return user
 
 
 @pytest.fixture
 def member_user(db):
-    return UserFactory(username="bob")
+    """bob: an agent and a member of every stream, including those a test makes later; the
+    role matrix (tests/test_roles.py) covers people who see only some streams."""
+    user = UserFactory(username="bob")
+    roles.set_role(user, roles.AGENT)
+    user.member_streams.set(Stream.objects.all())
+
+    def join_new_stream(sender, instance, created, **kwargs):
+        if created:
+            instance.members.add(user)
+            roles.forget_cached_access(user)
+
+    post_save.connect(join_new_stream, sender=Stream, weak=False, dispatch_uid="member-joins-streams")
+    yield user
+    post_save.disconnect(sender=Stream, dispatch_uid="member-joins-streams")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from cases import roles
 from cases.models import Case, CaseTemplate, Stream
 
 TEST_CLIENT_SECRET = "test-client-secret-0123456789abcdef"
@@ -21,6 +22,12 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
     password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        """``UserFactory(role=roles.VIEWER)``: put the person in that role's group."""
+        if extracted and create:
+            roles.set_role(self, extracted)
 
 
 class StreamFactory(factory.django.DjangoModelFactory):

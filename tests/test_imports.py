@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from cases import roles
 from cases.imports import example_csv
 from cases.models import Case, ImportBatch
 
@@ -105,7 +106,7 @@ def test_someone_elses_import_is_not_shown(client, member_client, template):
     batch = ImportBatch.objects.get()
     from tests.factories import UserFactory
 
-    client.force_login(UserFactory())
+    client.force_login(UserFactory(role=roles.AGENT))
     assert client.get(batch.get_absolute_url()).status_code == 404
 
 

@@ -118,8 +118,12 @@ def test_the_case_form_keeps_input_and_shows_errors(member_client):
     assert not Case.objects.exists()
 
 
-def test_the_case_form_explains_when_no_template_exists(member_client):
-    response = member_client.get(reverse("case_new"))
+def test_the_case_form_explains_when_no_template_exists(client, member_user, staff_user):
+    client.force_login(member_user)
+    response = client.get(reverse("case_new"))
+    assert b"No case template is open to you yet" in response.content
+    client.force_login(staff_user)
+    response = client.get(reverse("case_new"))
     assert b"No case template is active yet" in response.content
 
 
@@ -161,8 +165,8 @@ def test_the_admin_lists_every_model(admin_client):
         name = model._meta.model_name
         assert admin_client.get(reverse(f"admin:cases_{name}_changelist")).status_code == 200
         # API clients are created where their secret can be shown once, not in the admin.
-        # The audit trail is append-only: nobody adds to it by hand.
-        expected = 403 if model.__name__ in ("ApiClient", "AuditEvent") else 200
+        # The audit trail is append-only: nobody adds to it by hand; sessions come from signing in.
+        expected = 403 if model.__name__ in ("ApiClient", "AuditEvent", "SignedInSession") else 200
         assert admin_client.get(reverse(f"admin:cases_{name}_add")).status_code == expected
 
 

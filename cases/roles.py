@@ -1,0 +1,154 @@
+"""Who may do what. Three roles, each a Django group holding permissions:
+
+- **Administrators** manage streams, templates, API clients and users, and see every stream;
+- **Agents** submit and browse cases of the streams they are members of;
+- **Viewers** browse the cases of the streams they are members of.
+
+Views check permissions (``cases.manage_portal``, ``cases.add_case``, ``cases.view_case``), never
+group names, so a superuser or a custom group with the same permissions works too. What a person
+sees is limited by stream membership (``Stream.members``) everywhere: lists, search, export,
+dashboard and API, through ``visible_streams``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+
+ADMINISTRATOR = "administrator"
+AGENT = "agent"
+VIEWER = "viewer"
+
+MANAGE_PORTAL = "cases.manage_portal"
+VIEW_ALL_STREAMS = "cases.view_all_streams"
+SUBMIT_CASES = "cases.add_case"
+MANAGE_ANY_DELIVERY = "cases.change_case"
+BROWSE_CASES = "cases.view_case"
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    group: str
+    label: str
+    permissions: tuple[str, ...]
+    summary: str
+
+
+ROLES = {
+    role.key: role
+    for role in (
+        Role(
+            ADMINISTRATOR,
+            "Administrators",
+            "Administrator",
+            (MANAGE_PORTAL, VIEW_ALL_STREAMS, SUBMIT_CASES, MANAGE_ANY_DELIVERY, BROWSE_CASES),
+            "Manages streams, templates, API clients and users; sees every stream.",
+        ),
+        Role(AGENT, "Agents", "Agent", (SUBMIT_CASES, BROWSE_CASES), "Submits cases; browses their streams."),
+        Role(VIEWER, "Viewers", "Viewer", (BROWSE_CASES,), "Browses cases of their streams."),
+    )
+}
+ROLE_CHOICES = [(role.key, role.label) for role in ROLES.values()]
+
+
+def sync_role_groups(**kwargs) -> None:
+    """Create the three groups with exactly their permissions (idempotent; run after every
+    migrate, when Django has created the permissions)."""
+    for role in ROLES.values():
+        group, _ = Group.objects.get_or_create(name=role.group)
+        wanted = set()
+        for name in role.permissions:
+            app_label, codename = name.split(".")
+            wanted |= set(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        if set(group.permissions.all()) != wanted:
+            group.permissions.set(wanted)
+
+
+def role_of(user) -> str | None:
+    """The role a person holds, judged by permissions: administrator, agent, viewer or None."""
+    if not getattr(user, "is_authenticated", False) or not hasattr(user, "has_perm"):
+        return None
+    if user.has_perm(MANAGE_PORTAL):
+        return ADMINISTRATOR
+    if user.has_perm(SUBMIT_CASES):
+        return AGENT
+    if user.has_perm(BROWSE_CASES):
+        return VIEWER
+    return None
+
+
+def set_role(user, role: str | None) -> None:
+    """Put a person in exactly one role group (or none), leaving other groups alone."""
+    role_groups = [r.group for r in ROLES.values()]
+    if Group.objects.filter(name__in=role_groups).count() != len(role_groups):
+        sync_role_groups()
+    user.groups.remove(*Group.objects.filter(name__in=role_groups))
+    if role:
+        user.groups.add(Group.objects.get(name=ROLES[role].group))
+    forget_cached_access(user)
+
+
+def forget_cached_access(user) -> None:
+    """Django keeps permissions on the user object: drop them after a change of role so the
+    next check asks the database."""
+    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(cache, None)
+
+
+def is_administrator(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.has_perm(MANAGE_PORTAL)
+
+
+def visible_streams(principal):
+    """The streams a principal may see, as a queryset (used as a subquery, so it costs no query
+    of its own), or None for every stream.
+
+    An API client sees the streams it was given; a person with ``view_all_streams`` sees all;
+    anyone else with ``view_case`` sees the streams they are a member of; everyone else, none.
+    """
+    from cases.models import ApiClient, Stream
+
+    if isinstance(principal, ApiClient):
+        return Stream.objects.filter(api_clients=principal) if principal.pk else Stream.objects.none()
+    if not getattr(principal, "is_authenticated", False):
+        return Stream.objects.none()
+    if principal.has_perm(VIEW_ALL_STREAMS):
+        return None
+    if principal.has_perm(BROWSE_CASES):
+        return Stream.objects.filter(members=principal)
+    return Stream.objects.none()
+
+
+def sees_every_stream(principal) -> bool:
+    return visible_streams(principal) is None
+
+
+def permission_needed(permission: str, message: str):
+    """A view decorator: 403 with ``message`` for a signed-in person without ``permission``
+    (LoginRequiredMiddleware has already sent anonymous visitors to sign in)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(message)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+administrator_required = permission_needed(
+    MANAGE_PORTAL, "Only administrators can change the portal's configuration."
+)
+browse_permission_required = permission_needed(
+    BROWSE_CASES, "Your account has no role yet. Ask an administrator to make you an agent or a viewer."
+)
+submit_permission_required = permission_needed(
+    SUBMIT_CASES, "Only agents and administrators can submit cases."
+)
