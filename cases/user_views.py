@@ -49,6 +49,11 @@ class UserCreateForm(UserCreationForm):
         model = User
         fields = ["username", "first_name", "last_name", "email"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The page opens at its top (skip link, navigation), like every other form here.
+        self.fields["username"].widget.attrs.pop("autofocus", None)
+
 
 class UserEditForm(forms.ModelForm):
     role = AccessFields.base_fields["role"]

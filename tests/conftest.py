@@ -91,6 +91,12 @@ def fresh_dashboard_cache():
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests make many people; a deliberately slow hash would cost a quarter second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fast_retries(settings):
     settings.KORE_RETRY_BASE_SECONDS = 0.05
     settings.KORE_RETRY_MAX_SECONDS = 0.2

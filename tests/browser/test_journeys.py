@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 
-import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from cases import roles
 from cases.models import Case, CaseTemplate, Stream
 from cases.tasks import deliver_case
 from tests.browser.pages import check_accessibility, screenshot, sign_in, visit
-from tests.factories import TEST_CLIENT_SECRET, UserFactory
+from tests.factories import TEST_CLIENT_SECRET, CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
 REF_ID = re.compile(r"CS\d+")
 
@@ -291,16 +292,64 @@ def test_exporting_the_found_cases_as_csv(page, member_user, template):
     assert wanted.ref_id in text and other.ref_id not in text
 
 
-@pytest.mark.xfail(strict=False, reason="needs issue 6 (viewer role)")
-def test_a_viewer_reads_cases_but_cannot_create_or_configure(page, template):
-    from django.contrib.auth.models import Group
-
+def test_a_viewer_reads_their_streams_cases_but_cannot_create_or_configure(page, template):
     (case,) = submit_cases(template, ["Visible to viewers"])
-    viewer = UserFactory(username="vera")
-    viewer.groups.add(Group.objects.get(name="Viewers"))
+    elsewhere = CaseTemplateFactory(stream=StreamFactory(name="Elsewhere"))
+    hidden = CaseFactory(template=elsewhere, name="On a stream vera is not a member of")
+    viewer = UserFactory(username="vera", role=roles.VIEWER)
+    template.stream.members.add(viewer)
     sign_in(page, viewer)
+    visit(page, "/cases/")
     expect(page.get_by_role("row").filter(has_text=case.ref_id)).to_have_count(1)
+    expect(page.get_by_role("row").filter(has_text=hidden.name)).to_have_count(0)
     expect(page.get_by_role("link", name="New case")).to_have_count(0)
-    for path in ("/cases/new/", "/streams/", "/templates/"):
+    expect(page.get_by_role("link", name="Streams")).to_have_count(0)
+    assert page.goto(f"/cases/{hidden.pk}/").status == 404
+    for path in ("/cases/new/", "/streams/", "/templates/", "/users/"):
         assert page.goto(path).status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
     screenshot(page, "viewer-forbidden")
+
+
+def test_an_administrator_gives_a_new_agent_one_stream(page, staff_user, template):
+    elsewhere = CaseTemplateFactory(stream=StreamFactory(name="Elsewhere"))
+    hidden = CaseFactory(template=elsewhere, name="Only for the Elsewhere team")
+    sign_in(page, staff_user)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Add user").click()
+    check_accessibility(page)
+    page.get_by_label("Username").fill("ahmed")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Password confirmation").fill("short")
+    page.get_by_label("Role").select_option(label="Agent")
+    page.get_by_label(template.stream.name).check()
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator(".error").first).to_contain_text("too short")
+    page.get_by_label("Password", exact=True).fill("a long enough passphrase 7")
+    page.get_by_label("Password confirmation").fill("a long enough passphrase 7")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("status")).to_contain_text("ahmed can now sign in")
+    expect(page.get_by_role("row").filter(has_text="ahmed")).to_contain_text("Agent")
+    screenshot(page, "users")
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, get_user_model().objects.get(username="ahmed"), password="a long enough passphrase 7")
+    visit(page, "/cases/new/")
+    options = page.get_by_label("Template").locator("option").all_inner_texts()
+    assert str(template) in options and str(elsewhere) not in options
+    visit(page, "/cases/")
+    expect(page.get_by_role("row").filter(has_text=hidden.name)).to_have_count(0)
+
+
+def test_signing_out_everywhere_ends_the_other_sessions(page, browser, live_server, member_user):
+    other_device = browser.new_context(base_url=live_server.url)
+    other_page = other_device.new_page()
+    sign_in(other_page, member_user)
+    sign_in(page, member_user)
+    page.get_by_role("link", name=member_user.username).click()
+    check_accessibility(page)
+    page.get_by_role("button", name="Sign out everywhere").click()
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    other_page.goto("/cases/")
+    expect(other_page).to_have_url(re.compile(r"/accounts/login/"))
+    other_device.close()
