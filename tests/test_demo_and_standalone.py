@@ -27,6 +27,12 @@ def test_the_demo_has_an_admin_a_simulator_stream_and_two_templates(settings, tm
 
     admin = get_user_model().objects.get(username="admin")
     assert admin.check_password("demo-password-123") and admin.is_staff
+    from cases import roles
+
+    for username, role in (("agent", roles.AGENT), ("viewer", roles.VIEWER)):
+        person = get_user_model().objects.get(username=username)
+        assert roles.role_of(person) == role and list(person.member_streams.all()) == [stream]
+        assert person.check_password("demo-password-123")
     apps = load_apps_file(settings.KORE_SIMULATOR_APPS_FILE)
     assert apps[0]["client_id"] == stream.client_id and apps[0]["secret"] == stream.client_secret
 

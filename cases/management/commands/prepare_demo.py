@@ -1,4 +1,5 @@
-"""Prepare the demo: an admin user, a stream on the built-in simulator and two templates.
+"""Prepare the demo: an admin user, an agent and a viewer of the demo stream, a stream on the
+built-in simulator and two templates.
 
 Safe to run again: existing data is kept; only the demo stream's host follows the port.
 """
@@ -13,10 +14,12 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from cases import roles
 from cases.kore.simulator import register_app_in_file
 from cases.models import CaseTemplate, Stream
 
 DEMO_STREAM_ID = "st-0d3e8a52-demo-4b1f-9c7e-5a1b2c3d4e5f"
+DEMO_PEOPLE = [("agent", roles.AGENT), ("viewer", roles.VIEWER)]
 DEMO_TEMPLATES = [
     ("ctm-1a2b3c4d-demo-4e5f-8a9b-it0000support", "IT support request", "rtm", 72),
     ("ctm-5e6f7a8b-demo-4c9d-8e0f-billing00001", "Billing question", "email", 24),
@@ -24,7 +27,7 @@ DEMO_TEMPLATES = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo admin user, a stream on the built-in Kore.ai simulator and two templates."
+    help = "Create the demo users, a stream on the built-in Kore.ai simulator and two templates."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="Port the portal serves on.")
@@ -41,8 +44,11 @@ class Command(BaseCommand):
                     template_id=template_id,
                     defaults={"name": name, "default_source": source, "default_due_hours": due_hours},
                 )
+            for username, role in DEMO_PEOPLE:
+                self._member(username, role, stream, password)
         self.stdout.write(self.style.SUCCESS("Demo ready."))
         self.stdout.write(f"  Sign in as:  admin / {password}  ({password_note})")
+        self.stdout.write("  or as agent or viewer (same password): they see only the demo stream.")
 
     def _admin_password(self) -> tuple[str, str]:
         if os.environ.get("DEMO_PASSWORD"):
@@ -62,6 +68,16 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_staff = user.is_superuser = True
             user.save()
+
+    def _member(self, username: str, role: str, stream: Stream, password: str) -> None:
+        user, created = get_user_model().objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.com"}
+        )
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save()
+        roles.set_role(user, role)
+        stream.members.add(user)
 
     def _demo_stream(self, host: str) -> Stream:
         stream = Stream.objects.filter(stream_id=DEMO_STREAM_ID).first()
