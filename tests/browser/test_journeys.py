@@ -220,7 +220,8 @@ def test_a_member_cannot_reach_the_configuration(page, member_user, stream):
     for path in ("/streams/", f"/streams/{stream.pk}/edit/", "/templates/new/"):
         response = page.goto(path)
         assert response.status == 403
-        expect(page.get_by_text("403 Forbidden")).to_be_visible()
+        expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        expect(page.get_by_text("Only administrators can change")).to_be_visible()
     assert TEST_CLIENT_SECRET not in page.content()
     screenshot(page, "member-forbidden")
 
