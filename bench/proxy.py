@@ -87,6 +87,8 @@ def main() -> None:
         "CACHE_URL": redis.url,
         "CELERY_BROKER_URL": redis.url.replace("/0", "/1"),
         "LOG_LEVEL": "WARNING",
+        # As in production: no debug cursor recording every query, no debug pages.
+        "DEBUG": "0",
         "DJANGO_SETTINGS_MODULE": "casesite.settings",
     }
     os.environ.update(env)

@@ -27,10 +27,10 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from cases import browse, roles, services
+from cases import browse, proxy_config, roles, services
 from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
 from cases.audit import audit_record
-from cases.forms import CaseForm
+from cases.forms import CaseForm, KnownTemplateField
 from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, Stream
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -186,9 +186,9 @@ def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpRes
     )
 
 
-def deliver_and_wait(case: Case, *, deadline: float) -> services.DeliveryResult:
+def deliver_and_wait(case: Case, *, deadline: float, claimed: bool = False) -> services.DeliveryResult:
     """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
-    result = services.case_deliver(case_id=case.pk, case=case)
+    result = services.case_deliver(case_id=case.pk, case=case, claimed=claimed)
     while True:
         if not result.case.is_pending:
             return result
@@ -271,11 +271,13 @@ class CreateCaseProxy(APIView):
     )
     def post(self, request, stream_id: str):
         client: ApiClient = request.user
-        stream = client.streams.filter(stream_id=stream_id, is_active=True).first()
-        if stream is None:
-            if Stream.objects.filter(stream_id=stream_id, is_active=True).exists():
-                return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
+        snapshot = getattr(request, "proxy_snapshot", None) or proxy_config.current()
+        route = proxy_config.stream_route(snapshot, stream_id)
+        if route is None:
             return kore_errors(404, [{"msg": f"No active stream {stream_id} in the portal.", "code": 404}])
+        if not proxy_config.may_use(snapshot, client, route.stream):
+            return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
+        stream = route.stream
         if len(request.body) > settings.PROXY_MAX_BODY_BYTES:
             return kore_errors(413, [{"msg": "The request body is too large.", "code": 413}])
         try:
@@ -292,35 +294,43 @@ class CreateCaseProxy(APIView):
             if replay is not None:
                 return replay
 
-        templates = CaseTemplate.objects.filter(stream=stream, is_active=True)
-        template = templates.filter(template_id=str(body.get("caseTmp") or "")).first()
-        form = CaseForm(
-            {**form_data_from_body(body), "template": template.pk if template else ""}, templates=templates
-        )
+        # The body names its template by Kore id, among the stream's active templates.
+        form = CaseForm({**form_data_from_body(body), "template": str(body.get("caseTmp") or "")})
+        form.fields["template"] = KnownTemplateField(route.templates)
         if not form.is_valid() or not isinstance(body.get("userInfo"), dict):
-            if template is None and body.get("caseTmp"):
+            if "template" in form.errors and body.get("caseTmp"):
                 form.errors["template"] = form.error_class(
                     [f"No active case template {body['caseTmp']} on this stream."]
                 )
             return validation_errors(form, body)
 
+        # An unpaced stream's case is stored already claimed by this request, which sends it at
+        # once; a paced one waits for its rate-limit slot before it is claimed (services).
+        claim_now = not stream.rate_limit
         try:
+            # One transaction, one commit: the case, its idempotency key and its audit record.
             with transaction.atomic():
                 case = services.case_submit(
-                    template=template, data=form.cleaned_data, api_client=client, enqueue=False
+                    template=form.cleaned_data["template"],
+                    data=form.cleaned_data,
+                    api_client=client,
+                    enqueue=False,
+                    claimed=claim_now,
                 )
                 if key:
                     IdempotencyKey.objects.create(
                         api_client=client, key=key, request_hash=fingerprint, case=case
                     )
+                audit_record(actor=client, action="case.submitted_by_api", target=case, request=request)
         except IntegrityError:
             # A concurrent call with the same key won the race: answer with its outcome.
             return self._replay(client, key, fingerprint) or kore_errors(
                 409, [{"msg": "A call with this Idempotency-Key is in progress.", "code": 409}]
             )
 
-        audit_record(actor=client, action="case.submitted_by_api", target=case, request=None)
-        result = deliver_and_wait(case, deadline=time.monotonic() + settings.PROXY_WAIT_SECONDS)
+        result = deliver_and_wait(
+            case, deadline=time.monotonic() + settings.PROXY_WAIT_SECONDS, claimed=claim_now
+        )
         if result.case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
             return self._refuse_to_queue(result.case)
         return outcome_response(result.case, result.attempt)

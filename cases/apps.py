@@ -8,10 +8,12 @@ class CasesConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_logged_in, user_logged_out
-        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
         from cases.audit import user_changed, user_deleted
         from cases.fulltext import ensure_sqlite_triggers
+        from cases.models import ApiClient, CaseTemplate, Stream
+        from cases.proxy_config import configuration_changed
         from cases.roles import sync_role_groups
         from cases.sessions import forget_sign_out, remember_sign_in
 
@@ -23,4 +25,15 @@ class CasesConfig(AppConfig):
         post_save.connect(user_changed, sender=user, dispatch_uid="audit-user-saved")
         post_delete.connect(user_deleted, sender=user, dispatch_uid="audit-user-deleted")
         user_logged_in.connect(remember_sign_in, dispatch_uid="remember-sign-in")
+        # The API proxy keeps clients, streams and templates per process until one changes.
+        for model in (Stream, CaseTemplate, ApiClient):
+            post_save.connect(
+                configuration_changed, sender=model, dispatch_uid=f"proxy-config-{model.__name__}"
+            )
+            post_delete.connect(
+                configuration_changed, sender=model, dispatch_uid=f"proxy-config-del-{model.__name__}"
+            )
+        m2m_changed.connect(
+            configuration_changed, sender=ApiClient.streams.through, dispatch_uid="proxy-config-m2m"
+        )
         user_logged_out.connect(forget_sign_out, dispatch_uid="forget-sign-out")

@@ -85,14 +85,23 @@ def case_fields_from_body(body: dict) -> dict:
 
 
 def case_submit(
-    *, template: CaseTemplate, data: dict, user=None, api_client=None, enqueue: bool = True
+    *,
+    template: CaseTemplate,
+    data: dict,
+    user=None,
+    api_client=None,
+    enqueue: bool = True,
+    claimed: bool = False,
 ) -> Case:
     """Store a validated case as ``queued`` and enqueue its delivery once the row is committed.
 
     ``enqueue=False`` is for a caller that delivers at once itself (the API proxy); should it
-    never get to, the sweep finds the case queued and enqueues it.
+    never get to, the sweep finds the case queued and enqueues it. ``claimed=True`` (with
+    ``enqueue=False``) stores it already ``sending``, claimed by that caller, sparing the claim's
+    own write; should the caller die before sending, the sweep treats it as any stuck send.
     """
     body = build_case_body(template=template, data=data)
+    claim = {"state": State.SENDING, "sending_started_at": timezone.now()} if claimed else {}
     # No savepoint when a caller's transaction surrounds this one (the API pairs the case with
     # its idempotency key): an error rolls back the whole of it anyway.
     with transaction.atomic(savepoint=False):
@@ -103,6 +112,7 @@ def case_submit(
             api_client=api_client,
             request_body=body,
             **case_fields_from_body(body),
+            **claim,
         )
         if enqueue:
             enqueue_delivery(case.pk)
@@ -140,7 +150,7 @@ class DeliveryResult:
     attempt: DeliveryAttempt | None = None  # the attempt this run recorded, if any
 
 
-def case_deliver(*, case_id: int, case: Case | None = None) -> DeliveryResult:
+def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = False) -> DeliveryResult:
     """Deliver one case to Kore.ai, at most once, recording every attempt on the row.
 
     1. Claim: a conditional update moves the row to ``sending`` only if it is queued, or
@@ -149,8 +159,11 @@ def case_deliver(*, case_id: int, case: Case | None = None) -> DeliveryResult:
     2. If an earlier attempt was ambiguous, look the case up (getCases) and adopt it.
     3. Wait for a rate-limit slot, send createCase, record the outcome.
 
-    A caller that has just created the case may pass it in to spare reading it again.
+    A caller that has just created the case may pass it in to spare reading it again, and, if
+    it stored it already claimed (``case_submit(claimed=True)``, unpaced streams only), say so.
     """
+    if claimed:
+        return _send(case, slot=None)
     if case is None:
         case = Case.objects.select_related("stream").filter(pk=case_id).first()
     if case is None:
@@ -182,7 +195,12 @@ def case_deliver(*, case_id: int, case: Case | None = None) -> DeliveryResult:
     if not _claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
+    return _send(case, slot=slot)
 
+
+def _send(case: Case, *, slot) -> DeliveryResult:
+    """Steps 2 and 3 for a case this run has claimed: look up if ambiguous, then send."""
+    stream = case.stream
     if slot is not None:
         time.sleep(slot.wait())
         if time.time() >= slot.ends_at:

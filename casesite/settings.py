@@ -202,7 +202,7 @@ KORE_SWEEP_INTERVAL_SECONDS = env_float("KORE_SWEEP_INTERVAL_SECONDS", 60.0)
 # redis broker is given, else a table in the database (atomic add across processes).
 CACHE_URL = os.environ.get("CACHE_URL", "")
 _pacing_cache = (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    {"BACKEND": "cases.redis_cache.PortalRedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL.startswith(("redis://", "rediss://"))
     else {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",

@@ -43,8 +43,9 @@ def verify_token(
     if not token:
         raise TokenRejected("The auth header with a JWT is required.")
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # Header and claims in one parse; both are trusted only after the signature check below.
+        unverified_token = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+        header, unverified = unverified_token["header"], unverified_token["payload"]
     except jwt.PyJWTError:
         raise TokenRejected("The auth token is not a valid JWT.") from None
     if header.get("alg") != "HS256":

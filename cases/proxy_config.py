@@ -1,0 +1,105 @@
+"""What the API proxy needs on every call (the API client, the stream, its active templates),
+read from the database once and kept in the process for as long as the configuration is
+unchanged, so a createCase costs no query before the case's own insert. Only what exists is
+kept: unknown ids from callers never fill the memory.
+
+"Unchanged" is exact, not a time-to-live: any save or delete of a stream, a template or an API
+client, or a change of a client's streams, replaces a generation token in the shared cache once
+the change commits (see ``configuration_changed``, connected in apps.py). Each call reads the
+token (one cache round trip, instead of three database queries) and drops what its process kept
+when the token moved. Should the cache lose the token, a new one is made and everything is
+read again.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import transaction
+
+from cases.models import ApiClient, CaseTemplate, Stream
+
+GENERATION_KEY = "proxy-config-generation"
+NEVER_EXPIRES = None
+
+
+@dataclass(frozen=True)
+class StreamRoute:
+    """An active stream and its active templates by Kore template id."""
+
+    stream: Stream
+    templates: dict[str, CaseTemplate]
+
+
+@dataclass
+class Snapshot:
+    generation: str
+    clients: dict[str, ApiClient] = field(default_factory=dict)
+    client_streams: dict[int, frozenset[int]] = field(default_factory=dict)
+    routes: dict[str, StreamRoute] = field(default_factory=dict)
+
+
+_lock = threading.Lock()
+_snapshot = Snapshot(generation="")
+
+
+def current() -> Snapshot:
+    """This process's snapshot, emptied first if the configuration changed since it was filled."""
+    global _snapshot
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=NEVER_EXPIRES)
+        generation = cache.get(GENERATION_KEY) or ""
+    with _lock:
+        if _snapshot.generation != generation or not generation:
+            _snapshot = Snapshot(generation=generation)
+        return _snapshot
+
+
+def active_client(snapshot: Snapshot, client_id: str) -> ApiClient | None:
+    """Only clients that exist are kept: ids from unknown tokens must not fill the memory."""
+    client = snapshot.clients.get(client_id)
+    if client is None:
+        client = ApiClient.objects.filter(client_id=client_id, is_active=True).first()
+        if client is not None:
+            snapshot.client_streams[client.pk] = frozenset(client.streams.values_list("pk", flat=True))
+            snapshot.clients[client_id] = client
+    return client
+
+
+def may_use(snapshot: Snapshot, client: ApiClient, stream: Stream) -> bool:
+    streams = snapshot.client_streams.get(client.pk)
+    if streams is None:  # a client object not read through this snapshot
+        return client.streams.filter(pk=stream.pk).exists()
+    return stream.pk in streams
+
+
+def stream_route(snapshot: Snapshot, stream_id: str) -> StreamRoute | None:
+    route = snapshot.routes.get(stream_id)
+    if route is None:
+        stream = Stream.objects.filter(stream_id=stream_id, is_active=True).first()
+        if stream is not None:
+            templates = CaseTemplate.objects.filter(stream=stream, is_active=True)
+            route = StreamRoute(stream, {t.template_id: _with_stream(t, stream) for t in templates})
+            snapshot.routes[stream_id] = route
+    return route
+
+
+def _with_stream(template: CaseTemplate, stream: Stream) -> CaseTemplate:
+    template.stream = stream  # the case insert reads template.stream: no query for it
+    return template
+
+
+def configuration_changed(sender=None, **kwargs) -> None:
+    """Signal receiver: every process drops its snapshot. Once now, for this connection's own
+    transaction, and again when the change commits, so no process can keep what it read from
+    the database in between."""
+
+    def new_generation() -> None:
+        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=NEVER_EXPIRES)
+
+    new_generation()
+    transaction.on_commit(new_generation)
