@@ -182,7 +182,7 @@ class IdsField(MultipleValuesField):
     def to_python(self, value) -> list[int]:
         ids = []
         for text in super().to_python(value):
-            if not text.isdigit() or int(text) not in self.known:
+            if not (text.isascii() and text.isdigit()) or int(text) not in self.known:
                 raise forms.ValidationError(f"Unknown {self.noun}: {text}.")
             ids.append(int(text))
         return ids

@@ -39,7 +39,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
 @require_POST
 def deliveries_retry(request: HttpRequest) -> HttpResponse:
     """Retry the selected failed cases, or every failed one when none is selected."""
-    ids = [int(value) for value in request.POST.getlist("case") if value.isdigit()]
+    ids = [int(value) for value in request.POST.getlist("case") if value.isascii() and value.isdigit()]
     failed = Case.objects.filter(state=Case.State.FAILED)
     if ids:
         failed = failed.filter(pk__in=ids)

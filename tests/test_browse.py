@@ -361,3 +361,10 @@ def test_word_search_survives_sqlite_rebuilding_the_table(user):
     assert ensure_sqlite_triggers() is True
     assert sorted(browse_ids(user, "q=garage")) == sorted([case.pk, later.pk])
     assert ensure_sqlite_triggers() is False
+
+
+def test_digits_that_are_not_ascii_are_unknown_ids_not_errors(user):
+    # "¹" and "٣" are digits to str.isdigit() but not to int(): found by the API fuzz.
+    result = browse.browse_cases(user, QueryDict("template=%C2%B9&stream=%D9%A3"))
+    assert not result.ok
+    assert "Unknown template: ¹." in " ".join(result.errors)
