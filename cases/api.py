@@ -288,7 +288,7 @@ class CreateCaseProxy(APIView):
             return kore_errors(400, [{"msg": "The request body must be a JSON object.", "code": 400}])
 
         key = request.headers.get("Idempotency-Key", "").strip()
-        fingerprint = request_fingerprint(stream_id, body)
+        fingerprint = request_fingerprint(stream_id, body) if key else ""
         if key:
             replay = self._replay(client, key, fingerprint)
             if replay is not None:
