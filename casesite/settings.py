@@ -258,6 +258,8 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 # Oversize bodies are refused before they are read: any request declaring more than
 # MAX_REQUEST_BODY_BYTES gets 413 (room for a 5 MB import file and its form); form fields
 # beyond DATA_UPLOAD_MAX_MEMORY_SIZE are refused when read.
+# Error reports hide POST fields and frame variables named like secrets (cases/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cases.reporting.PortalExceptionReporterFilter"
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 6 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE

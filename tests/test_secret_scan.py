@@ -121,3 +121,35 @@ def test_no_secret_in_pages_api_answers_or_logs(
         assert secret not in everything
     # Not even the ciphertext is shown anywhere.
     assert stream.client_secret_encrypted.split(":")[-1][:20] not in everything
+
+
+def test_error_reports_hide_secrets_in_fields_variables_and_headers(rf, settings):
+    """The debug page and mailed reports: a view that fails while holding secrets."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from cases.kore.client import StreamConfig
+
+    secret = "s3cr3t-value-0123456789abcdefghij"
+    request = rf.post(
+        "/streams/new/",
+        {"name": "Support", "client_secret": secret, "password": secret},
+        headers={"auth": f"jwt-{secret}"},
+    )
+
+    def failing_view(request):
+        client_secret = secret  # noqa: F841 - a frame variable the report would show
+        options = {"nested": {"api_token": secret}, "names": ["x"]}  # noqa: F841
+        config = StreamConfig(  # noqa: F841
+            host="https://kore.test", stream_id="st-1", client_id="cs", client_secret=secret
+        )
+        raise RuntimeError("boom")
+
+    try:
+        failing_view(request)
+    except RuntimeError:
+        reporter = ExceptionReporter(request, *sys.exc_info())
+    for text in (reporter.get_traceback_html(), reporter.get_traceback_text()):
+        assert "boom" in text and "Support" in text
+        assert secret not in text
