@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from cases.audit import audit_record
 from cases.forms import StreamForm
 from cases.models import (
     ApiClient,
@@ -17,8 +18,30 @@ from cases.models import (
 )
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Configuration changed in the admin lands in the portal's audit trail too, as on its pages."""
+
+    def _audit(self, request, obj, verb: str) -> None:
+        audit_record(
+            request=request, action=f"{obj._meta.model_name}.{verb}", target=obj, details={"via": "admin"}
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "created")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "changed")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "deleted")
+        return super().log_deletions(request, queryset)
+
+
 @admin.register(Stream)
-class StreamAdmin(admin.ModelAdmin):
+class StreamAdmin(AuditedAdmin):
     form = StreamForm
     list_display = ["name", "host", "stream_id", "account_id", "is_active", "rate_limit"]
     list_filter = ["is_active"]
@@ -26,7 +49,7 @@ class StreamAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseTemplate)
-class CaseTemplateAdmin(admin.ModelAdmin):
+class CaseTemplateAdmin(AuditedAdmin):
     list_display = ["name", "template_id", "stream", "default_source", "default_due_hours", "is_active"]
     list_filter = ["is_active", "stream"]
     search_fields = ["name", "template_id"]
@@ -59,7 +82,7 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(AuditedAdmin):
     """Secrets are created and shown once by the API clients page or create_api_client."""
 
     list_display = ["name", "client_id", "is_active", "created_at", "last_used_at"]

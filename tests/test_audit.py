@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from cases.models import AuditEvent, Stream
-from tests.factories import CaseFactory, StreamFactory
+from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +72,24 @@ def test_the_trail_is_for_administrators_and_cannot_be_edited(admin_client, memb
     delete_url = reverse("admin:cases_auditevent_delete", args=[event.pk])
     assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_configuration_changed_in_the_admin_is_recorded_too(admin_client, admin_user):
+    template = CaseTemplateFactory()
+    url = reverse("admin:cases_casetemplate_change", args=[template.pk])
+    response = admin_client.post(
+        url,
+        {
+            "stream": template.stream_id,
+            "template_id": template.template_id,
+            "name": "Renamed in the admin",
+            "default_source": "rtm",
+            "default_due_hours": 24,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="casetemplate.changed")
+    assert event.actor == admin_user and event.details == {"via": "admin"}
+    admin_client.post(reverse("admin:cases_casetemplate_delete", args=[template.pk]), {"post": "yes"})
+    assert AuditEvent.objects.filter(action="casetemplate.deleted", target_id=str(template.pk)).exists()
