@@ -89,10 +89,10 @@ def set_role(user, role: str | None) -> None:
     user.groups.remove(*Group.objects.filter(name__in=role_groups))
     if role:
         user.groups.add(Group.objects.get(name=ROLES[role].group))
-    forget_cached_access(user)
+    forget_cached_permissions(user)
 
 
-def forget_cached_access(user) -> None:
+def forget_cached_permissions(user) -> None:
     """Django keeps permissions on the user object: drop them after a change of role so the
     next check asks the database."""
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):

@@ -97,7 +97,6 @@ def save_access(user, form: forms.Form) -> list[str]:
     if streams != set(user.member_streams.all()):
         user.member_streams.set(streams)
         changed.append("streams")
-    roles.forget_cached_access(user)
     return changed
 
 

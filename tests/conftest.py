@@ -145,7 +145,6 @@ def member_user(db):
     def join_new_stream(sender, instance, created, **kwargs):
         if created:
             instance.members.add(user)
-            roles.forget_cached_access(user)
 
     post_save.connect(join_new_stream, sender=Stream, weak=False, dispatch_uid="member-joins-streams")
     yield user
