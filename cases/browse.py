@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -443,31 +443,46 @@ def _cursor_for(spec: Sort, sort: str, row: Case | dict) -> Cursor:
 
 
 def page_of(
-    queryset: CaseQuerySet, *, sort: str, cursor: Cursor | None, size: int
+    queryset: CaseQuerySet,
+    *,
+    sort: str,
+    cursor: Cursor | None,
+    size: int,
+    load: Callable[[CaseQuerySet], CaseQuerySet] | None = None,
 ) -> tuple[list, Cursor | None]:
     """One page of ``size`` rows after ``cursor`` and the cursor of the next page (None at the end).
 
     A nullable sort reads the rows that have a value first, then (when the page is not full)
     the rows without one, ordered by id: at most two queries, each an index range.
+
+    With ``load`` (ids in, the rows to show out) the page is read id-first, in one statement:
+    the page's ids from the filters alone, then their rows joined to what the page shows. Joined
+    straight away, SQLite's planner weighs the joins instead of the LIMIT and may read and sort
+    every match (150 ms at a million cases) instead of walking an index for 51 rows.
     """
     spec, descending = SORTS[sort.lstrip("-")], sort.startswith("-")
+
+    def read(rows: CaseQuerySet, ordering: list, limit: int) -> list:
+        rows = rows.order_by(*ordering)
+        if load is None:
+            return list(rows[:limit])
+        return list(load(rows.values("id")[:limit]).order_by(*ordering))
+
     rows: list[Case] = []
     if not spec.nullable:
         valued = queryset.filter(_after(spec, descending, cursor)) if cursor else queryset
-        rows = list(valued.order_by(*_ordering(spec, descending))[: size + 1])
+        rows = read(valued, _ordering(spec, descending), size + 1)
     else:
         if cursor is None or cursor.value is not None:
             valued = queryset.filter(**{f"{spec.field}__isnull": False})
             if cursor:
                 valued = valued.filter(_after(spec, descending, cursor))
-            rows = list(valued.order_by(*_ordering(spec, descending))[: size + 1])
+            rows = read(valued, _ordering(spec, descending), size + 1)
         if len(rows) <= size:
             empty = queryset.filter(**{f"{spec.field}__isnull": True})
             if cursor and cursor.value is None:
                 empty = empty.filter(**{"id__lt" if descending else "id__gt": cursor.id})
-            rows += list(
-                empty.order_by(*_ordering(spec, descending, by_id_only=True))[: size + 1 - len(rows)]
-            )
+            rows += read(empty, _ordering(spec, descending, by_id_only=True), size + 1 - len(rows))
     if len(rows) > size:
         rows = rows[:size]
         return rows, _cursor_for(spec, sort, rows[-1])
@@ -506,10 +521,13 @@ class BrowseResult:
 
 def matching_cases(user, params: Mapping[str, Any]) -> CaseQuerySet:
     """The cases a user may see that match validated parameters (unordered, unpaged)."""
+    return Case.objects.visible_to(user).search(params.get("q", "")).filter_by(params)
+
+
+def list_rows(ids: CaseQuerySet) -> CaseQuerySet:
+    """The cases with these ids as the list shows them: with stream, template and submitter."""
     return (
-        Case.objects.visible_to(user)
-        .search(params.get("q", ""))
-        .filter_by(params)
+        Case.objects.filter(id__in=ids)
         .select_related("stream", "template", "submitted_by")
         .defer(*LIST_DEFERRED)
     )
@@ -532,11 +550,13 @@ def browse_cases(
     params = form.cleaned_data
     queryset = matching_cases(user, params)
     cases, next_cursor = page_of(
-        queryset, sort=params["sort"], cursor=params["cursor"], size=params["page_size"]
+        queryset, sort=params["sort"], cursor=params["cursor"], size=params["page_size"], load=list_rows
     )
     result.cases = cases
     result.next_cursor = next_cursor.encode() if next_cursor else None
-    if with_total:
+    if with_total and params["cursor"] is None and next_cursor is None:
+        result.total = len(cases)  # the first page holds every match: nothing left to count
+    elif with_total:
         result.total, result.total_is_capped = count_capped(queryset)
     return result
 
@@ -568,9 +588,7 @@ EXPORT_FIELDS = (
 def iter_matching(user, params: Mapping[str, Any], *, batch_size: int = 2000) -> Iterator[list[dict]]:
     """Every matching case in the requested order as dicts of EXPORT_FIELDS, in batches read by
     keyset: constant memory and constant cost per batch however many rows there are."""
-    queryset = (
-        Case.objects.visible_to(user).search(params.get("q", "")).filter_by(params).values(*EXPORT_FIELDS)
-    )
+    queryset = matching_cases(user, params).values(*EXPORT_FIELDS)
     cursor = None
     while True:
         batch, cursor = page_of(queryset, sort=params["sort"], cursor=cursor, size=batch_size)

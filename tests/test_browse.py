@@ -279,6 +279,37 @@ def test_a_cursor_from_another_sort_is_refused(user):
     assert not result.ok and "another sort order" in result.errors[0]
 
 
+def test_overdue_pages_hold_only_open_cases_though_newer_closed_ones_are_overdue_too(user):
+    # The page's ids are read in a subquery (id-first): the open condition must apply to the
+    # subquery's own rows, or the newest overdue ids (all closed here) would fill the page.
+    now = timezone.now()
+    late = now - timedelta(days=1)
+    open_ones = [delivered(n, created_at=now - timedelta(days=30 + n), due_date=late) for n in range(1, 4)]
+    for n in range(10, 40):
+        delivered(
+            n,
+            status_name="Closed",
+            status_category="closed",
+            created_at=now - timedelta(hours=n),
+            due_date=late,
+        )
+    assert browse_ids(user, "overdue=1&page_size=25") == [case.pk for case in open_ones]
+    assert all_pages(user, "overdue=1&page_size=25&sort=due") == [case.pk for case in open_ones]
+
+
+def test_a_first_page_holding_every_match_is_not_counted_again(user, django_assert_num_queries):
+    template = CaseTemplateFactory()
+    CaseFactory.create_batch(3, template=template)
+    choices = browse.FilterChoices.load(with_values=False)
+    with django_assert_num_queries(1):
+        result = browse.browse_cases(user, QueryDict("page_size=25"), choices=choices)
+    assert result.total == 3 and not result.total_is_capped
+    CaseFactory.create_batch(25, template=template)
+    with django_assert_num_queries(2):
+        result = browse.browse_cases(user, QueryDict("page_size=25"), choices=choices)
+    assert result.total == 28 and len(result.cases) == 25
+
+
 def test_the_total_is_capped(user, monkeypatch):
     monkeypatch.setattr(browse, "COUNT_CAP", 4)
     CaseFactory.create_batch(6, template=CaseTemplateFactory())
