@@ -217,34 +217,46 @@ CLOSED_CATEGORIES = ("resolved", "closed")
 OPEN_CASES = Q(state="delivered") & ~Q(status_category__in=CLOSED_CATEGORIES)
 
 
-class OpenCasesCondition(models.Expression):
-    """OPEN_CASES with its constants written into the SQL rather than bound as parameters.
+class ColumnsSQL(models.Expression):
+    """A condition written in SQL around a model's columns, ``{name}`` in ``template`` for each
+    column given by keyword and ``%s`` for each of ``params``.
 
-    SQLite uses a partial index only when it can see that the query's condition is the index's,
-    which it cannot through ``?``. The columns are Django's own, so the table alias is right in
-    a subquery as well (the id-first page reads of cases/browse.py), where raw SQL naming
-    "cases_case" would silently refer to the outer query's row.
+    The columns are compiled by Django, so they carry the right table alias in a subquery too
+    (the id-first page reads of cases/browse.py), where raw SQL naming "cases_case" would
+    silently refer to the outer query's row.
     """
 
-    conditional = True
     output_field = models.BooleanField()
 
-    def __init__(self, state=None, category=None):
+    def __init__(self, template: str, params: tuple = (), **columns: str):
         super().__init__()
-        self.state = state if state is not None else models.F("state")
-        self.category = category if category is not None else models.F("status_category")
+        self.template, self.params = template, tuple(params)
+        self.names = list(columns)
+        self.columns = [models.F(column) for column in columns.values()]
 
     def get_source_expressions(self) -> list:
-        return [self.state, self.category]
+        return self.columns
 
     def set_source_expressions(self, expressions) -> None:
-        self.state, self.category = expressions
+        self.columns = list(expressions)
 
     def as_sql(self, compiler, connection, **extra_context) -> tuple[str, list]:
-        state, _ = compiler.compile(self.state)
-        category, _ = compiler.compile(self.category)
-        closed = ", ".join(f"'{name}'" for name in CLOSED_CATEGORIES)  # constants, no user input
-        return f"({state} = 'delivered' AND NOT ({category} IN ({closed})))", []
+        compiled = {
+            name: compiler.compile(column)[0] for name, column in zip(self.names, self.columns, strict=True)
+        }
+        return self.template.format(**compiled), list(self.params)
+
+
+def open_cases_condition() -> ColumnsSQL:
+    """OPEN_CASES with its constants written into the SQL rather than bound as parameters:
+    SQLite uses a partial index only when it can see that the query's condition is the
+    index's, which it cannot through ``?``."""
+    closed = ", ".join(f"'{category}'" for category in CLOSED_CATEGORIES)  # constants, no user input
+    return ColumnsSQL(
+        "({state} = 'delivered' AND NOT ({category} IN (" + closed + ")))",
+        state="state",
+        category="status_category",
+    )
 
 
 class CaseQuerySet(models.QuerySet):
@@ -268,12 +280,8 @@ class CaseQuerySet(models.QuerySet):
         return browse.filter_cases(self, params)
 
     def open(self) -> CaseQuerySet:
-        """Delivered cases Kore still works on: not in a resolved or closed status category.
-
-        Written as literal SQL, not bound parameters: SQLite uses a partial index only when it
-        can see that the query's condition is the index's, which it cannot through ``?``.
-        """
-        return self.filter(OpenCasesCondition())
+        """Delivered cases Kore still works on: not in a resolved or closed status category."""
+        return self.filter(open_cases_condition())
 
     def overdue(self, now=None) -> CaseQuerySet:
         return self.open().filter(due_date__lt=now or timezone.now())
@@ -380,7 +388,7 @@ class Case(models.Model):
         # Browsing at scale (cases/browse.py): every sort is keyset-paginated on (column, id), and
         # each filter has an index that also yields the default order (newest first), so page 1
         # and page 10,000 cost the same at any size. Word search uses a full-text index created
-        # in migration 0002 (SQLite FTS5 or a PostgreSQL GIN index).
+        # in migration 0003 (SQLite FTS5 or a PostgreSQL GIN index).
         indexes = [
             models.Index(fields=["created_at", "id"], name="case_created_id"),
             models.Index(fields=["due_date", "id"], name="case_due_id"),
@@ -398,8 +406,19 @@ class Case(models.Model):
             models.Index(fields=["assignee_name", "created_at", "id"], name="case_assignee_created"),
             models.Index(Lower("requester_email"), name="case_requester_email"),
             models.Index(fields=["requester_phone"], name="case_requester_phone"),
-            # Open cases only (a small share of a large store): the dashboard's groups read this
-            # index alone, and the overdue filter walks the second one.
+            # Due-date filters show the newest first: with created_at in the index the page's
+            # ids are sorted from the index alone, without reading a row per match.
+            models.Index(fields=["due_date", "created_at", "id"], name="case_due_created"),
+            # Open cases only (a small share of a large store). The overdue filter walks the
+            # first newest first and stops at a full page; state and status_category make it
+            # cover the query, without which SQLite prefers walking every delivered case
+            # (case_state_created). The second serves the overdue filter sorted by due date.
+            models.Index(
+                fields=["created_at", "id", "due_date", "state", "status_category"],
+                condition=OPEN_CASES,
+                name="case_open_newest",
+            ),
+            models.Index(fields=["due_date", "id"], condition=OPEN_CASES, name="case_open_due"),
             models.Index(
                 fields=[
                     "status_name",
@@ -412,15 +431,6 @@ class Case(models.Model):
                 ],
                 condition=OPEN_CASES,
                 name="case_open_groups",
-            ),
-            # Due-date filters show the newest first: with created_at in the index the page's
-            # ids are sorted from the index alone, without reading a row per match.
-            models.Index(fields=["due_date", "created_at", "id"], name="case_due_created"),
-            models.Index(
-                fields=["due_date", "created_at", "id"], condition=OPEN_CASES, name="case_open_due_created"
-            ),
-            models.Index(
-                fields=["created_at", "id", "due_date"], condition=OPEN_CASES, name="case_open_created"
             ),
         ]
 

@@ -176,6 +176,34 @@ def test_word_search_follows_edits_and_deletions(user):
     assert browse_ids(user, "q=desk") == []
 
 
+@pytest.mark.parametrize("few", [1000, 5], ids=["few matches", "many matches"])
+def test_word_search_pages_hold_every_match_once_in_order_however_many_match(user, monkeypatch, few):
+    # Few matches: their ids go into the query; many: the list's index is walked (cases/browse.py).
+    monkeypatch.setattr(browse, "FEW_WORD_MATCHES", few)
+    now = timezone.now()
+    template = CaseTemplateFactory()
+    matching = [
+        CaseFactory(
+            template=template,
+            name=f"Printer {n} jammed",
+            created_at=now - timedelta(minutes=n // 3),  # ties, broken by id
+            due_date=now + timedelta(hours=n % 5),
+        )
+        for n in range(40)
+    ]
+    for case in matching[::4]:  # some without a due date, which sort last
+        case.due_date = None
+        case.save(update_fields=["due_date"])
+    CaseFactory.create_batch(15, template=template, name="Cannot log in", created_at=now)
+    newest = sorted(matching, key=lambda case: (case.created_at, case.pk), reverse=True)
+    assert all_pages(user, "q=printer+jammed&page_size=25") == [case.pk for case in newest]
+    due_first = sorted(matching, key=lambda case: (case.due_date is None, case.due_date or now, case.pk))
+    assert all_pages(user, "q=jammed&sort=due&page_size=25") == [case.pk for case in due_first]
+    result = browse.browse_cases(user, QueryDict("q=printer&page_size=25"))
+    assert (result.total, result.total_is_capped) == (40, False)
+    assert browse_ids(user, "q=printer+jammed+zebra") == []
+
+
 def test_searching_an_exact_ref_id_opens_the_case(member_client):
     case = delivered(4321)
     response = member_client.get(reverse("case_list") + "?q=CS00004321")
