@@ -7,9 +7,10 @@ class CasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from cases.fulltext import ensure_sqlite_triggers
+        from cases import fulltext, open_counts
 
-        post_migrate.connect(ensure_sqlite_triggers, sender=self)
+        post_migrate.connect(fulltext.ensure_sqlite_triggers, sender=self)
+        post_migrate.connect(open_counts.ensure_sqlite_triggers, sender=self)
 
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save

@@ -1,5 +1,9 @@
-"""The dashboard's figures, each read in one aggregate query over the cases a user may see,
-and the per-day chart laid out as server-rendered SVG (no chart library, no script)."""
+"""The dashboard's figures for the cases a user may see, and the per-day chart laid out as
+server-rendered SVG (no chart library, no script).
+
+Counts that are index ranges (cases per day, overdue, delivery states) are read in one
+statement; open cases by status, priority and stream come from the counts the database keeps
+in OpenCaseCount (cases/open_counts.py), so the dashboard does not read every open case."""
 
 from __future__ import annotations
 
@@ -8,10 +12,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from cases.models import Case
+from cases.models import Case, OpenCaseCount
 
 CHART_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT, CHART_BOTTOM = 720, 180, 20
@@ -67,29 +70,36 @@ def _day_bounds(today: date, days: int) -> list[datetime]:
     ]
 
 
-def created_per_day(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple[date, int]]:
-    """Cases created on each of the last ``days`` days (local days), zeros included.
-
-    One query made of one count per day, each an index range of created_at: exact in every time
-    zone, and no per-row date conversion.
-    """
-    bounds = _day_bounds(today, days)
+def count_each(querysets: list) -> list[int]:
+    """How many rows each queryset holds, in one statement of scalar subqueries: one query
+    however many counts, each an index range of its own."""
     parts, params = [], []
-    for n in range(days):
-        day = cases.filter(created_at__gte=bounds[n], created_at__lt=bounds[n + 1]).order_by().values("id")
-        sql, day_params = day.query.sql_with_params()
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS day{n})")  # noqa: S608 (compiled by Django)
-        params.extend(day_params)
+    for n, queryset in enumerate(querysets):
+        sql, part_params = queryset.order_by().values("id").query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS part{n})")  # noqa: S608 (compiled by Django)
+        params.extend(part_params)
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts), params)
-        counts = cursor.fetchone()
-    return [(bounds[n].date(), counts[n] or 0) for n in range(days)]
+        return [count or 0 for count in cursor.fetchone()]
+
+
+def created_per_day_querysets(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple[date, object]]:
+    """The cases created on each of the last ``days`` days (local days), oldest first.
+
+    Each day is a range of created_at between local midnights: exact in every time zone, and
+    no per-row date conversion.
+    """
+    bounds = _day_bounds(today, days)
+    return [
+        (bounds[n].date(), cases.filter(created_at__gte=bounds[n], created_at__lt=bounds[n + 1]))
+        for n in range(days)
+    ]
 
 
 def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int = 0) -> Figures:
-    """Everything the dashboard shows, for the cases ``user`` may see: four aggregate queries
-    and the user's recent cases. With ``cache_seconds`` the aggregates are kept that long per
-    user (they scan every open case and the last 30 days); the recent cases are always fresh."""
+    """Everything the dashboard shows, for the cases ``user`` may see: two queries of figures
+    and the user's recent cases. With ``cache_seconds`` the figures are kept that long per
+    user; the recent cases are always fresh."""
     now = now or timezone.now()
     visible = Case.objects.visible_to(user)
     if cache_seconds:
@@ -97,10 +107,10 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
         cache = caches["dashboard"]
         figures = cache.get(key)
         if figures is None:
-            figures = _aggregates(visible, now)
+            figures = _aggregates(user, visible, now)
             cache.set(key, figures, cache_seconds)
     else:
-        figures = _aggregates(visible, now)
+        figures = _aggregates(user, visible, now)
     figures.my_recent = list(
         visible.filter(submitted_by=user)
         .select_related("stream", "template")
@@ -110,37 +120,42 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
     return figures
 
 
-def _aggregates(visible, now: datetime) -> Figures:
-    figures = Figures(computed_at=now)
-    figures.created_per_day = created_per_day(visible, today=timezone.localdate(now))
+HEALTH_STATES = (*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIEW)
 
-    # Open cases grouped by every dimension at once; the few groups are summed here.
-    groups = (
-        visible.open()
-        .order_by()
-        .values(
-            "status_name",
-            "status_category",
-            "priority_name",
-            "priority_color",
-            "priority_score",
-            "stream_id",
-            "stream__name",
-        )
-        .annotate(n=Count("id"), late=Count("id", filter=Q(due_date__lt=now)))
+
+def _aggregates(user, visible, now: datetime) -> Figures:
+    figures = Figures(computed_at=now)
+
+    # The counts, in one statement: cases created on each day of the chart, open cases past
+    # their due date, and cases in each delivery state that needs watching.
+    days = created_per_day_querysets(visible, today=timezone.localdate(now))
+    counts = count_each(
+        [cases for _, cases in days]
+        + [visible.overdue(now)]
+        + [visible.filter(state=state) for state in HEALTH_STATES]
     )
+    figures.created_per_day = [(day, count) for (day, _), count in zip(days, counts, strict=False)]
+    figures.overdue = counts[len(days)]
+    health = dict(zip(HEALTH_STATES, counts[len(days) + 1 :], strict=True))
+    figures.delivery = {
+        "queued": health[Case.State.QUEUED] + health[Case.State.SENDING],
+        "retrying": health[Case.State.RETRYING],
+        "failed": health[Case.State.FAILED] + health[Case.State.NEEDS_REVIEW],
+    }
+
+    # Open cases by status, priority and stream, summed from the few groups the database keeps
+    # counted (OpenCaseCount) rather than from every open case.
     by_status: dict[tuple, int] = {}
     by_priority: dict[tuple, int] = {}
     by_stream: dict[tuple, int] = {}
-    for group in groups:
-        n = group["n"]
+    for group in OpenCaseCount.objects.visible_to(user).filter(count__gt=0).select_related("stream"):
+        n = group.count
         figures.open_total += n
-        figures.overdue += group["late"]
-        status_key = (group["status_name"], group["status_category"])
+        status_key = (group.status_name, group.status_category)
         by_status[status_key] = by_status.get(status_key, 0) + n
-        priority_key = (group["priority_name"], group["priority_color"], group["priority_score"] or 0)
+        priority_key = (group.priority_name, group.priority_color, group.priority_score)
         by_priority[priority_key] = by_priority.get(priority_key, 0) + n
-        stream_key = (group["stream_id"], group["stream__name"])
+        stream_key = (group.stream_id, group.stream.name)
         by_stream[stream_key] = by_stream.get(stream_key, 0) + n
     figures.open_by_status = [
         {"name": name or "—", "value": name, "category": category, "count": n}
@@ -154,16 +169,4 @@ def _aggregates(visible, now: datetime) -> Figures:
         {"id": stream_id, "name": name, "count": n}
         for (stream_id, name), n in sorted(by_stream.items(), key=lambda item: (-item[1], item[0][1]))
     ]
-
-    health = dict(
-        visible.filter(state__in=[*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIEW])
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    figures.delivery = {
-        "queued": health.get(Case.State.QUEUED, 0) + health.get(Case.State.SENDING, 0),
-        "retrying": health.get(Case.State.RETRYING, 0),
-        "failed": health.get(Case.State.FAILED, 0) + health.get(Case.State.NEEDS_REVIEW, 0),
-    }
     return figures

@@ -412,26 +412,15 @@ class Case(models.Model):
             # Open cases only (a small share of a large store). The overdue filter walks the
             # first newest first and stops at a full page; state and status_category make it
             # cover the query, without which SQLite prefers walking every delivered case
-            # (case_state_created). The second serves the overdue filter sorted by due date.
+            # (case_state_created). The second serves the overdue filter sorted by due date, and
+            # the dashboard's overdue count.
             models.Index(
                 fields=["created_at", "id", "due_date", "state", "status_category"],
                 condition=OPEN_CASES,
                 name="case_open_newest",
             ),
             models.Index(fields=["due_date", "id"], condition=OPEN_CASES, name="case_open_due"),
-            models.Index(
-                fields=[
-                    "status_name",
-                    "status_category",
-                    "priority_name",
-                    "priority_color",
-                    "priority_score",
-                    "stream",
-                    "due_date",
-                ],
-                condition=OPEN_CASES,
-                name="case_open_groups",
-            ),
+            # The dashboard's open cases by status, priority and stream come from OpenCaseCount.
         ]
 
     def __str__(self) -> str:
@@ -443,6 +432,55 @@ class Case(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.state in self.PENDING_STATES
+
+
+class OpenCaseCountQuerySet(models.QuerySet):
+    def visible_to(self, user) -> OpenCaseCountQuerySet:
+        """The groups of the open cases a user may see: the rule of ``CaseQuerySet.visible_to``,
+        which today limits by stream only."""
+        if isinstance(user, ApiClient):
+            return self.filter(stream__in=user.streams.all())
+        if not user.is_authenticated:
+            return self.none()
+        return self
+
+
+class OpenCaseCount(models.Model):
+    """How many open cases (OPEN_CASES) share a stream, status and priority: the dashboard's
+    groups without reading every open case.
+
+    Kept by the database itself, triggers on cases_case (cases/open_counts.py), so every way of
+    writing a case counts: save(), update(), bulk_create(), a delete, raw SQL. Groups that
+    empty keep their row with count 0.
+    """
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    status_name = models.CharField(max_length=80)
+    status_category = models.CharField(max_length=40)
+    priority_name = models.CharField(max_length=80)
+    priority_color = models.CharField(max_length=20)
+    priority_score = models.IntegerField(help_text="0 when the case has none.")
+    count = models.IntegerField(default=0)
+
+    objects = OpenCaseCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "stream",
+                    "status_name",
+                    "status_category",
+                    "priority_name",
+                    "priority_color",
+                    "priority_score",
+                ],
+                name="open_case_count_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} open: {self.status_name} / {self.priority_name} in stream {self.stream_id}"
 
 
 class DeliveryAttempt(models.Model):
