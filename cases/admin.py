@@ -11,6 +11,7 @@ from cases.models import (
     DeliveryAttempt,
     IdempotencyKey,
     ImportBatch,
+    OpenCaseCount,
     SavedView,
     Stream,
 )
@@ -94,6 +95,23 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor_name", "action", "target_type", "target_repr", "ip_address"]
     list_filter = ["action"]
     search_fields = ["actor_name", "target_repr"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OpenCaseCount)
+class OpenCaseCountAdmin(admin.ModelAdmin):
+    """Read-only: the database's triggers keep these counts (cases/open_counts.py)."""
+
+    list_display = ["stream", "status_name", "priority_name", "count"]
+    list_filter = ["stream"]
 
     def has_add_permission(self, request):
         return False
