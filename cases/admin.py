@@ -8,6 +8,7 @@ from cases.models import (
     AuditEvent,
     Case,
     CaseTemplate,
+    CreatedCount,
     DeliveryAttempt,
     IdempotencyKey,
     ImportBatch,
@@ -106,11 +107,9 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(OpenCaseCount)
-class OpenCaseCountAdmin(admin.ModelAdmin):
-    """Read-only: the database's triggers keep these counts (cases/open_counts.py)."""
+class KeptCountAdmin(admin.ModelAdmin):
+    """Read-only: the database's triggers keep these counts (cases/case_counts.py)."""
 
-    list_display = ["stream", "status_name", "priority_name", "count"]
     list_filter = ["stream"]
 
     def has_add_permission(self, request):
@@ -121,3 +120,13 @@ class OpenCaseCountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(OpenCaseCount)
+class OpenCaseCountAdmin(KeptCountAdmin):
+    list_display = ["stream", "status_name", "priority_name", "count"]
+
+
+@admin.register(CreatedCount)
+class CreatedCountAdmin(KeptCountAdmin):
+    list_display = ["slot", "stream", "count"]

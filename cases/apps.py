@@ -7,10 +7,10 @@ class CasesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from cases import fulltext, open_counts
+        from cases import case_counts, fulltext
 
         post_migrate.connect(fulltext.ensure_sqlite_triggers, sender=self)
-        post_migrate.connect(open_counts.ensure_sqlite_triggers, sender=self)
+        post_migrate.connect(case_counts.ensure_sqlite_triggers, sender=self)
 
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_delete, post_save

@@ -1,20 +1,22 @@
 """The dashboard's figures for the cases a user may see, and the per-day chart laid out as
 server-rendered SVG (no chart library, no script).
 
-Counts that are index ranges (cases per day, overdue, delivery states) are read in one
-statement; open cases by status, priority and stream come from the counts the database keeps
-in OpenCaseCount (cases/open_counts.py), so the dashboard does not read every open case."""
+The figures take two queries: one statement of scalar counts (cases per day summed from the
+quarter hours CreatedCount keeps, overdue cases and delivery states as index ranges), and the
+open cases by status, priority and stream from OpenCaseCount. The database keeps both tables
+counted (cases/case_counts.py), so the dashboard reads neither every open case nor 30 days of
+cases."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
-from cases.models import Case, OpenCaseCount
+from cases.models import Case, CreatedCount, OpenCaseCount
 
 CHART_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT, CHART_BOTTOM = 720, 180, 20
@@ -70,30 +72,26 @@ def _day_bounds(today: date, days: int) -> list[datetime]:
     ]
 
 
-def count_each(querysets: list) -> list[int]:
-    """How many rows each queryset holds, in one statement of scalar subqueries: one query
-    however many counts, each an index range of its own."""
-    parts, params = [], []
-    for n, queryset in enumerate(querysets):
-        sql, part_params = queryset.order_by().values("id").query.sql_with_params()
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS part{n})")  # noqa: S608 (compiled by Django)
+def on_slot(moment: datetime) -> bool:
+    """Whether a moment starts a quarter hour (UTC), the unit CreatedCount counts in."""
+    utc = moment.astimezone(UTC)
+    return utc.minute % 15 == 0 and utc.second == 0 and utc.microsecond == 0
+
+
+def scalars(parts: list[tuple[str, object, str]]) -> list[int]:
+    """Each (function, queryset, column) as one number, ``COUNT`` or ``SUM`` of the column over
+    the queryset's rows, all in one statement of scalar subqueries: one query however many
+    figures, each an index range of its own."""
+    sql_parts, params = [], []
+    for n, (function, queryset, column) in enumerate(parts):
+        assert function in ("COUNT", "SUM")
+        sql, part_params = queryset.order_by().values(column).query.sql_with_params()
+        # Compiled by Django; the function and the column are names from this module.
+        sql_parts.append(f"(SELECT {function}({column}) FROM ({sql}) AS part{n})")  # noqa: S608
         params.extend(part_params)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        return [count or 0 for count in cursor.fetchone()]
-
-
-def created_per_day_querysets(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple[date, object]]:
-    """The cases created on each of the last ``days`` days (local days), oldest first.
-
-    Each day is a range of created_at between local midnights: exact in every time zone, and
-    no per-row date conversion.
-    """
-    bounds = _day_bounds(today, days)
-    return [
-        (bounds[n].date(), cases.filter(created_at__gte=bounds[n], created_at__lt=bounds[n + 1]))
-        for n in range(days)
-    ]
+        cursor.execute("SELECT " + ", ".join(sql_parts), params)
+        return [value or 0 for value in cursor.fetchone()]
 
 
 def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int = 0) -> Figures:
@@ -126,17 +124,30 @@ HEALTH_STATES = (*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIE
 def _aggregates(user, visible, now: datetime) -> Figures:
     figures = Figures(computed_at=now)
 
-    # The counts, in one statement: cases created on each day of the chart, open cases past
-    # their due date, and cases in each delivery state that needs watching.
-    days = created_per_day_querysets(visible, today=timezone.localdate(now))
-    counts = count_each(
-        [cases for _, cases in days]
-        + [visible.overdue(now)]
-        + [visible.filter(state=state) for state in HEALTH_STATES]
+    # One statement: the cases created on each day of the chart, the open cases past their due
+    # date, and the cases in each delivery state that needs watching. A local day is a range
+    # between midnights, so exact in every time zone; its cases are summed from the quarter
+    # hours CreatedCount keeps, or counted when the zone is not a whole number of quarter hours
+    # from UTC (no zone today).
+    bounds = _day_bounds(timezone.localdate(now), CHART_DAYS)
+    days = list(zip(bounds, bounds[1:], strict=False))
+    if all(on_slot(moment) for moment in bounds):
+        slots = CreatedCount.objects.visible_to(user)
+        day_parts = [("SUM", slots.filter(slot__gte=start, slot__lt=end), "count") for start, end in days]
+    else:
+        day_parts = [
+            ("COUNT", visible.filter(created_at__gte=start, created_at__lt=end), "id") for start, end in days
+        ]
+    numbers = scalars(
+        [
+            *day_parts,
+            ("COUNT", visible.overdue(now), "id"),
+            *(("COUNT", visible.filter(state=state), "id") for state in HEALTH_STATES),
+        ]
     )
-    figures.created_per_day = [(day, count) for (day, _), count in zip(days, counts, strict=False)]
-    figures.overdue = counts[len(days)]
-    health = dict(zip(HEALTH_STATES, counts[len(days) + 1 :], strict=True))
+    figures.created_per_day = [(start.date(), n) for (start, _), n in zip(days, numbers, strict=False)]
+    figures.overdue = numbers[len(days)]
+    health = dict(zip(HEALTH_STATES, numbers[len(days) + 1 :], strict=True))
     figures.delivery = {
         "queued": health[Case.State.QUEUED] + health[Case.State.SENDING],
         "retrying": health[Case.State.RETRYING],

@@ -1,16 +1,19 @@
-"""The open-case counts the dashboard reads (OpenCaseCount) stay equal to the open cases,
+"""The counts the dashboard reads (OpenCaseCount, CreatedCount) stay equal to the cases,
 whichever way a case is written."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
-from cases import open_counts
-from cases.models import Case, OpenCaseCount
+from cases import case_counts
+from cases.dashboard import dashboard_figures
+from cases.models import Case, CreatedCount, OpenCaseCount
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,8 +99,10 @@ def test_a_recount_rebuilds_the_counts_from_the_cases():
     delivered(1, template)
     delivered(2, template, status_name="Pending", status_category="in_progress")
     OpenCaseCount.objects.update(count=99)
-    open_counts.recount()
+    CreatedCount.objects.update(count=99)
+    case_counts.recount()
     assert kept_counts() == open_cases_counted_now() and sum(kept_counts().values()) == 2
+    assert kept_slots() == slots_counted_now() and sum(kept_slots().values()) == 2
 
 
 def test_the_counts_survive_sqlite_rebuilding_the_table():
@@ -113,6 +118,69 @@ def test_the_counts_survive_sqlite_rebuilding_the_table():
     delivered(2, template)
     Case.objects.filter(pk=case.pk).update(status_name="Pending", status_category="in_progress")
     assert sum(kept_counts().values()) == 0  # fell behind
-    assert open_counts.ensure_sqlite_triggers() is True
+    assert case_counts.ensure_sqlite_triggers() is True
     assert kept_counts() == open_cases_counted_now() and sum(kept_counts().values()) == 2
-    assert open_counts.ensure_sqlite_triggers() is False
+    assert case_counts.ensure_sqlite_triggers() is False
+
+
+# --- Cases created per quarter hour -------------------------------------------------------
+
+
+def kept_slots() -> Counter:
+    rows = CreatedCount.objects.filter(count__gt=0).values_list("slot", "stream_id", "count")
+    return Counter({(slot, stream_id): n for slot, stream_id, n in rows})
+
+
+def slots_counted_now() -> Counter:
+    counted: Counter = Counter()
+    for created, stream_id in Case.objects.values_list("created_at", "stream_id"):
+        minute = created.astimezone(UTC).replace(second=0, microsecond=0)
+        counted[(minute.replace(minute=minute.minute // 15 * 15), stream_id)] += 1
+    return counted
+
+
+def test_created_counts_follow_every_way_of_writing_a_case():
+    quarter = datetime(2026, 3, 10, 9, 45, tzinfo=UTC)
+    it, billing = CaseTemplateFactory(), CaseTemplateFactory(stream=StreamFactory(name="Billing"))
+    first = CaseFactory(template=it, created_at=quarter)  # the slot's first moment
+    CaseFactory(template=it, created_at=quarter + timedelta(minutes=14, seconds=59, microseconds=999999))
+    CaseFactory(template=billing, created_at=quarter + timedelta(minutes=15))  # the next slot
+    assert (
+        kept_slots()
+        == slots_counted_now()
+        == Counter({(quarter, it.stream_id): 2, (quarter + timedelta(minutes=15), billing.stream_id): 1})
+    )
+    Case.objects.bulk_create(
+        [
+            Case(
+                stream=billing.stream, template=billing, request_body={}, name=f"Bulk {n}", created_at=quarter
+            )
+            for n in range(3)
+        ]
+    )
+    Case.objects.filter(pk=first.pk).update(created_at=quarter - timedelta(days=1))
+    first.refresh_from_db()
+    first.template, first.stream = billing, billing.stream
+    first.save()
+    Case.objects.filter(name="Bulk 0").delete()
+    assert kept_slots() == slots_counted_now()
+    assert sum(kept_slots().values()) == Case.objects.count() == 5
+
+
+def test_cases_per_day_are_exact_in_zones_a_half_or_quarter_hour_from_utc(member_user, monkeypatch):
+    from cases import dashboard
+
+    template = CaseTemplateFactory()
+    now = timezone.now()
+    for hours in range(0, 24 * 5, 5):  # every five hours over five days, and on the minute
+        CaseFactory(template=template, created_at=now - timedelta(hours=hours, minutes=hours % 60))
+    for zone in ("UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"):
+        with timezone.override(zone):
+            summed = dashboard_figures(member_user, now=now).created_per_day
+            monkeypatch.setattr(dashboard, "on_slot", lambda moment: False)  # count the cases instead
+            counted = dashboard_figures(member_user, now=now).created_per_day
+            monkeypatch.undo()
+            by_hand = Counter(timezone.localdate(case.created_at) for case in Case.objects.all())
+        assert summed == counted, zone
+        assert dict(summed) == {day: by_hand.get(day, 0) for day, _ in summed}, zone
+        assert sum(n for _, n in summed) == Case.objects.count()

@@ -1,6 +1,9 @@
-"""Keeps cases_opencasecount (OpenCaseCount) equal to the open cases grouped by stream, status
-and priority, with triggers on cases_case: the dashboard reads a few dozen rows instead of
-every open case (60,000 at a million cases, 55 ms).
+"""Counts the database keeps for the dashboard, with triggers on cases_case:
+
+- cases_opencasecount (OpenCaseCount): open cases per stream, status and priority, so the
+  dashboard reads a few dozen rows instead of every open case (60,000 at a million, 55 ms);
+- cases_createdcount (CreatedCount): cases created per stream and quarter hour (UTC), so the
+  cases-per-day chart sums about 3,000 slots instead of counting 30 days of cases.
 
 Triggers rather than signals or service code, because cases are also written by update(),
 bulk_create() and the seed command, none of which send signals. The open condition is
@@ -45,6 +48,29 @@ SQLITE_TRIGGERS = {
     f"ON cases_case WHEN {NEW_IS_OPEN} BEGIN {ADD_NEW}; END",
 }
 
+# A case's quarter hour: created_at is stored as UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+SQLITE_SLOT = (
+    "substr({row}.created_at, 1, 14) "
+    "|| printf('%02d', CAST(substr({row}.created_at, 15, 2) AS INTEGER) / 15 * 15) || ':00'"
+)
+# noqa below: the SQL is built from the constants of this module only.
+SQLITE_CREATED_ADD = f"""INSERT INTO cases_createdcount (slot, stream_id, count)
+    VALUES ({SQLITE_SLOT.format(row="new")}, new.stream_id, 1)
+    ON CONFLICT (slot, stream_id) DO UPDATE SET count = count + 1"""  # noqa: S608
+SQLITE_CREATED_REMOVE = f"""UPDATE cases_createdcount SET count = count - 1
+    WHERE slot = {SQLITE_SLOT.format(row="old")} AND stream_id = old.stream_id"""  # noqa: S608
+SQLITE_TRIGGERS.update(
+    {
+        "cases_created_count_insert": "CREATE TRIGGER cases_created_count_insert AFTER INSERT ON cases_case "
+        f"BEGIN {SQLITE_CREATED_ADD}; END",
+        "cases_created_count_delete": "CREATE TRIGGER cases_created_count_delete AFTER DELETE ON cases_case "
+        f"BEGIN {SQLITE_CREATED_REMOVE}; END",
+        "cases_created_count_update": "CREATE TRIGGER cases_created_count_update "
+        "AFTER UPDATE OF created_at, stream_id ON cases_case "
+        f"BEGIN {SQLITE_CREATED_REMOVE}; {SQLITE_CREATED_ADD}; END",
+    }
+)
+
 POSTGRES_SQL = [
     """CREATE FUNCTION cases_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -71,13 +97,37 @@ POSTGRES_SQL = [
     f"CREATE TRIGGER cases_open_count AFTER INSERT OR DELETE OR UPDATE OF {WATCHED} "
     "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_open_count()",
 ]
+# date_bin counts quarter hours from a UTC origin: the same slot whatever the session's zone.
+POSTGRES_SQL += [
+    """CREATE FUNCTION cases_created_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            UPDATE cases_createdcount SET count = count - 1
+            WHERE slot = date_bin('15 minutes', OLD.created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+            AND stream_id = OLD.stream_id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO cases_createdcount (slot, stream_id, count)
+            VALUES (date_bin('15 minutes', NEW.created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+                NEW.stream_id, 1)
+            ON CONFLICT (slot, stream_id) DO UPDATE SET count = cases_createdcount.count + 1;
+        END IF;
+        RETURN NULL;
+    END
+    $$""",
+    "CREATE TRIGGER cases_created_count AFTER INSERT OR DELETE OR UPDATE OF created_at, stream_id "
+    "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_created_count()",
+]
 POSTGRES_REVERSE = [
     "DROP TRIGGER IF EXISTS cases_open_count ON cases_case",
     "DROP FUNCTION IF EXISTS cases_open_count()",
+    "DROP TRIGGER IF EXISTS cases_created_count ON cases_case",
+    "DROP FUNCTION IF EXISTS cases_created_count()",
 ]
+
 SQLITE_REVERSE = [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
 
-RECOUNT = [
+RECOUNT_OPEN = [
     "DELETE FROM cases_opencasecount",
     """INSERT INTO cases_opencasecount
         (stream_id, status_name, status_category, priority_name, priority_color, priority_score, count)
@@ -89,11 +139,29 @@ RECOUNT = [
 ]
 
 
+CREATED_SLOT = {
+    "sqlite": SQLITE_SLOT.format(row="cases_case"),
+    "postgresql": "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+}
+
+
+def _recount_statements(vendor: str) -> list[str]:
+    if vendor not in CREATED_SLOT:
+        return []
+    slot = CREATED_SLOT[vendor]
+    return [
+        *RECOUNT_OPEN,
+        "DELETE FROM cases_createdcount",
+        f"INSERT INTO cases_createdcount (slot, stream_id, count) "  # noqa: S608 (constants only)
+        f"SELECT {slot}, stream_id, COUNT(*) FROM cases_case GROUP BY {slot}, stream_id",
+    ]
+
+
 def install(schema_editor) -> None:
     """Create the triggers and count the cases already there (migration 0005)."""
     vendor = schema_editor.connection.vendor
     statements = {"sqlite": list(SQLITE_TRIGGERS.values()), "postgresql": POSTGRES_SQL}.get(vendor, [])
-    for statement in [*statements, *RECOUNT]:
+    for statement in [*statements, *_recount_statements(vendor)]:
         schema_editor.execute(statement)
 
 
@@ -105,8 +173,9 @@ def uninstall(schema_editor) -> None:
 
 def recount(connection=None) -> None:
     """Rebuild every count from the cases (inside the caller's transaction, if any)."""
-    with (connection or default_connection).cursor() as cursor:
-        for statement in RECOUNT:
+    conn = connection or default_connection
+    with conn.cursor() as cursor:
+        for statement in _recount_statements(conn.vendor):
             cursor.execute(statement)
 
 
@@ -120,7 +189,7 @@ def ensure_sqlite_triggers(using=None, **kwargs) -> bool:
     with conn.cursor() as cursor:
         cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
         present = {name for (name,) in cursor.fetchall()}
-        if "cases_opencasecount" not in present:
+        if not {"cases_opencasecount", "cases_createdcount"} <= present:
             return False  # migration 0005 not applied yet
         missing = [name for name in SQLITE_TRIGGERS if name not in present]
         for name in missing:
