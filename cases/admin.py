@@ -13,6 +13,7 @@ from cases.models import (
     IdempotencyKey,
     ImportBatch,
     OpenCaseCount,
+    OpenDueCount,
     SavedView,
     Stream,
 )
@@ -130,3 +131,8 @@ class OpenCaseCountAdmin(KeptCountAdmin):
 @admin.register(CreatedCount)
 class CreatedCountAdmin(KeptCountAdmin):
     list_display = ["slot", "stream", "count"]
+
+
+@admin.register(OpenDueCount)
+class OpenDueCountAdmin(KeptCountAdmin):
+    list_display = ["day", "stream", "count"]

@@ -3,7 +3,9 @@
 - cases_opencasecount (OpenCaseCount): open cases per stream, status and priority, so the
   dashboard reads a few dozen rows instead of every open case (60,000 at a million, 55 ms);
 - cases_createdcount (CreatedCount): cases created per stream and quarter hour (UTC), so the
-  cases-per-day chart sums about 3,000 slots instead of counting 30 days of cases.
+  cases-per-day chart sums about 3,000 slots instead of counting 30 days of cases;
+- cases_openduecount (OpenDueCount): open cases per stream and due day (UTC), so the overdue
+  count sums the days before today and counts only today's due cases.
 
 Triggers rather than signals or service code, because cases are also written by update(),
 bulk_create() and the seed command, none of which send signals. The open condition is
@@ -71,6 +73,31 @@ SQLITE_TRIGGERS.update(
     }
 )
 
+# A due date's day (UTC midnight), for the open cases that have one.
+SQLITE_DUE_DAY = "substr({row}.due_date, 1, 10) || ' 00:00:00'"
+SQLITE_DUE_ADD = f"""INSERT INTO cases_openduecount (day, stream_id, count)
+    VALUES ({SQLITE_DUE_DAY.format(row="new")}, new.stream_id, 1)
+    ON CONFLICT (day, stream_id) DO UPDATE SET count = count + 1"""  # noqa: S608
+SQLITE_DUE_REMOVE = f"""UPDATE cases_openduecount SET count = count - 1
+    WHERE day = {SQLITE_DUE_DAY.format(row="old")} AND stream_id = old.stream_id"""  # noqa: S608
+DUE_WATCHED = "state, status_category, due_date, stream_id"
+SQLITE_TRIGGERS.update(
+    {
+        "cases_open_due_count_insert": "CREATE TRIGGER cases_open_due_count_insert "
+        "AFTER INSERT ON cases_case "
+        f"WHEN {NEW_IS_OPEN} AND new.due_date IS NOT NULL BEGIN {SQLITE_DUE_ADD}; END",
+        "cases_open_due_count_delete": "CREATE TRIGGER cases_open_due_count_delete "
+        "AFTER DELETE ON cases_case "
+        f"WHEN {OLD_WAS_OPEN} AND old.due_date IS NOT NULL BEGIN {SQLITE_DUE_REMOVE}; END",
+        "cases_open_due_count_update_old": "CREATE TRIGGER cases_open_due_count_update_old "
+        f"AFTER UPDATE OF {DUE_WATCHED} ON cases_case "
+        f"WHEN {OLD_WAS_OPEN} AND old.due_date IS NOT NULL BEGIN {SQLITE_DUE_REMOVE}; END",
+        "cases_open_due_count_update_new": "CREATE TRIGGER cases_open_due_count_update_new "
+        f"AFTER UPDATE OF {DUE_WATCHED} ON cases_case "
+        f"WHEN {NEW_IS_OPEN} AND new.due_date IS NOT NULL BEGIN {SQLITE_DUE_ADD}; END",
+    }
+)
+
 POSTGRES_SQL = [
     """CREATE FUNCTION cases_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -118,7 +145,30 @@ POSTGRES_SQL += [
     "CREATE TRIGGER cases_created_count AFTER INSERT OR DELETE OR UPDATE OF created_at, stream_id "
     "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_created_count()",
 ]
+POSTGRES_SQL += [
+    """CREATE FUNCTION cases_open_due_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.due_date IS NOT NULL
+                AND OLD.state = 'delivered' AND OLD.status_category NOT IN ('resolved', 'closed') THEN
+            UPDATE cases_openduecount SET count = count - 1
+            WHERE day = date_bin('1 day', OLD.due_date, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+            AND stream_id = OLD.stream_id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.due_date IS NOT NULL
+                AND NEW.state = 'delivered' AND NEW.status_category NOT IN ('resolved', 'closed') THEN
+            INSERT INTO cases_openduecount (day, stream_id, count)
+            VALUES (date_bin('1 day', NEW.due_date, TIMESTAMPTZ '2000-01-01 00:00:00+00'), NEW.stream_id, 1)
+            ON CONFLICT (day, stream_id) DO UPDATE SET count = cases_openduecount.count + 1;
+        END IF;
+        RETURN NULL;
+    END
+    $$""",
+    f"CREATE TRIGGER cases_open_due_count AFTER INSERT OR DELETE OR UPDATE OF {DUE_WATCHED} "
+    "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_open_due_count()",
+]
 POSTGRES_REVERSE = [
+    "DROP TRIGGER IF EXISTS cases_open_due_count ON cases_case",
+    "DROP FUNCTION IF EXISTS cases_open_due_count()",
     "DROP TRIGGER IF EXISTS cases_open_count ON cases_case",
     "DROP FUNCTION IF EXISTS cases_open_count()",
     "DROP TRIGGER IF EXISTS cases_created_count ON cases_case",
@@ -139,6 +189,10 @@ RECOUNT_OPEN = [
 ]
 
 
+DUE_DAY = {
+    "sqlite": SQLITE_DUE_DAY.format(row="cases_case"),
+    "postgresql": "date_bin('1 day', due_date, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
+}
 CREATED_SLOT = {
     "sqlite": SQLITE_SLOT.format(row="cases_case"),
     "postgresql": "date_bin('15 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')",
@@ -148,12 +202,18 @@ CREATED_SLOT = {
 def _recount_statements(vendor: str) -> list[str]:
     if vendor not in CREATED_SLOT:
         return []
-    slot = CREATED_SLOT[vendor]
+    slot, day = CREATED_SLOT[vendor], DUE_DAY[vendor]
     return [
         *RECOUNT_OPEN,
         "DELETE FROM cases_createdcount",
         f"INSERT INTO cases_createdcount (slot, stream_id, count) "  # noqa: S608 (constants only)
         f"SELECT {slot}, stream_id, COUNT(*) FROM cases_case GROUP BY {slot}, stream_id",
+        "DELETE FROM cases_openduecount",
+        f"INSERT INTO cases_openduecount (day, stream_id, count) "  # noqa: S608 (constants only)
+        f"SELECT {day}, stream_id, COUNT(*) FROM cases_case "
+        "WHERE state = 'delivered' AND status_category NOT IN ('resolved', 'closed') "
+        "AND due_date IS NOT NULL "
+        f"GROUP BY {day}, stream_id",
     ]
 
 
@@ -189,7 +249,7 @@ def ensure_sqlite_triggers(using=None, **kwargs) -> bool:
     with conn.cursor() as cursor:
         cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
         present = {name for (name,) in cursor.fetchall()}
-        if not {"cases_opencasecount", "cases_createdcount"} <= present:
+        if not {"cases_opencasecount", "cases_createdcount", "cases_openduecount"} <= present:
             return False  # migration 0005 not applied yet
         missing = [name for name in SQLITE_TRIGGERS if name not in present]
         for name in missing:

@@ -2,10 +2,10 @@
 server-rendered SVG (no chart library, no script).
 
 The figures take two queries: one statement of scalar counts (cases per day summed from the
-quarter hours CreatedCount keeps, overdue cases and delivery states as index ranges), and the
-open cases by status, priority and stream from OpenCaseCount. The database keeps both tables
-counted (cases/case_counts.py), so the dashboard reads neither every open case nor 30 days of
-cases."""
+quarter hours CreatedCount keeps, overdue cases from the due days OpenDueCount keeps, delivery
+states as index ranges), and the open cases by status, priority and stream from OpenCaseCount.
+The database keeps these tables counted (cases/case_counts.py), so the dashboard reads neither
+every open case nor 30 days of cases."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
-from cases.models import Case, CreatedCount, OpenCaseCount
+from cases.models import Case, CreatedCount, OpenCaseCount, OpenDueCount
 
 CHART_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT, CHART_BOTTOM = 720, 180, 20
@@ -138,16 +138,20 @@ def _aggregates(user, visible, now: datetime) -> Figures:
         day_parts = [
             ("COUNT", visible.filter(created_at__gte=start, created_at__lt=end), "id") for start, end in days
         ]
+    # Overdue: the open cases due on days before today (UTC), kept counted by OpenDueCount,
+    # and today's open cases due before now, an index range of at most a day.
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     numbers = scalars(
         [
             *day_parts,
-            ("COUNT", visible.overdue(now), "id"),
+            ("SUM", OpenDueCount.objects.visible_to(user).filter(day__lt=midnight), "count"),
+            ("COUNT", visible.overdue(now).filter(due_date__gte=midnight), "id"),
             *(("COUNT", visible.filter(state=state), "id") for state in HEALTH_STATES),
         ]
     )
     figures.created_per_day = [(start.date(), n) for (start, _), n in zip(days, numbers, strict=False)]
-    figures.overdue = numbers[len(days)]
-    health = dict(zip(HEALTH_STATES, numbers[len(days) + 1 :], strict=True))
+    figures.overdue = numbers[len(days)] + numbers[len(days) + 1]
+    health = dict(zip(HEALTH_STATES, numbers[len(days) + 2 :], strict=True))
     figures.delivery = {
         "queued": health[Case.State.QUEUED] + health[Case.State.SENDING],
         "retrying": health[Case.State.RETRYING],

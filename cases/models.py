@@ -506,6 +506,24 @@ class CreatedCount(models.Model):
         return f"{self.count} created from {self.slot:%Y-%m-%d %H:%M} in stream {self.stream_id}"
 
 
+class OpenDueCount(models.Model):
+    """How many open cases (OPEN_CASES) are due on each day (UTC), per stream: the dashboard's
+    overdue count is the days before today plus today's cases due before now, without reading
+    every overdue case. Kept by triggers on cases_case, like OpenCaseCount."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Midnight (UTC) of the due date.")
+    count = models.IntegerField(default=0)
+
+    objects = OpenCaseCountQuerySet.as_manager()  # the same stream-based visibility
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "stream"], name="open_due_count_day")]
+
+    def __str__(self) -> str:
+        return f"{self.count} open due on {self.day:%Y-%m-%d} in stream {self.stream_id}"
+
+
 class DeliveryAttempt(models.Model):
     """One call to Kore.ai's createCase (or a getCases look-up) made for a case."""
 

@@ -1,4 +1,4 @@
-"""The counts the dashboard reads (OpenCaseCount, CreatedCount) stay equal to the cases,
+"""The counts the dashboard reads (OpenCaseCount, CreatedCount, OpenDueCount) stay equal to the cases,
 whichever way a case is written."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cases import case_counts
 from cases.dashboard import dashboard_figures
-from cases.models import Case, CreatedCount, OpenCaseCount
+from cases.models import Case, CreatedCount, OpenCaseCount, OpenDueCount
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,9 +100,11 @@ def test_a_recount_rebuilds_the_counts_from_the_cases():
     delivered(2, template, status_name="Pending", status_category="in_progress")
     OpenCaseCount.objects.update(count=99)
     CreatedCount.objects.update(count=99)
+    OpenDueCount.objects.update(count=99)
     case_counts.recount()
     assert kept_counts() == open_cases_counted_now() and sum(kept_counts().values()) == 2
     assert kept_slots() == slots_counted_now() and sum(kept_slots().values()) == 2
+    assert kept_due_days() == due_days_counted_now() and sum(kept_due_days().values()) == 2
 
 
 def test_the_counts_survive_sqlite_rebuilding_the_table():
@@ -184,3 +186,60 @@ def test_cases_per_day_are_exact_in_zones_a_half_or_quarter_hour_from_utc(member
         assert summed == counted, zone
         assert dict(summed) == {day: by_hand.get(day, 0) for day, _ in summed}, zone
         assert sum(n for _, n in summed) == Case.objects.count()
+
+
+# --- Open cases per due day ---------------------------------------------------------------
+
+
+def kept_due_days() -> Counter:
+    rows = OpenDueCount.objects.filter(count__gt=0).values_list("day", "stream_id", "count")
+    return Counter({(day, stream_id): n for day, stream_id, n in rows})
+
+
+def due_days_counted_now() -> Counter:
+    counted: Counter = Counter()
+    for due, stream_id in Case.objects.open().exclude(due_date=None).values_list("due_date", "stream_id"):
+        counted[(due.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0), stream_id)] += 1
+    return counted
+
+
+def test_open_due_counts_follow_every_way_of_writing_a_case():
+    template = CaseTemplateFactory()
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    first = delivered(1, template, due_date=day)  # the day's first moment
+    delivered(2, template, due_date=day + timedelta(hours=23, minutes=59, seconds=59))
+    delivered(3, template, due_date=day + timedelta(days=1))
+    delivered(4, template, status_category="closed", due_date=day)  # closed: not counted
+    CaseFactory(template=template, due_date=day)  # not delivered: not counted
+    assert (
+        kept_due_days()
+        == due_days_counted_now()
+        == Counter({(day, template.stream_id): 2, (day + timedelta(days=1), template.stream_id): 1})
+    )
+    Case.objects.filter(pk=first.pk).update(due_date=day - timedelta(days=3))
+    Case.objects.filter(ref_id="CS00000002").update(due_date=None)
+    Case.objects.filter(ref_id="CS00000004").update(status_category="open")
+    Case.objects.filter(ref_id="CS00000003").delete()
+    assert kept_due_days() == due_days_counted_now() and sum(kept_due_days().values()) == 2
+
+
+def test_the_overdue_figure_counts_earlier_days_and_today_before_now(member_user):
+    template = CaseTemplateFactory()
+    now = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
+    for n, due in enumerate(
+        [
+            now - timedelta(days=40),
+            now - timedelta(days=1),
+            now.replace(hour=0, minute=0),  # today's first moment: overdue
+            now - timedelta(seconds=1),  # overdue
+            now,  # due now: not yet overdue
+            now + timedelta(hours=3),  # later today
+            now + timedelta(days=2),
+        ],
+        start=1,
+    ):
+        delivered(n, template, due_date=due)
+    delivered(20, template, status_category="resolved", due_date=now - timedelta(days=2))
+    figures = dashboard_figures(member_user, now=now)
+    assert figures.overdue == 4 == Case.objects.overdue(now).count()
+    assert figures.open_total == 7
