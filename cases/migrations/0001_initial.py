@@ -8,6 +8,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -16,328 +17,129 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="CaseTemplate",
+            name='CaseTemplate',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "template_id",
-                    models.CharField(
-                        max_length=120,
-                        validators=[
-                            django.core.validators.RegexValidator(
-                                "^ctm-[A-Za-z0-9-]+$", "A Kore template id looks like ctm-…"
-                            )
-                        ],
-                        verbose_name="Kore template id",
-                    ),
-                ),
-                ("name", models.CharField(max_length=120, verbose_name="Display name")),
-                ("default_source", models.CharField(default="rtm", max_length=60)),
-                (
-                    "default_due_hours",
-                    models.PositiveIntegerField(
-                        default=72,
-                        help_text="Used when a case form leaves the due date empty. 72 hours = 3 days.",
-                        validators=[django.core.validators.MinValueValidator(1)],
-                        verbose_name="Default due time (hours)",
-                    ),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="Active")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('template_id', models.CharField(max_length=120, validators=[django.core.validators.RegexValidator('^ctm-[A-Za-z0-9-]+$', 'A Kore template id looks like ctm-…')], verbose_name='Kore template id')),
+                ('name', models.CharField(max_length=120, verbose_name='Display name')),
+                ('default_source', models.CharField(default='rtm', max_length=60)),
+                ('default_due_hours', models.PositiveIntegerField(default=72, help_text='Used when a case form leaves the due date empty. 72 hours = 3 days.', validators=[django.core.validators.MinValueValidator(1)], verbose_name='Default due time (hours)')),
+                ('is_active', models.BooleanField(default=True, verbose_name='Active')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "ordering": ["stream__name", "name"],
+                'ordering': ['stream__name', 'name'],
             },
         ),
         migrations.CreateModel(
-            name="Stream",
+            name='Stream',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=120, unique=True)),
-                (
-                    "host",
-                    models.URLField(
-                        help_text="Environment URL, e.g. https://platform.kore.ai (an on-premises origin also works).",
-                        max_length=300,
-                    ),
-                ),
-                (
-                    "stream_id",
-                    models.CharField(
-                        help_text="From the bot's General Settings page, e.g. st-084d3c5e-376a-559f-9987-a012bb2b0000.",
-                        max_length=120,
-                        validators=[
-                            django.core.validators.RegexValidator(
-                                "^st-[A-Za-z0-9-]+$", "A Kore stream id looks like st-…"
-                            )
-                        ],
-                        verbose_name="Kore stream id",
-                    ),
-                ),
-                (
-                    "account_id",
-                    models.CharField(
-                        blank=True,
-                        help_text="Sent as the accountId header when set.",
-                        max_length=120,
-                        verbose_name="Account id",
-                    ),
-                ),
-                ("client_id", models.CharField(max_length=200, verbose_name="JWT app client id")),
-                ("client_secret_encrypted", models.TextField(editable=False)),
-                (
-                    "bot_language",
-                    models.CharField(blank=True, max_length=20, verbose_name="bot-language header"),
-                ),
-                (
-                    "app_language",
-                    models.CharField(blank=True, max_length=20, verbose_name="app-language header"),
-                ),
-                ("iid", models.CharField(blank=True, max_length=120, verbose_name="Iid header")),
-                (
-                    "rate_limit",
-                    models.PositiveIntegerField(
-                        default=60,
-                        help_text="Kore allows 60 a minute per account; calls are paced to stay under it. 0: no pacing.",
-                        verbose_name="Rate limit (requests per minute)",
-                    ),
-                ),
-                ("is_active", models.BooleanField(default=True, verbose_name="Active")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=120, unique=True)),
+                ('host', models.URLField(help_text='Environment URL, e.g. https://platform.kore.ai (an on-premises origin also works).', max_length=300)),
+                ('stream_id', models.CharField(help_text="From the bot's General Settings page, e.g. st-084d3c5e-376a-559f-9987-a012bb2b0000.", max_length=120, validators=[django.core.validators.RegexValidator('^st-[A-Za-z0-9-]+$', 'A Kore stream id looks like st-…')], verbose_name='Kore stream id')),
+                ('account_id', models.CharField(blank=True, help_text='Sent as the accountId header when set.', max_length=120, verbose_name='Account id')),
+                ('client_id', models.CharField(max_length=200, verbose_name='JWT app client id')),
+                ('client_secret_encrypted', models.TextField(editable=False)),
+                ('bot_language', models.CharField(blank=True, max_length=20, verbose_name='bot-language header')),
+                ('app_language', models.CharField(blank=True, max_length=20, verbose_name='app-language header')),
+                ('iid', models.CharField(blank=True, max_length=120, verbose_name='Iid header')),
+                ('rate_limit', models.PositiveIntegerField(default=60, help_text='Kore allows 60 a minute per account; calls are paced to stay under it. 0: no pacing.', verbose_name='Rate limit (requests per minute)')),
+                ('is_active', models.BooleanField(default=True, verbose_name='Active')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "ordering": ["name"],
+                'ordering': ['name'],
             },
         ),
         migrations.CreateModel(
-            name="ImportBatch",
+            name='ImportBatch',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("filename", models.CharField(max_length=255)),
-                ("total", models.PositiveIntegerField()),
-                (
-                    "skipped",
-                    models.PositiveIntegerField(
-                        default=0, help_text="Invalid rows left out at the user's choice."
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
-                    ),
-                ),
-                (
-                    "template",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="imports",
-                        to="cases.casetemplate",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('filename', models.CharField(max_length=255)),
+                ('total', models.PositiveIntegerField()),
+                ('skipped', models.PositiveIntegerField(default=0, help_text="Invalid rows left out at the user's choice.")),
+                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='imports', to='cases.casetemplate')),
             ],
             options={
-                "ordering": ["-created_at"],
+                'ordering': ['-created_at'],
             },
         ),
         migrations.AddField(
-            model_name="casetemplate",
-            name="stream",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="templates", to="cases.stream"
-            ),
+            model_name='casetemplate',
+            name='stream',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='templates', to='cases.stream'),
         ),
         migrations.CreateModel(
-            name="Case",
+            name='Case',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "created_at",
-                    models.DateTimeField(
-                        db_index=True, default=django.utils.timezone.now, verbose_name="Submitted"
-                    ),
-                ),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("request_body", models.JSONField()),
-                (
-                    "state",
-                    models.CharField(
-                        choices=[
-                            ("queued", "Queued"),
-                            ("sending", "Sending"),
-                            ("retrying", "Retrying"),
-                            ("delivered", "Delivered"),
-                            ("failed", "Failed"),
-                            ("needs_review", "Needs review"),
-                            ("cancelled", "Cancelled"),
-                        ],
-                        db_index=True,
-                        default="queued",
-                        max_length=20,
-                    ),
-                ),
-                ("attempt_count", models.PositiveIntegerField(default=0)),
-                ("last_error", models.TextField(blank=True)),
-                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
-                ("sending_started_at", models.DateTimeField(blank=True, null=True)),
-                ("delivered_at", models.DateTimeField(blank=True, null=True)),
-                ("lookup_required", models.BooleanField(default=False)),
-                ("is_flagged", models.BooleanField(default=False, verbose_name="Flagged")),
-                ("name", models.CharField(max_length=500)),
-                ("desc", models.TextField(blank=True)),
-                ("source", models.CharField(blank=True, max_length=60)),
-                ("due_date", models.DateTimeField(blank=True, null=True)),
-                ("requester_id", models.CharField(blank=True, max_length=200)),
-                ("requester_name", models.CharField(blank=True, max_length=200)),
-                ("requester_email", models.CharField(blank=True, max_length=254)),
-                ("requester_phone", models.CharField(blank=True, max_length=40)),
-                (
-                    "kore_id",
-                    models.CharField(
-                        blank=True, max_length=120, null=True, unique=True, verbose_name="Kore _id"
-                    ),
-                ),
-                ("ref_id", models.CharField(blank=True, db_index=True, max_length=60, verbose_name="refId")),
-                ("status_name", models.CharField(blank=True, max_length=80)),
-                ("status_category", models.CharField(blank=True, max_length=40)),
-                ("priority_name", models.CharField(blank=True, max_length=80)),
-                ("priority_color", models.CharField(blank=True, max_length=20)),
-                ("assignee_name", models.CharField(blank=True, max_length=200)),
-                ("kore_created_at", models.DateTimeField(blank=True, null=True)),
-                ("kore_updated_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "kore_case",
-                    models.JSONField(blank=True, help_text="The whole case as Kore returned it.", null=True),
-                ),
-                (
-                    "submitted_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="cases",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "template",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="cases",
-                        to="cases.casetemplate",
-                    ),
-                ),
-                (
-                    "batch",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="cases",
-                        to="cases.importbatch",
-                    ),
-                ),
-                (
-                    "stream",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="cases", to="cases.stream"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='Submitted')),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('request_body', models.JSONField()),
+                ('state', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('retrying', 'Retrying'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('needs_review', 'Needs review'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=20)),
+                ('attempt_count', models.PositiveIntegerField(default=0)),
+                ('last_error', models.TextField(blank=True)),
+                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
+                ('sending_started_at', models.DateTimeField(blank=True, null=True)),
+                ('delivered_at', models.DateTimeField(blank=True, null=True)),
+                ('lookup_required', models.BooleanField(default=False)),
+                ('is_flagged', models.BooleanField(default=False, verbose_name='Flagged')),
+                ('name', models.CharField(max_length=500)),
+                ('desc', models.TextField(blank=True)),
+                ('source', models.CharField(blank=True, max_length=60)),
+                ('due_date', models.DateTimeField(blank=True, null=True)),
+                ('requester_id', models.CharField(blank=True, max_length=200)),
+                ('requester_name', models.CharField(blank=True, max_length=200)),
+                ('requester_email', models.CharField(blank=True, max_length=254)),
+                ('requester_phone', models.CharField(blank=True, max_length=40)),
+                ('kore_id', models.CharField(blank=True, max_length=120, null=True, unique=True, verbose_name='Kore _id')),
+                ('ref_id', models.CharField(blank=True, db_index=True, max_length=60, verbose_name='refId')),
+                ('status_name', models.CharField(blank=True, max_length=80)),
+                ('status_category', models.CharField(blank=True, max_length=40)),
+                ('priority_name', models.CharField(blank=True, max_length=80)),
+                ('priority_color', models.CharField(blank=True, max_length=20)),
+                ('assignee_name', models.CharField(blank=True, max_length=200)),
+                ('kore_created_at', models.DateTimeField(blank=True, null=True)),
+                ('kore_updated_at', models.DateTimeField(blank=True, null=True)),
+                ('kore_case', models.JSONField(blank=True, help_text='The whole case as Kore returned it.', null=True)),
+                ('submitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cases', to=settings.AUTH_USER_MODEL)),
+                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='cases.casetemplate')),
+                ('batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cases', to='cases.importbatch')),
+                ('stream', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='cases.stream')),
             ],
             options={
-                "ordering": ["-created_at", "-id"],
+                'ordering': ['-created_at', '-id'],
             },
         ),
         migrations.CreateModel(
-            name="DeliveryAttempt",
+            name='DeliveryAttempt',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("number", models.PositiveIntegerField()),
-                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
-                ("http_status", models.PositiveIntegerField(blank=True, null=True)),
-                (
-                    "outcome",
-                    models.CharField(
-                        choices=[
-                            ("delivered", "Delivered"),
-                            ("adopted", "Adopted an existing Kore case"),
-                            ("refused", "Refused by Kore"),
-                            ("auth_error", "Credentials refused"),
-                            ("rate_limited", "Rate limited"),
-                            ("unavailable", "Kore unavailable"),
-                            ("timeout", "Timed out"),
-                            ("malformed", "Malformed answer"),
-                            ("error", "Error"),
-                        ],
-                        max_length=20,
-                    ),
-                ),
-                (
-                    "ambiguous",
-                    models.BooleanField(
-                        default=False,
-                        help_text="The request may have reached Kore without an answer coming back.",
-                    ),
-                ),
-                ("error", models.TextField(blank=True)),
-                (
-                    "case",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="cases.case"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('number', models.PositiveIntegerField()),
+                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
+                ('http_status', models.PositiveIntegerField(blank=True, null=True)),
+                ('outcome', models.CharField(choices=[('delivered', 'Delivered'), ('adopted', 'Adopted an existing Kore case'), ('refused', 'Refused by Kore'), ('auth_error', 'Credentials refused'), ('rate_limited', 'Rate limited'), ('unavailable', 'Kore unavailable'), ('timeout', 'Timed out'), ('malformed', 'Malformed answer'), ('error', 'Error')], max_length=20)),
+                ('ambiguous', models.BooleanField(default=False, help_text='The request may have reached Kore without an answer coming back.')),
+                ('error', models.TextField(blank=True)),
+                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='cases.case')),
             ],
             options={
-                "ordering": ["case", "number"],
-                "constraints": [
-                    models.UniqueConstraint(fields=("case", "number"), name="unique_attempt_number")
-                ],
+                'ordering': ['case', 'number'],
+                'constraints': [models.UniqueConstraint(fields=('case', 'number'), name='unique_attempt_number')],
             },
         ),
         migrations.AddConstraint(
-            model_name="casetemplate",
-            constraint=models.UniqueConstraint(
-                fields=("stream", "template_id"), name="unique_template_per_stream"
-            ),
+            model_name='casetemplate',
+            constraint=models.UniqueConstraint(fields=('stream', 'template_id'), name='unique_template_per_stream'),
         ),
         migrations.AddConstraint(
-            model_name="case",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("state", "delivered"), _negated=True),
-                    ("kore_id__isnull", False),
-                    _connector="OR",
-                ),
-                name="delivered_case_has_kore_id",
-            ),
+            model_name='case',
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'delivered'), _negated=True), ('kore_id__isnull', False), _connector='OR'), name='delivered_case_has_kore_id'),
         ),
     ]

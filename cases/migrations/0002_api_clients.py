@@ -6,82 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("cases", "0001_initial"),
+        ('cases', '0001_initial'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="deliveryattempt",
-            name="response_body",
+            model_name='deliveryattempt',
+            name='response_body',
             field=models.TextField(blank=True),
         ),
         migrations.CreateModel(
-            name="ApiClient",
+            name='ApiClient',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=120, unique=True)),
-                ("client_id", models.CharField(editable=False, max_length=64, unique=True)),
-                ("secret_encrypted", models.TextField(editable=False)),
-                ("is_active", models.BooleanField(default=True, verbose_name="Active")),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("last_used_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "streams",
-                    models.ManyToManyField(blank=True, related_name="api_clients", to="cases.stream"),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=120, unique=True)),
+                ('client_id', models.CharField(editable=False, max_length=64, unique=True)),
+                ('secret_encrypted', models.TextField(editable=False)),
+                ('is_active', models.BooleanField(default=True, verbose_name='Active')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('last_used_at', models.DateTimeField(blank=True, null=True)),
+                ('streams', models.ManyToManyField(blank=True, related_name='api_clients', to='cases.stream')),
             ],
             options={
-                "ordering": ["name"],
+                'ordering': ['name'],
             },
         ),
         migrations.AddField(
-            model_name="case",
-            name="api_client",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="cases",
-                to="cases.apiclient",
-            ),
+            model_name='case',
+            name='api_client',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cases', to='cases.apiclient'),
         ),
         migrations.CreateModel(
-            name="IdempotencyKey",
+            name='IdempotencyKey',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("key", models.CharField(max_length=255)),
-                ("request_hash", models.CharField(max_length=64)),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
-                (
-                    "api_client",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="idempotency_keys",
-                        to="cases.apiclient",
-                    ),
-                ),
-                (
-                    "case",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="cases.case"
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('key', models.CharField(max_length=255)),
+                ('request_hash', models.CharField(max_length=64)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('api_client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='idempotency_keys', to='cases.apiclient')),
+                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='cases.case')),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(fields=("api_client", "key"), name="unique_idempotency_key")
-                ],
+                'constraints': [models.UniqueConstraint(fields=('api_client', 'key'), name='unique_idempotency_key')],
             },
         ),
     ]

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+
 # Word search over a case's name and description. SQLite: an FTS5 table over cases_case kept in
 # sync by triggers (external content, so the text is stored once). PostgreSQL: a GIN index on the
 # same tsvector expression cases/browse.py searches with.
@@ -50,9 +51,7 @@ def _run(statements_by_vendor):
 
 def backfill_priority_score(apps, schema_editor):
     Case = apps.get_model("cases", "Case")
-    for case in (
-        Case.objects.filter(kore_case__isnull=False).only("pk", "kore_case").iterator(chunk_size=2000)
-    ):
+    for case in Case.objects.filter(kore_case__isnull=False).only("pk", "kore_case").iterator(chunk_size=2000):
         priority = case.kore_case.get("priority") if isinstance(case.kore_case, dict) else None
         score = priority.get("score") if isinstance(priority, dict) else None
         if isinstance(score, int) and not isinstance(score, bool):
@@ -60,154 +59,115 @@ def backfill_priority_score(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("cases", "0002_api_clients"),
+        ('cases', '0002_api_clients'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="SavedView",
+            name='SavedView',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=80)),
-                ("query_string", models.CharField(blank=True, max_length=2000)),
-                ("shared", models.BooleanField(default=False, verbose_name="Share with the team")),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=80)),
+                ('query_string', models.CharField(blank=True, max_length=2000)),
+                ('shared', models.BooleanField(default=False, verbose_name='Share with the team')),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                "ordering": ["name", "id"],
+                'ordering': ['name', 'id'],
             },
         ),
         migrations.AddField(
-            model_name="case",
-            name="priority_score",
+            model_name='case',
+            name='priority_score',
             field=models.IntegerField(blank=True, null=True),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["created_at", "id"], name="case_created_id"),
+            model_name='case',
+            index=models.Index(fields=['created_at', 'id'], name='case_created_id'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["due_date", "id"], name="case_due_id"),
+            model_name='case',
+            index=models.Index(fields=['due_date', 'id'], name='case_due_id'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["priority_score", "id"], name="case_priority_id"),
+            model_name='case',
+            index=models.Index(fields=['priority_score', 'id'], name='case_priority_id'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["status_name", "id"], name="case_status_id"),
+            model_name='case',
+            index=models.Index(fields=['status_name', 'id'], name='case_status_id'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["ref_id", "id"], name="case_ref_id"),
+            model_name='case',
+            index=models.Index(fields=['ref_id', 'id'], name='case_ref_id'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["stream", "created_at", "id"], name="case_stream_created"),
+            model_name='case',
+            index=models.Index(fields=['stream', 'created_at', 'id'], name='case_stream_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["template", "created_at", "id"], name="case_template_created"),
+            model_name='case',
+            index=models.Index(fields=['template', 'created_at', 'id'], name='case_template_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["state", "created_at", "id"], name="case_state_created"),
+            model_name='case',
+            index=models.Index(fields=['state', 'created_at', 'id'], name='case_state_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["status_name", "created_at", "id"], name="case_status_created"),
+            model_name='case',
+            index=models.Index(fields=['status_name', 'created_at', 'id'], name='case_status_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["status_category", "created_at", "id"], name="case_category_created"),
+            model_name='case',
+            index=models.Index(fields=['status_category', 'created_at', 'id'], name='case_category_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["priority_name", "created_at", "id"], name="case_priority_created"),
+            model_name='case',
+            index=models.Index(fields=['priority_name', 'created_at', 'id'], name='case_priority_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["source", "created_at", "id"], name="case_source_created"),
+            model_name='case',
+            index=models.Index(fields=['source', 'created_at', 'id'], name='case_source_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["submitted_by", "created_at", "id"], name="case_submitter_created"),
+            model_name='case',
+            index=models.Index(fields=['submitted_by', 'created_at', 'id'], name='case_submitter_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["assignee_name", "created_at", "id"], name="case_assignee_created"),
+            model_name='case',
+            index=models.Index(fields=['assignee_name', 'created_at', 'id'], name='case_assignee_created'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(
-                django.db.models.functions.text.Lower("requester_email"), name="case_requester_email"
-            ),
+            model_name='case',
+            index=models.Index(django.db.models.functions.text.Lower('requester_email'), name='case_requester_email'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(fields=["requester_phone"], name="case_requester_phone"),
+            model_name='case',
+            index=models.Index(fields=['requester_phone'], name='case_requester_phone'),
         ),
         migrations.AddField(
-            model_name="savedview",
-            name="owner",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="saved_views",
-                to=settings.AUTH_USER_MODEL,
-            ),
+            model_name='savedview',
+            name='owner',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_views', to=settings.AUTH_USER_MODEL),
         ),
         migrations.AddConstraint(
-            model_name="savedview",
-            constraint=models.UniqueConstraint(fields=("owner", "name"), name="unique_saved_view_name"),
+            model_name='savedview',
+            constraint=models.UniqueConstraint(fields=('owner', 'name'), name='unique_saved_view_name'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(
-                condition=models.Q(
-                    ("state", "delivered"),
-                    models.Q(("status_category__in", ("resolved", "closed")), _negated=True),
-                ),
-                fields=[
-                    "status_name",
-                    "status_category",
-                    "priority_name",
-                    "priority_color",
-                    "priority_score",
-                    "stream",
-                    "due_date",
-                ],
-                name="case_open_groups",
-            ),
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['status_name', 'status_category', 'priority_name', 'priority_color', 'priority_score', 'stream', 'due_date'], name='case_open_groups'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(
-                condition=models.Q(
-                    ("state", "delivered"),
-                    models.Q(("status_category__in", ("resolved", "closed")), _negated=True),
-                ),
-                fields=["due_date", "id"],
-                name="case_open_due",
-            ),
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['due_date', 'id'], name='case_open_due'),
         ),
         migrations.AddIndex(
-            model_name="case",
-            index=models.Index(
-                condition=models.Q(
-                    ("state", "delivered"),
-                    models.Q(("status_category__in", ("resolved", "closed")), _negated=True),
-                ),
-                fields=["created_at", "id", "due_date"],
-                name="case_open_created",
-            ),
+            model_name='case',
+            index=models.Index(condition=models.Q(('state', 'delivered'), models.Q(('status_category__in', ('resolved', 'closed')), _negated=True)), fields=['created_at', 'id', 'due_date'], name='case_open_created'),
         ),
         migrations.RunPython(
             _run({"sqlite": SQLITE_FTS, "postgresql": POSTGRES_FTS}),

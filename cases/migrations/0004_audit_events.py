@@ -7,44 +7,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("cases", "0003_browse_indexes_and_saved_views"),
+        ('cases', '0003_browse_indexes_and_saved_views'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="AuditEvent",
+            name='AuditEvent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "actor_name",
-                    models.CharField(blank=True, help_text="Kept when the user is deleted.", max_length=150),
-                ),
-                ("action", models.CharField(db_index=True, max_length=60)),
-                ("target_type", models.CharField(blank=True, max_length=60)),
-                ("target_id", models.CharField(blank=True, max_length=60)),
-                ("target_repr", models.CharField(blank=True, max_length=300)),
-                ("details", models.JSONField(blank=True, default=dict)),
-                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
-                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                (
-                    "actor",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('actor_name', models.CharField(blank=True, help_text='Kept when the user is deleted.', max_length=150)),
+                ('action', models.CharField(db_index=True, max_length=60)),
+                ('target_type', models.CharField(blank=True, max_length=60)),
+                ('target_id', models.CharField(blank=True, max_length=60)),
+                ('target_repr', models.CharField(blank=True, max_length=300)),
+                ('details', models.JSONField(blank=True, default=dict)),
+                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at", "-id"],
+                'ordering': ['-created_at', '-id'],
             },
         ),
     ]
