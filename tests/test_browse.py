@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -281,15 +282,29 @@ def test_every_sort_pages_through_every_case_in_its_order(user, sort):
     ]
     expected += [c.pk for c in sorted(empty, key=lambda c: c.pk, reverse=descending)]  # empties last
     assert all_pages(user, f"sort={sort}&page_size=25") == expected
-    for size in (1, 2, 3):
+    # Small pages cross from valued to empty rows at every place, read in two steps or id-first.
+    for size, load in itertools.product((1, 2, 3), (None, browse.list_rows)):
         walked, cursor = [], None
         while True:
-            rows, cursor = browse.page_of(Case.objects.all(), sort=sort, cursor=cursor, size=size)
+            rows, cursor = browse.page_of(Case.objects.all(), sort=sort, cursor=cursor, size=size, load=load)
             walked += [row.pk for row in rows]
             if cursor is None:
                 break
             cursor = browse.Cursor.decode(cursor.encode(), sort)  # through its text form
-        assert walked == expected, (sort, size)
+        assert walked == expected, (sort, size, load)
+
+
+def test_a_word_search_sorted_by_a_column_some_lack_stays_within_eight_queries(
+    member_client, django_assert_max_num_queries
+):
+    # The page crosses from cases with a due date to cases without one, and more follow.
+    template = CaseTemplateFactory()
+    cases = CaseFactory.create_batch(60, template=template, name="Printer jammed")
+    Case.objects.filter(pk__in=[case.pk for case in cases[10:]]).update(due_date=None)
+    with django_assert_max_num_queries(8):
+        response = member_client.get(reverse("case_list") + "?q=printer&sort=due")
+    assert response.status_code == 200 and response.context["next_query"]
+    assert len(response.context["cases"]) == 50
 
 
 def test_a_page_that_ends_exactly_on_the_last_case_has_no_next_page(user):
