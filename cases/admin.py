@@ -9,9 +9,12 @@ from cases.models import (
     AuditEvent,
     Case,
     CaseTemplate,
+    CreatedCount,
     DeliveryAttempt,
     IdempotencyKey,
     ImportBatch,
+    OpenCaseCount,
+    OpenDueCount,
     SavedView,
     SignedInSession,
     Stream,
@@ -143,3 +146,33 @@ class SignedInSessionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class KeptCountAdmin(admin.ModelAdmin):
+    """Read-only: the database's triggers keep these counts (cases/case_counts.py)."""
+
+    list_filter = ["stream"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OpenCaseCount)
+class OpenCaseCountAdmin(KeptCountAdmin):
+    list_display = ["stream", "status_name", "priority_name", "count"]
+
+
+@admin.register(CreatedCount)
+class CreatedCountAdmin(KeptCountAdmin):
+    list_display = ["slot", "stream", "count"]
+
+
+@admin.register(OpenDueCount)
+class OpenDueCountAdmin(KeptCountAdmin):
+    list_display = ["day", "stream", "count"]

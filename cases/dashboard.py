@@ -1,18 +1,23 @@
-"""The dashboard's figures, each read in one aggregate query over the cases a user may see,
-and the per-day chart laid out as server-rendered SVG (no chart library, no script)."""
+"""The dashboard's figures for the cases a user may see, and the per-day chart laid out as
+server-rendered SVG (no chart library, no script).
+
+The figures take two queries: one statement of scalar counts (cases per day summed from the
+quarter hours CreatedCount keeps, overdue cases from the due days OpenDueCount keeps, delivery
+states as index ranges), and the open cases by status, priority and stream from OpenCaseCount.
+The database keeps these tables counted (cases/case_counts.py), so the dashboard reads neither
+every open case nor 30 days of cases."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from cases import roles
-from cases.models import Case
+from cases.models import Case, CreatedCount, OpenCaseCount, OpenDueCount
 
 CHART_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT, CHART_BOTTOM = 720, 180, 20
@@ -68,32 +73,32 @@ def _day_bounds(today: date, days: int) -> list[datetime]:
     ]
 
 
-def created_per_day(cases, *, today: date, days: int = CHART_DAYS) -> list[tuple[date, int]]:
-    """Cases created on each of the last ``days`` days (local days), zeros included.
+def on_slot(moment: datetime) -> bool:
+    """Whether a moment starts a quarter hour (UTC), the unit CreatedCount counts in."""
+    utc = moment.astimezone(UTC)
+    return utc.minute % 15 == 0 and utc.second == 0 and utc.microsecond == 0
 
-    One query made of one count per day, each an index range of created_at: exact in every time
-    zone, and no per-row date conversion.
-    """
-    bounds = _day_bounds(today, days)
-    if cases.query.is_empty():  # someone who may see no stream: nothing to compile or count
-        return [(bounds[n].date(), 0) for n in range(days)]
-    parts, params = [], []
-    for n in range(days):
-        day = cases.filter(created_at__gte=bounds[n], created_at__lt=bounds[n + 1]).order_by().values("id")
-        sql, day_params = day.query.sql_with_params()
-        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS day{n})")  # noqa: S608 (compiled by Django)
-        params.extend(day_params)
+
+def scalars(parts: list[tuple[str, object, str]]) -> list[int]:
+    """Each (function, queryset, column) as one number, ``COUNT`` or ``SUM`` of the column over
+    the queryset's rows, all in one statement of scalar subqueries: one query however many
+    figures, each an index range of its own."""
+    sql_parts, params = [], []
+    for n, (function, queryset, column) in enumerate(parts):
+        assert function in ("COUNT", "SUM")
+        sql, part_params = queryset.order_by().values(column).query.sql_with_params()
+        # Compiled by Django; the function and the column are names from this module.
+        sql_parts.append(f"(SELECT {function}({column}) FROM ({sql}) AS part{n})")  # noqa: S608
+        params.extend(part_params)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        counts = cursor.fetchone()
-    return [(bounds[n].date(), counts[n] or 0) for n in range(days)]
+        cursor.execute("SELECT " + ", ".join(sql_parts), params)
+        return [value or 0 for value in cursor.fetchone()]
 
 
 def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int = 0) -> Figures:
-    """Everything the dashboard shows, for the cases ``user`` may see: four aggregate queries
-    and the user's recent cases. With ``cache_seconds`` the aggregates are kept that long per
-    user, or once for all administrators (they scan every open case and the last 30 days); the recent cases
-    are always fresh."""
+    """Everything the dashboard shows, for the cases ``user`` may see: two queries of figures
+    and the user's recent cases. With ``cache_seconds`` the figures are kept that long per
+    user, or once for all administrators; the recent cases are always fresh."""
     now = now or timezone.now()
     visible = Case.objects.visible_to(user)
     if cache_seconds:
@@ -103,10 +108,10 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
         cache = caches["dashboard"]
         figures = cache.get(key)
         if figures is None:
-            figures = _aggregates(visible, now)
+            figures = _aggregates(user, visible, now)
             cache.set(key, figures, cache_seconds)
     else:
-        figures = _aggregates(visible, now)
+        figures = _aggregates(user, visible, now)
     figures.my_recent = list(
         visible.filter(submitted_by=user)
         .select_related("stream", "template")
@@ -116,37 +121,64 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
     return figures
 
 
-def _aggregates(visible, now: datetime) -> Figures:
-    figures = Figures(computed_at=now)
-    figures.created_per_day = created_per_day(visible, today=timezone.localdate(now))
+HEALTH_STATES = (*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIEW)
 
-    # Open cases grouped by every dimension at once; the few groups are summed here.
-    groups = (
-        visible.open()
-        .order_by()
-        .values(
-            "status_name",
-            "status_category",
-            "priority_name",
-            "priority_color",
-            "priority_score",
-            "stream_id",
-            "stream__name",
-        )
-        .annotate(n=Count("id"), late=Count("id", filter=Q(due_date__lt=now)))
+
+def _aggregates(user, visible, now: datetime) -> Figures:
+    figures = Figures(computed_at=now)
+    if visible.query.is_empty():  # someone who may see no stream: nothing to count
+        bounds = _day_bounds(timezone.localdate(now), CHART_DAYS)
+        figures.created_per_day = [(start.date(), 0) for start in bounds[:-1]]
+        figures.delivery = {"queued": 0, "retrying": 0, "failed": 0}
+        return figures
+
+    # One statement: the cases created on each day of the chart, the open cases past their due
+    # date, and the cases in each delivery state that needs watching. A local day is a range
+    # between midnights, so exact in every time zone; its cases are summed from the quarter
+    # hours CreatedCount keeps, or counted when the zone is not a whole number of quarter hours
+    # from UTC (no zone today).
+    bounds = _day_bounds(timezone.localdate(now), CHART_DAYS)
+    days = list(zip(bounds, bounds[1:], strict=False))
+    if all(on_slot(moment) for moment in bounds):
+        slots = CreatedCount.objects.visible_to(user)
+        day_parts = [("SUM", slots.filter(slot__gte=start, slot__lt=end), "count") for start, end in days]
+    else:
+        day_parts = [
+            ("COUNT", visible.filter(created_at__gte=start, created_at__lt=end), "id") for start, end in days
+        ]
+    # Overdue: the open cases due on days before today (UTC), kept counted by OpenDueCount,
+    # and today's open cases due before now, an index range of at most a day.
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    numbers = scalars(
+        [
+            *day_parts,
+            ("SUM", OpenDueCount.objects.visible_to(user).filter(day__lt=midnight), "count"),
+            ("COUNT", visible.overdue(now).filter(due_date__gte=midnight), "id"),
+            *(("COUNT", visible.filter(state=state), "id") for state in HEALTH_STATES),
+        ]
     )
+    figures.created_per_day = [(start.date(), n) for (start, _), n in zip(days, numbers, strict=False)]
+    figures.overdue = numbers[len(days)] + numbers[len(days) + 1]
+    health = dict(zip(HEALTH_STATES, numbers[len(days) + 2 :], strict=True))
+    figures.delivery = {
+        "queued": health[Case.State.QUEUED] + health[Case.State.SENDING],
+        "retrying": health[Case.State.RETRYING],
+        "failed": health[Case.State.FAILED] + health[Case.State.NEEDS_REVIEW],
+    }
+
+    # Open cases by status, priority and stream, summed from the few groups the database keeps
+    # counted (OpenCaseCount) rather than from every open case.
     by_status: dict[tuple, int] = {}
     by_priority: dict[tuple, int] = {}
     by_stream: dict[tuple, int] = {}
-    for group in groups:
-        n = group["n"]
+    for group in OpenCaseCount.objects.visible_to(user).filter(count__gt=0).select_related("stream"):
+        n = group.count
         figures.open_total += n
-        figures.overdue += group["late"]
-        status_key = (group["status_name"], group["status_category"])
+        status_key = (group.status_name, group.status_category)
         by_status[status_key] = by_status.get(status_key, 0) + n
-        priority_key = (group["priority_name"], group["priority_color"], group["priority_score"] or 0)
+        priority_key = (group.priority_name, group.priority_color, group.priority_score)
         by_priority[priority_key] = by_priority.get(priority_key, 0) + n
-        stream_key = (group["stream_id"], group["stream__name"])
+        stream_key = (group.stream_id, group.stream.name)
         by_stream[stream_key] = by_stream.get(stream_key, 0) + n
     figures.open_by_status = [
         {"name": name or "—", "value": name, "category": category, "count": n}
@@ -160,16 +192,4 @@ def _aggregates(visible, now: datetime) -> Figures:
         {"id": stream_id, "name": name, "count": n}
         for (stream_id, name), n in sorted(by_stream.items(), key=lambda item: (-item[1], item[0][1]))
     ]
-
-    health = dict(
-        visible.filter(state__in=[*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIEW])
-        .order_by()
-        .values_list("state")
-        .annotate(n=Count("id"))
-    )
-    figures.delivery = {
-        "queued": health.get(Case.State.QUEUED, 0) + health.get(Case.State.SENDING, 0),
-        "retrying": health.get(Case.State.RETRYING, 0),
-        "failed": health.get(Case.State.FAILED, 0) + health.get(Case.State.NEEDS_REVIEW, 0),
-    }
     return figures

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -28,10 +27,7 @@ class StreamQuerySet(models.QuerySet):
         """Streams a user (or an API client) may see: its own, or every one for administrators."""
         from cases import roles
 
-        streams = roles.visible_streams(user)
-        if streams is None:
-            return self
-        return self.none() if streams.query.is_empty() else self.filter(pk__in=streams.values("pk"))
+        return roles.within_visible_streams(self, user, stream_field="pk")
 
 
 class Stream(models.Model):
@@ -135,10 +131,7 @@ class CaseTemplateQuerySet(models.QuerySet):
         """Templates of the streams a user (or an API client) may see."""
         from cases import roles
 
-        streams = roles.visible_streams(user)
-        if streams is None:
-            return self
-        return self.none() if streams.query.is_empty() else self.filter(stream__in=streams.values("pk"))
+        return roles.within_visible_streams(self, user)
 
 
 class CaseTemplate(models.Model):
@@ -251,11 +244,46 @@ CLOSED_CATEGORIES = ("resolved", "closed")
 OPEN_CASES = Q(state="delivered") & ~Q(status_category__in=CLOSED_CATEGORIES)
 
 
-def open_cases_condition() -> RawSQL:
-    """OPEN_CASES as literal SQL on the base table (for top-level Case queries, not subqueries)."""
-    categories = ", ".join(f"'{category}'" for category in CLOSED_CATEGORIES)
-    sql = '("cases_case"."state" = \'delivered\' AND NOT ("cases_case"."status_category" IN ({})))'
-    return RawSQL(sql.format(categories), (), output_field=models.BooleanField())  # noqa: S611 (constants)
+class ColumnsSQL(models.Expression):
+    """A condition written in SQL around a model's columns, ``{name}`` in ``template`` for each
+    column given by keyword and ``%s`` for each of ``params``.
+
+    The columns are compiled by Django, so they carry the right table alias in a subquery too
+    (the id-first page reads of cases/browse.py), where raw SQL naming "cases_case" would
+    silently refer to the outer query's row.
+    """
+
+    output_field = models.BooleanField()
+
+    def __init__(self, template: str, params: tuple = (), **columns: str):
+        super().__init__()
+        self.template, self.params = template, tuple(params)
+        self.names = list(columns)
+        self.columns = [models.F(column) for column in columns.values()]
+
+    def get_source_expressions(self) -> list:
+        return self.columns
+
+    def set_source_expressions(self, expressions) -> None:
+        self.columns = list(expressions)
+
+    def as_sql(self, compiler, connection, **extra_context) -> tuple[str, list]:
+        compiled = {
+            name: compiler.compile(column)[0] for name, column in zip(self.names, self.columns, strict=True)
+        }
+        return self.template.format(**compiled), list(self.params)
+
+
+def open_cases_condition() -> ColumnsSQL:
+    """OPEN_CASES with its constants written into the SQL rather than bound as parameters:
+    SQLite uses a partial index only when it can see that the query's condition is the
+    index's, which it cannot through ``?``."""
+    closed = ", ".join(f"'{category}'" for category in CLOSED_CATEGORIES)  # constants, no user input
+    return ColumnsSQL(
+        "({state} = 'delivered' AND NOT ({category} IN (" + closed + ")))",
+        state="state",
+        category="status_category",
+    )
 
 
 class CaseQuerySet(models.QuerySet):
@@ -279,11 +307,7 @@ class CaseQuerySet(models.QuerySet):
         return browse.filter_cases(self, params)
 
     def open(self) -> CaseQuerySet:
-        """Delivered cases Kore still works on: not in a resolved or closed status category.
-
-        Written as literal SQL, not bound parameters: SQLite uses a partial index only when it
-        can see that the query's condition is the index's, which it cannot through ``?``.
-        """
+        """Delivered cases Kore still works on: not in a resolved or closed status category."""
         return self.filter(open_cases_condition())
 
     def overdue(self, now=None) -> CaseQuerySet:
@@ -294,10 +318,7 @@ class CaseQuerySet(models.QuerySet):
         administrators); none for anyone without a role. See cases/roles.py."""
         from cases import roles
 
-        streams = roles.visible_streams(user)
-        if streams is None:
-            return self
-        return self.none() if streams.query.is_empty() else self.filter(stream__in=streams.values("pk"))
+        return roles.within_visible_streams(self, user)
 
     def awaiting_delivery(self) -> CaseQuerySet:
         return self.filter(state__in=Case.PENDING_STATES)
@@ -392,7 +413,7 @@ class Case(models.Model):
         # Browsing at scale (cases/browse.py): every sort is keyset-paginated on (column, id), and
         # each filter has an index that also yields the default order (newest first), so page 1
         # and page 10,000 cost the same at any size. Word search uses a full-text index created
-        # in migration 0002 (SQLite FTS5 or a PostgreSQL GIN index).
+        # in migration 0003 (SQLite FTS5 or a PostgreSQL GIN index).
         indexes = [
             models.Index(fields=["created_at", "id"], name="case_created_id"),
             models.Index(fields=["due_date", "id"], name="case_due_id"),
@@ -410,25 +431,21 @@ class Case(models.Model):
             models.Index(fields=["assignee_name", "created_at", "id"], name="case_assignee_created"),
             models.Index(Lower("requester_email"), name="case_requester_email"),
             models.Index(fields=["requester_phone"], name="case_requester_phone"),
-            # Open cases only (a small share of a large store): the dashboard's groups read this
-            # index alone, and the overdue filter walks the second one.
+            # Due-date filters show the newest first: with created_at in the index the page's
+            # ids are sorted from the index alone, without reading a row per match.
+            models.Index(fields=["due_date", "created_at", "id"], name="case_due_created"),
+            # Open cases only (a small share of a large store). The overdue filter walks the
+            # first newest first and stops at a full page; state and status_category make it
+            # cover the query, without which SQLite prefers walking every delivered case
+            # (case_state_created). The second serves the overdue filter sorted by due date, and
+            # the dashboard's overdue count.
             models.Index(
-                fields=[
-                    "status_name",
-                    "status_category",
-                    "priority_name",
-                    "priority_color",
-                    "priority_score",
-                    "stream",
-                    "due_date",
-                ],
+                fields=["created_at", "id", "due_date", "state", "status_category"],
                 condition=OPEN_CASES,
-                name="case_open_groups",
+                name="case_open_newest",
             ),
             models.Index(fields=["due_date", "id"], condition=OPEN_CASES, name="case_open_due"),
-            models.Index(
-                fields=["created_at", "id", "due_date"], condition=OPEN_CASES, name="case_open_created"
-            ),
+            # The dashboard's open cases by status, priority and stream come from OpenCaseCount.
         ]
 
     def __str__(self) -> str:
@@ -440,6 +457,94 @@ class Case(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.state in self.PENDING_STATES
+
+
+class OpenCaseCountQuerySet(models.QuerySet):
+    def visible_to(self, user) -> OpenCaseCountQuerySet:
+        """The counts of the cases a user may see: the rule of ``CaseQuerySet.visible_to``,
+        which limits by stream only."""
+        from cases import roles
+
+        return roles.within_visible_streams(self, user)
+
+
+class OpenCaseCount(models.Model):
+    """How many open cases (OPEN_CASES) share a stream, status and priority: the dashboard's
+    groups without reading every open case.
+
+    Kept by the database itself, triggers on cases_case (cases/case_counts.py), so every way of
+    writing a case counts: save(), update(), bulk_create(), a delete, raw SQL. Groups that
+    empty keep their row with count 0.
+    """
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    status_name = models.CharField(max_length=80)
+    status_category = models.CharField(max_length=40)
+    priority_name = models.CharField(max_length=80)
+    priority_color = models.CharField(max_length=20)
+    priority_score = models.IntegerField(help_text="0 when the case has none.")
+    count = models.IntegerField(default=0)
+
+    objects = OpenCaseCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "stream",
+                    "status_name",
+                    "status_category",
+                    "priority_name",
+                    "priority_color",
+                    "priority_score",
+                ],
+                name="open_case_count_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} open: {self.status_name} / {self.priority_name} in stream {self.stream_id}"
+
+
+class CreatedCount(models.Model):
+    """How many cases were created in each quarter of an hour (UTC), per stream: the
+    dashboard's cases per day without counting every case of the last 30 days.
+
+    Every time zone in use today is a whole number of quarter hours from UTC, so a local day
+    is a run of whole slots. Kept by triggers on cases_case, like OpenCaseCount.
+    """
+
+    SLOT = timedelta(minutes=15)
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    slot = models.DateTimeField(help_text="The start of the quarter hour (UTC).")
+    count = models.IntegerField(default=0)
+
+    objects = OpenCaseCountQuerySet.as_manager()  # the same stream-based visibility
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["slot", "stream"], name="created_count_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.count} created from {self.slot:%Y-%m-%d %H:%M} in stream {self.stream_id}"
+
+
+class OpenDueCount(models.Model):
+    """How many open cases (OPEN_CASES) are due on each day (UTC), per stream: the dashboard's
+    overdue count is the days before today plus today's cases due before now, without reading
+    every overdue case. Kept by triggers on cases_case, like OpenCaseCount."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
+    day = models.DateTimeField(help_text="Midnight (UTC) of the due date.")
+    count = models.IntegerField(default=0)
+
+    objects = OpenCaseCountQuerySet.as_manager()  # the same stream-based visibility
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "stream"], name="open_due_count_day")]
+
+    def __str__(self) -> str:
+        return f"{self.count} open due on {self.day:%Y-%m-%d} in stream {self.stream_id}"
 
 
 class DeliveryAttempt(models.Model):

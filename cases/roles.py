@@ -123,6 +123,17 @@ def visible_streams(principal):
     return Stream.objects.none()
 
 
+def within_visible_streams(queryset, principal, *, stream_field: str = "stream"):
+    """``queryset`` limited to the rows of the streams ``principal`` may see (``stream_field``
+    names the row's stream): unchanged for administrators, empty for someone without a role."""
+    streams = visible_streams(principal)
+    if streams is None:
+        return queryset
+    if streams.query.is_empty():
+        return queryset.none()
+    return queryset.filter(**{f"{stream_field}__in": streams.values("pk")})
+
+
 def sees_every_stream(principal) -> bool:
     return visible_streams(principal) is None
 

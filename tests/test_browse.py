@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -177,6 +178,34 @@ def test_word_search_follows_edits_and_deletions(user):
     assert browse_ids(user, "q=desk") == []
 
 
+@pytest.mark.parametrize("few", [1000, 5], ids=["few matches", "many matches"])
+def test_word_search_pages_hold_every_match_once_in_order_however_many_match(user, monkeypatch, few):
+    # Few matches: their ids go into the query; many: the list's index is walked (cases/browse.py).
+    monkeypatch.setattr(browse, "FEW_WORD_MATCHES", few)
+    now = timezone.now()
+    template = CaseTemplateFactory()
+    matching = [
+        CaseFactory(
+            template=template,
+            name=f"Printer {n} jammed",
+            created_at=now - timedelta(minutes=n // 3),  # ties, broken by id
+            due_date=now + timedelta(hours=n % 5),
+        )
+        for n in range(40)
+    ]
+    for case in matching[::4]:  # some without a due date, which sort last
+        case.due_date = None
+        case.save(update_fields=["due_date"])
+    CaseFactory.create_batch(15, template=template, name="Cannot log in", created_at=now)
+    newest = sorted(matching, key=lambda case: (case.created_at, case.pk), reverse=True)
+    assert all_pages(user, "q=printer+jammed&page_size=25") == [case.pk for case in newest]
+    due_first = sorted(matching, key=lambda case: (case.due_date is None, case.due_date or now, case.pk))
+    assert all_pages(user, "q=jammed&sort=due&page_size=25") == [case.pk for case in due_first]
+    result = browse.browse_cases(user, QueryDict("q=printer&page_size=25"))
+    assert (result.total, result.total_is_capped) == (40, False)
+    assert browse_ids(user, "q=printer+jammed+zebra") == []
+
+
 def test_searching_an_exact_ref_id_opens_the_case(member_client):
     case = delivered(4321)
     response = member_client.get(reverse("case_list") + "?q=CS00004321")
@@ -254,15 +283,29 @@ def test_every_sort_pages_through_every_case_in_its_order(user, sort):
     ]
     expected += [c.pk for c in sorted(empty, key=lambda c: c.pk, reverse=descending)]  # empties last
     assert all_pages(user, f"sort={sort}&page_size=25") == expected
-    for size in (1, 2, 3):
+    # Small pages cross from valued to empty rows at every place, read in two steps or id-first.
+    for size, load in itertools.product((1, 2, 3), (None, browse.list_rows)):
         walked, cursor = [], None
         while True:
-            rows, cursor = browse.page_of(Case.objects.all(), sort=sort, cursor=cursor, size=size)
+            rows, cursor = browse.page_of(Case.objects.all(), sort=sort, cursor=cursor, size=size, load=load)
             walked += [row.pk for row in rows]
             if cursor is None:
                 break
             cursor = browse.Cursor.decode(cursor.encode(), sort)  # through its text form
-        assert walked == expected, (sort, size)
+        assert walked == expected, (sort, size, load)
+
+
+def test_a_word_search_sorted_by_a_column_some_lack_stays_within_eight_queries(
+    member_client, django_assert_max_num_queries
+):
+    # The page crosses from cases with a due date to cases without one, and more follow.
+    template = CaseTemplateFactory()
+    cases = CaseFactory.create_batch(60, template=template, name="Printer jammed")
+    Case.objects.filter(pk__in=[case.pk for case in cases[10:]]).update(due_date=None)
+    with django_assert_max_num_queries(8):
+        response = member_client.get(reverse("case_list") + "?q=printer&sort=due")
+    assert response.status_code == 200 and response.context["next_query"]
+    assert len(response.context["cases"]) == 50
 
 
 def test_a_page_that_ends_exactly_on_the_last_case_has_no_next_page(user):
@@ -278,6 +321,37 @@ def test_a_cursor_from_another_sort_is_refused(user):
     _, cursor = browse.page_of(queryset, sort="-created", cursor=None, size=1)
     result = browse.browse_cases(user, QueryDict(f"sort=due&cursor={cursor.encode()}"))
     assert not result.ok and "another sort order" in result.errors[0]
+
+
+def test_overdue_pages_hold_only_open_cases_though_newer_closed_ones_are_overdue_too(user):
+    # The page's ids are read in a subquery (id-first): the open condition must apply to the
+    # subquery's own rows, or the newest overdue ids (all closed here) would fill the page.
+    now = timezone.now()
+    late = now - timedelta(days=1)
+    open_ones = [delivered(n, created_at=now - timedelta(days=30 + n), due_date=late) for n in range(1, 4)]
+    for n in range(10, 40):
+        delivered(
+            n,
+            status_name="Closed",
+            status_category="closed",
+            created_at=now - timedelta(hours=n),
+            due_date=late,
+        )
+    assert browse_ids(user, "overdue=1&page_size=25") == [case.pk for case in open_ones]
+    assert all_pages(user, "overdue=1&page_size=25&sort=due") == [case.pk for case in open_ones]
+
+
+def test_a_first_page_holding_every_match_is_not_counted_again(user, django_assert_num_queries):
+    template = CaseTemplateFactory()
+    CaseFactory.create_batch(3, template=template)
+    choices = browse.FilterChoices.load(user, with_values=False)
+    with django_assert_num_queries(1):
+        result = browse.browse_cases(user, QueryDict("page_size=25"), choices=choices)
+    assert result.total == 3 and not result.total_is_capped
+    CaseFactory.create_batch(25, template=template)
+    with django_assert_num_queries(2):
+        result = browse.browse_cases(user, QueryDict("page_size=25"), choices=choices)
+    assert result.total == 28 and len(result.cases) == 25
 
 
 def test_the_total_is_capped(user, monkeypatch):
