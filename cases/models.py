@@ -423,6 +423,8 @@ class Case(models.Model):
             models.Index(fields=["stream", "created_at", "id"], name="case_stream_created"),
             models.Index(fields=["template", "created_at", "id"], name="case_template_created"),
             models.Index(fields=["state", "created_at", "id"], name="case_state_created"),
+            # The dashboard's delivery health for someone who sees only some streams.
+            models.Index(fields=["state", "stream"], name="case_state_stream"),
             models.Index(fields=["status_name", "created_at", "id"], name="case_status_created"),
             models.Index(fields=["status_category", "created_at", "id"], name="case_category_created"),
             models.Index(fields=["priority_name", "created_at", "id"], name="case_priority_created"),
@@ -437,14 +439,17 @@ class Case(models.Model):
             # Open cases only (a small share of a large store). The overdue filter walks the
             # first newest first and stops at a full page; state and status_category make it
             # cover the query, without which SQLite prefers walking every delivered case
-            # (case_state_created). The second serves the overdue filter sorted by due date, and
-            # the dashboard's overdue count.
+            # (case_state_created), and stream covers it for someone who sees only some
+            # streams. The second serves the overdue filter sorted by due date, its count, and
+            # the dashboard's overdue count (stream again for those seeing some streams).
             models.Index(
-                fields=["created_at", "id", "due_date", "state", "status_category"],
+                fields=["created_at", "id", "due_date", "state", "status_category", "stream"],
                 condition=OPEN_CASES,
-                name="case_open_newest",
+                name="case_open_stream_newest",
             ),
-            models.Index(fields=["due_date", "id"], condition=OPEN_CASES, name="case_open_due"),
+            models.Index(
+                fields=["due_date", "id", "stream"], condition=OPEN_CASES, name="case_open_due_stream"
+            ),
             # The dashboard's open cases by status, priority and stream come from OpenCaseCount.
         ]
 
@@ -524,6 +529,8 @@ class CreatedCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["slot", "stream"], name="created_count_slot")]
+        # Days of the chart for someone who sees only some streams.
+        indexes = [models.Index(fields=["stream", "slot"], name="created_count_stream_slot")]
 
     def __str__(self) -> str:
         return f"{self.count} created from {self.slot:%Y-%m-%d %H:%M} in stream {self.stream_id}"
