@@ -33,6 +33,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from cases import roles
 from cases.models import Case, CaseQuerySet, CaseTemplate, ColumnsSQL
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -408,10 +409,15 @@ FEW_WORD_MATCHES = 1000
 SQLITE_WORD_IDS = "SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s"
 
 
+def _fts_match(words: list[str]) -> str:
+    """An FTS5 query for every word, each quoted (so no word is read as an operator)."""
+    return " ".join('"{}"'.format(word.replace('"', '""')) for word in words)
+
+
 def _full_text(queryset: CaseQuerySet, words: list[str], *, paging: bool = False) -> CaseQuerySet:
     """Every word in the name or description, through the full-text index of migration 0003."""
     if connection.vendor == "sqlite":
-        match = " ".join('"{}"'.format(word.replace('"', '""')) for word in words)
+        match = _fts_match(words)
         if not paging:  # counting: the planner reads the matches from the index, then each row
             return queryset.filter(ColumnsSQL("{id} IN (" + SQLITE_WORD_IDS + ")", (match,), id="id"))
         # In the list's order, SQLite by itself reads every match's row and sorts them: fine for
@@ -526,6 +532,27 @@ def count_capped(queryset: CaseQuerySet, cap: int = COUNT_CAP) -> tuple[int, boo
     return min(count, cap), count > cap
 
 
+def count_words_only(user, params: Mapping[str, Any], cap: int = COUNT_CAP) -> tuple[int, bool] | None:
+    """When a word search is all there is to it (no other filter, every stream visible), its
+    total is the word index's own count: SQLite's index alone, without reading each match's
+    row as the general count does (7 ms instead of 20 for a word in 5% of a million cases).
+    None when that does not apply."""
+    q = " ".join((params.get("q") or "").split())
+    if connection.vendor != "sqlite" or not q or search_kind(q) != "words":
+        return None
+    if any(params.get(name) for name in FILTER_PARAMS if name != "q"):
+        return None
+    if not roles.sees_every_stream(user):
+        return None
+    words = WORD_RE.findall(q)
+    if not words:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({SQLITE_WORD_IDS} LIMIT %s)", (_fts_match(words), cap + 1))  # noqa: S608
+        count = cursor.fetchone()[0]
+    return min(count, cap), count > cap
+
+
 # --- The entry point ----------------------------------------------------------------------
 
 
@@ -591,7 +618,7 @@ def browse_cases(
     if with_total and params["cursor"] is None and next_cursor is None:
         result.total = len(cases)  # the first page holds every match: nothing left to count
     elif with_total:
-        result.total, result.total_is_capped = count_capped(queryset)
+        result.total, result.total_is_capped = count_words_only(user, params) or count_capped(queryset)
     return result
 
 

@@ -6,6 +6,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -442,3 +443,22 @@ def test_digits_that_are_not_ascii_are_unknown_ids_not_errors(user):
     result = browse.browse_cases(user, QueryDict("template=%C2%B9&stream=%D9%A3"))
     assert not result.ok
     assert "Unknown template: ¹." in " ".join(result.errors)
+
+
+def test_a_word_search_alone_is_counted_from_the_word_index(user, settings):
+    template = CaseTemplateFactory()
+    CaseFactory.create_batch(30, template=template, name="Printer on fire")
+    CaseFactory.create_batch(5, template=template, name="Stapler missing")
+    agent = UserFactory(username="agnes", role=roles.AGENT)
+    template.stream.members.add(agent)
+    for who, query in ((user, "q=printer&page_size=25"), (agent, "q=printer&page_size=25")):
+        result = browse.browse_cases(who, QueryDict(query))
+        assert (result.total, result.total_is_capped) == (30, False)
+    capped = browse.count_words_only(user, {"q": "printer"}, cap=20)
+    if connection.vendor == "sqlite":
+        assert capped == (20, True)
+        # Not when anything else narrows the search, or the person sees only some streams.
+        assert browse.count_words_only(user, {"q": "printer", "source": ["rtm"]}) is None
+        assert browse.count_words_only(agent, {"q": "printer"}) is None
+    else:
+        assert capped is None
