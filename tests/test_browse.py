@@ -462,3 +462,25 @@ def test_a_word_search_alone_is_counted_from_the_word_index(user, settings):
         assert browse.count_words_only(agent, {"q": "printer"}) is None
     else:
         assert capped is None
+
+
+def test_a_due_range_and_a_nullable_sort_page_through_every_match_in_order(user):
+    now = timezone.now()
+    template = CaseTemplateFactory()
+    in_range = [
+        CaseFactory(
+            template=template,
+            created_at=now - timedelta(hours=n),
+            due_date=now + timedelta(days=3, hours=n % 7),
+            priority_score=(n % 3) * 10 if n % 4 else None,
+        )
+        for n in range(60)
+    ]
+    CaseFactory.create_batch(10, template=template, due_date=now + timedelta(days=30))
+    day = (now + timedelta(days=3)).date()
+    query = f"due_after={day}&due_before={day + timedelta(days=1)}&page_size=25"
+    expected = [c.pk for c in sorted(in_range, key=lambda c: (c.created_at, c.pk), reverse=True)]
+    assert all_pages(user, query) == expected
+    # Priority, highest first, the cases without one last, each part newest id first.
+    by_priority = sorted(in_range, key=lambda c: (c.priority_score is None, -(c.priority_score or 0), -c.pk))
+    assert all_pages(user, query + "&sort=-priority") == [c.pk for c in by_priority]
