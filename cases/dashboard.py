@@ -100,7 +100,8 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
     and the user's recent cases. With ``cache_seconds`` the figures are kept that long per
     user, or once for all administrators; the recent cases are always fresh."""
     now = now or timezone.now()
-    visible = Case.objects.visible_to(user)
+    streams = _stream_scope(user)
+    visible = _within(Case.objects.all(), streams)
     if cache_seconds:
         # Administrators share one set of figures; anyone limited to some streams has their own.
         scope = "all" if roles.sees_every_stream(user) else f"user{user.pk}"
@@ -108,10 +109,10 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
         cache = caches["dashboard"]
         figures = cache.get(key)
         if figures is None:
-            figures = _aggregates(user, visible, now)
+            figures = _aggregates(streams, visible, now)
             cache.set(key, figures, cache_seconds)
     else:
-        figures = _aggregates(user, visible, now)
+        figures = _aggregates(streams, visible, now)
     figures.my_recent = list(
         visible.filter(submitted_by=user)
         .select_related("stream", "template")
@@ -124,7 +125,24 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
 HEALTH_STATES = (*Case.PENDING_STATES, Case.State.FAILED, Case.State.NEEDS_REVIEW)
 
 
-def _aggregates(user, visible, now: datetime) -> Figures:
+def _stream_scope(user) -> list[int] | None:
+    """The ids of the streams a user may see, read once (None: every stream). The figures
+    filter by this list rather than by the membership subquery the lists use: PostgreSQL
+    answers "stream IN (list)" from the (state, stream) index, but joins a subquery to every
+    case in a state (120 ms for an agent at a million cases)."""
+    streams = roles.visible_streams(user)
+    if streams is None:
+        return None
+    return [] if streams.query.is_empty() else list(streams.values_list("pk", flat=True))
+
+
+def _within(queryset, streams: list[int] | None):
+    if streams is None:
+        return queryset
+    return queryset.filter(stream_id__in=streams) if streams else queryset.none()
+
+
+def _aggregates(streams: list[int] | None, visible, now: datetime) -> Figures:
     figures = Figures(computed_at=now)
     if visible.query.is_empty():  # someone who may see no stream: nothing to count
         bounds = _day_bounds(timezone.localdate(now), CHART_DAYS)
@@ -140,7 +158,7 @@ def _aggregates(user, visible, now: datetime) -> Figures:
     bounds = _day_bounds(timezone.localdate(now), CHART_DAYS)
     days = list(zip(bounds, bounds[1:], strict=False))
     if all(on_slot(moment) for moment in bounds):
-        slots = CreatedCount.objects.visible_to(user)
+        slots = _within(CreatedCount.objects.all(), streams)
         day_parts = [("SUM", slots.filter(slot__gte=start, slot__lt=end), "count") for start, end in days]
     else:
         day_parts = [
@@ -152,7 +170,7 @@ def _aggregates(user, visible, now: datetime) -> Figures:
     numbers = scalars(
         [
             *day_parts,
-            ("SUM", OpenDueCount.objects.visible_to(user).filter(day__lt=midnight), "count"),
+            ("SUM", _within(OpenDueCount.objects.all(), streams).filter(day__lt=midnight), "count"),
             ("COUNT", visible.overdue(now).filter(due_date__gte=midnight), "id"),
             *(("COUNT", visible.filter(state=state), "id") for state in HEALTH_STATES),
         ]
@@ -171,7 +189,7 @@ def _aggregates(user, visible, now: datetime) -> Figures:
     by_status: dict[tuple, int] = {}
     by_priority: dict[tuple, int] = {}
     by_stream: dict[tuple, int] = {}
-    for group in OpenCaseCount.objects.visible_to(user).filter(count__gt=0).select_related("stream"):
+    for group in _within(OpenCaseCount.objects.all(), streams).filter(count__gt=0).select_related("stream"):
         n = group.count
         figures.open_total += n
         status_key = (group.status_name, group.status_category)

@@ -464,15 +464,6 @@ class Case(models.Model):
         return self.state in self.PENDING_STATES
 
 
-class OpenCaseCountQuerySet(models.QuerySet):
-    def visible_to(self, user) -> OpenCaseCountQuerySet:
-        """The counts of the cases a user may see: the rule of ``CaseQuerySet.visible_to``,
-        which limits by stream only."""
-        from cases import roles
-
-        return roles.within_visible_streams(self, user)
-
-
 class OpenCaseCount(models.Model):
     """How many open cases (OPEN_CASES) share a stream, status and priority: the dashboard's
     groups without reading every open case.
@@ -489,8 +480,6 @@ class OpenCaseCount(models.Model):
     priority_color = models.CharField(max_length=20)
     priority_score = models.IntegerField(help_text="0 when the case has none.")
     count = models.IntegerField(default=0)
-
-    objects = OpenCaseCountQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -525,8 +514,6 @@ class CreatedCount(models.Model):
     slot = models.DateTimeField(help_text="The start of the quarter hour (UTC).")
     count = models.IntegerField(default=0)
 
-    objects = OpenCaseCountQuerySet.as_manager()  # the same stream-based visibility
-
     class Meta:
         constraints = [models.UniqueConstraint(fields=["slot", "stream"], name="created_count_slot")]
         # Days of the chart for someone who sees only some streams.
@@ -544,8 +531,6 @@ class OpenDueCount(models.Model):
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="+")
     day = models.DateTimeField(help_text="Midnight (UTC) of the due date.")
     count = models.IntegerField(default=0)
-
-    objects = OpenCaseCountQuerySet.as_manager()  # the same stream-based visibility
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "stream"], name="open_due_count_day")]
