@@ -201,9 +201,14 @@ class Command(BaseCommand):
             done += size
             elapsed = time.monotonic() - started
             self.stdout.write(f"  {done:,} / {count:,}  ({done / elapsed:,.0f} cases/s)")
-        if connection.vendor in ("sqlite", "postgresql"):
+        if connection.vendor == "sqlite":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")  # fresh planner statistics for the new volume
+        elif connection.vendor == "postgresql" and connection.get_autocommit():
+            with connection.cursor() as cursor:
+                # Statistics, and the visibility map PostgreSQL's index-only scans need (what
+                # autovacuum does to a live table in time; a bulk load has not had it yet).
+                cursor.execute("VACUUM ANALYZE")
         self.stdout.write(
             self.style.SUCCESS(f"Seeded {count:,} cases in {time.monotonic() - started:.1f} s.")
         )
