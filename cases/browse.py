@@ -168,6 +168,9 @@ class MultipleValuesField(forms.Field):
             raise forms.ValidationError(f"Choose at most {MAX_VALUES_PER_FILTER} values.")
         if any(len(v) > 200 for v in cleaned):
             raise forms.ValidationError("A value is longer than 200 characters.")
+        if any("\x00" in v for v in cleaned):
+            # No text column can hold one (PostgreSQL refuses the query); found by the API fuzz.
+            raise forms.ValidationError("A value contains a null character.")
         return list(dict.fromkeys(cleaned))
 
 

@@ -484,3 +484,10 @@ def test_a_due_range_and_a_nullable_sort_page_through_every_match_in_order(user)
     # Priority, highest first, the cases without one last, each part newest id first.
     by_priority = sorted(in_range, key=lambda c: (c.priority_score is None, -(c.priority_score or 0), -c.pk))
     assert all_pages(user, query + "&sort=-priority") == [c.pk for c in by_priority]
+
+
+def test_a_null_character_in_a_filter_value_is_a_400_not_a_500(user, client):
+    result = browse.browse_cases(user, QueryDict("status=Op%00en&assignee=%00"))
+    assert not result.ok and "null character" in " ".join(result.errors)
+    client.force_login(user)
+    assert client.get("/api/v1/cases/", {"priority": "Hi\x00gh"}).status_code == 400
