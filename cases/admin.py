@@ -114,53 +114,44 @@ class SavedViewAdmin(admin.ModelAdmin):
     list_filter = ["shared"]
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records the portal writes itself: listed and shown, never added, changed or deleted."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is appended to by the portal, never edited."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The trail is appended to by the portal, never edited."""
 
     list_display = ["created_at", "actor_name", "action", "target_type", "target_repr", "ip_address"]
     list_filter = ["action"]
     search_fields = ["actor_name", "target_repr"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(SignedInSession)
-class SignedInSessionAdmin(admin.ModelAdmin):
+class SignedInSessionAdmin(ReadOnlyAdmin):
     """Who is signed in since when. The session key itself, a bearer credential, is never shown;
-    sessions are ended with "sign out everywhere" on the users page."""
+    sessions are ended with "sign out everywhere" on the users page (ending them removes these)."""
 
     list_display = ["user", "created_at"]
     fields = ["user", "created_at"]
     readonly_fields = ["user", "created_at"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    has_delete_permission = admin.ModelAdmin.has_delete_permission
 
 
-class KeptCountAdmin(admin.ModelAdmin):
-    """Read-only: the database's triggers keep these counts (cases/case_counts.py)."""
+class KeptCountAdmin(ReadOnlyAdmin):
+    """The database's triggers keep these counts (cases/case_counts.py)."""
 
     list_filter = ["stream"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OpenCaseCount)
