@@ -139,13 +139,12 @@ class AuditEventAdmin(ReadOnlyAdmin):
 @admin.register(SignedInSession)
 class SignedInSessionAdmin(ReadOnlyAdmin):
     """Who is signed in since when. The session key itself, a bearer credential, is never shown;
-    sessions are ended with "sign out everywhere" on the users page (ending them removes these)."""
+    sessions are ended with "sign out everywhere" on the users page (ending them removes these).
+    Not deletable here: deleting a record would leave its session alive but forgotten."""
 
     list_display = ["user", "created_at"]
     fields = ["user", "created_at"]
     readonly_fields = ["user", "created_at"]
-
-    has_delete_permission = admin.ModelAdmin.has_delete_permission
 
 
 class KeptCountAdmin(ReadOnlyAdmin):

@@ -190,3 +190,11 @@ def test_a_signed_in_persons_permissions_come_with_them(client, django_assert_nu
     with django_assert_num_queries(3):
         response = client.get(reverse("stream_list"))
     assert response.status_code == 403 and "Only administrators" in response.content.decode()
+
+
+def test_sign_in_records_cannot_be_deleted_in_the_admin(admin_client, member_user):
+    signed_in_client(member_user)
+    record = SignedInSession.objects.get(user=member_user)
+    url = reverse("admin:cases_signedinsession_delete", args=[record.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert SignedInSession.objects.filter(pk=record.pk).exists()
