@@ -35,6 +35,6 @@ def refusal(request, status: int, message: str) -> HttpResponse:
         response = HttpResponse(body, status=status, content_type="application/json")
     else:
         response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
-    # The body was not read: the connection cannot carry another request.
-    response["Connection"] = "close"
+    # No "Connection: close" here: WSGI forbids hop-by-hop headers (the server answers 500), and
+    # the servers themselves skip an unread body before reading the next request.
     return response

@@ -198,3 +198,17 @@ def test_sign_in_records_cannot_be_deleted_in_the_admin(admin_client, member_use
     url = reverse("admin:cases_signedinsession_delete", args=[record.pk])
     assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert SignedInSession.objects.filter(pk=record.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_server_answers_an_oversize_request_with_413(live_server, settings):
+    """Over real HTTP (Django's WSGI server, as `make run` uses): the refusal must be a valid
+    WSGI response, e.g. carry no hop-by-hop header, or the server turns it into a 500."""
+    import requests
+
+    settings.MAX_REQUEST_BODY_BYTES = 1000
+    url = f"{live_server.url}/caseManagement/api/public/analytics/st-1/createCase"
+    response = requests.post(url, data="x" * 5000, headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 413 and response.json()["errors"][0]["code"] == 413
+    response = requests.post(f"{live_server.url}/cases/new/", data={"name": "x" * 5000}, timeout=10)
+    assert response.status_code == 413
