@@ -172,7 +172,9 @@ def _aggregates(streams: list[int] | None, visible, now: datetime) -> Figures:
             *day_parts,
             ("SUM", _within(OpenDueCount.objects.all(), streams).filter(day__lt=midnight), "count"),
             ("COUNT", visible.overdue(now).filter(due_date__gte=midnight), "id"),
-            *(("COUNT", visible.filter(state=state), "id") for state in HEALTH_STATES),
+            # stream_id, not id: the (state, stream) index then answers alone, without reading
+            # each case (PostgreSQL read 15,000 failed cases for an agent's figures: 41 ms).
+            *(("COUNT", visible.filter(state=state), "stream_id") for state in HEALTH_STATES),
         ]
     )
     figures.created_per_day = [(start.date(), n) for (start, _), n in zip(days, numbers, strict=False)]
