@@ -7,9 +7,10 @@ database), seeds it with ``seed_cases`` up to each size in turn, and times each 
 Django's test client in-process (median of --runs, after a warm-up). The CSV export of the
 whole store runs in a subprocess so its peak memory (max RSS) is its own.
 
-``--db FOLDER`` (SQLite only) keeps one database per size in FOLDER (``cases-<size>.sqlite3``)
-and reuses it on the next run, migrating it first: seeding a million cases takes minutes, so
-trying a change against the same data is quick.
+``--db NAME`` keeps one database per size and reuses it on the next run, migrating it first:
+seeding a million cases takes minutes, so trying a change against the same data is quick. On
+SQLite NAME is a folder (``NAME/cases-<size>.sqlite3``); with a PostgreSQL DATABASE_URL it is a
+prefix, and the databases ``NAME_<size>`` are created on that server when missing.
 """
 
 from __future__ import annotations
@@ -29,12 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def setup_env(folder: Path, database: Path | None = None) -> None:
-    database = database or folder / "bench.sqlite3"
+def setup_env(folder: Path) -> None:
     os.environ.update(
         {
             "PORTAL_VAR_DIR": str(folder),
-            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{database}",
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'bench.sqlite3'}",
             "PORTAL_SECRET_KEYS": os.environ.get("PORTAL_SECRET_KEYS")
             or "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=",
             "LOG_LEVEL": "WARNING",
@@ -46,6 +46,18 @@ def setup_env(folder: Path, database: Path | None = None) -> None:
     import django
 
     django.setup()
+
+
+def ensure_postgres_database(server_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``server_url``, created when missing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
 
 
 def export_child() -> None:
@@ -88,16 +100,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--db", metavar="FOLDER", help="keep and reuse one SQLite database per size here")
+    parser.add_argument(
+        "--db",
+        metavar="NAME",
+        help="keep and reuse one database per size (SQLite: a folder; PostgreSQL: a prefix)",
+    )
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
-    if args.db and os.environ.get("DATABASE_URL"):
-        parser.error("--db keeps SQLite files; it does not combine with DATABASE_URL")
+    server_url = os.environ.get("DATABASE_URL")
 
-    folder = Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="bench-list-"))
+    if server_url and args.db:
+        folder = Path(tempfile.mkdtemp(prefix="bench-list-"))
+        kept = {size: ensure_postgres_database(server_url, f"{args.db}_{size}") for size in sizes}
+    elif args.db:
+        folder = Path(args.db)
+        kept = {size: f"sqlite:///{folder / f'cases-{size}.sqlite3'}" for size in sizes}
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="bench-list-"))
+        kept = {}
     folder.mkdir(parents=True, exist_ok=True)
-    kept = {size: folder / f"cases-{size}.sqlite3" for size in sizes} if args.db else {}
-    setup_env(folder, kept.get(sizes[0]))
+    if kept:
+        os.environ["DATABASE_URL"] = kept[sizes[0]]
+    setup_env(folder)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -139,10 +163,12 @@ def main() -> None:
     results: dict[str, dict[int, tuple[float, int]]] = {}
     exports: dict[int, dict] = {}
     for size in sizes:
-        if kept and kept[size] != Path(connection.settings_dict["NAME"]):
+        if kept and kept[size] != os.environ["DATABASE_URL"]:
+            import dj_database_url
+
             connection.close()  # the next query opens this size's own database
-            connection.settings_dict["NAME"] = str(kept[size])
-            os.environ["DATABASE_URL"] = f"sqlite:///{kept[size]}"
+            connection.settings_dict["NAME"] = dj_database_url.parse(kept[size])["NAME"]
+            os.environ["DATABASE_URL"] = kept[size]  # for the export's subprocess
             prepare_database()
         client.force_login(get_user_model().objects.get(username="bench"))
         agent_client.force_login(get_user_model().objects.get(username="bench-agent"))
@@ -187,6 +213,8 @@ def main() -> None:
             # The same pages for an agent who sees two of the three streams.
             "agent: list page 1": "/cases/",
             "agent: word search": "/cases/?q=printer+jammed",
+            "agent: filter status": "/cases/?status=Open",
+            "agent: filter priority": "/cases/?priority=High",
             "agent: filter overdue": "/cases/?overdue=1",
             "agent: dashboard (cold)": "/?nocache",
         }
