@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -520,7 +520,9 @@ def _after(spec: Sort, descending: bool, cursor: Cursor) -> Q:
     )
 
 
-def _cursor_for(spec: Sort, sort: str, row: Case | dict) -> Cursor:
+def _cursor_for(spec: Sort, sort: str, row: Case | dict, sort_value: Callable | None = None) -> Cursor:
+    if sort_value is not None:
+        return Cursor(sort=sort, value=sort_value(row, spec.field), id=row["id"])
     if isinstance(row, dict):
         return Cursor(sort=sort, value=row[spec.field], id=row["id"])
     return Cursor(sort=sort, value=getattr(row, spec.field), id=row.pk)
@@ -534,8 +536,12 @@ def page_of(
     size: int,
     load: Callable[[Q], CaseQuerySet] | None = None,
     scan_filter_first: bool = False,
+    sort_value: Callable[[Any, str], Any] | None = None,
 ) -> tuple[list, Cursor | None]:
     """One page of ``size`` rows after ``cursor`` and the cursor of the next page (None at the end).
+
+    ``sort_value(row, column)``, when given, reads a row's sort value for the next cursor
+    (rows of ``values()`` that hold it under another name or in another form).
 
     A nullable sort reads the rows that have a value first, then (when the page is not full)
     the rows without one, ordered by id: at most two queries, each an index range.
@@ -588,7 +594,7 @@ def page_of(
             rows += list(empty.order_by(*by_id)[: size + 1 - len(rows)])
     if len(rows) > size:
         rows = rows[:size]
-        return rows, _cursor_for(spec, sort, rows[-1])
+        return rows, _cursor_for(spec, sort, rows[-1], sort_value)
     return rows, None
 
 
@@ -646,6 +652,13 @@ def matching_cases(user, params: Mapping[str, Any]) -> CaseQuerySet:
     return search_cases(Case.objects.visible_to(user).filter_by(params), params.get("q", ""))
 
 
+def reads_filter_first(params: Mapping[str, Any]) -> bool:
+    """A due-date range (a few % of the cases) sorted by something else: read the range and
+    sort it (see :func:`page_of`)."""
+    due_range = bool(params.get("due_after") or params.get("due_before"))
+    return due_range and SORTS[params["sort"].lstrip("-")].field != "due_date"
+
+
 def list_rows(ids: Q) -> CaseQuerySet:
     """The cases whose ids meet this condition as the list shows them: with stream, template
     and submitter."""
@@ -668,16 +681,13 @@ def browse_cases(
         return result
     params = form.cleaned_data
     matches = cases_to_page(user, params)
-    sort_field = SORTS[params["sort"].lstrip("-")].field
     cases, next_cursor = page_of(
         matches.cases,
         sort=params["sort"],
         cursor=params["cursor"],
         size=params["page_size"],
         load=list_rows,
-        # A due-date range (a few % of the cases) sorted by something else: read the range.
-        scan_filter_first=bool(params.get("due_after") or params.get("due_before"))
-        and sort_field != "due_date",
+        scan_filter_first=reads_filter_first(params),
     )
     result.cases = cases
     result.next_cursor = next_cursor.encode() if next_cursor else None
@@ -686,43 +696,6 @@ def browse_cases(
     elif with_total:
         result.total, result.total_is_capped = matches.counted or count_matches(user, params)
     return result
-
-
-EXPORT_FIELDS = (
-    "id",
-    "ref_id",
-    "kore_id",
-    "name",
-    "desc",
-    "status_name",
-    "status_category",
-    "priority_name",
-    "priority_score",
-    "assignee_name",
-    "requester_name",
-    "requester_email",
-    "requester_phone",
-    "stream_id",
-    "template_id",
-    "source",
-    "state",
-    "due_date",
-    "created_at",
-    "submitted_by_id",
-)
-
-
-def iter_matching(user, params: Mapping[str, Any], *, batch_size: int = 2000) -> Iterator[list[dict]]:
-    """Every matching case in the requested order as dicts of EXPORT_FIELDS, in batches read by
-    keyset: constant memory and constant cost per batch however many rows there are."""
-    queryset = cases_to_page(user, params).cases.values(*EXPORT_FIELDS)
-    cursor = None
-    while True:
-        batch, cursor = page_of(queryset, sort=params["sort"], cursor=cursor, size=batch_size)
-        if batch:
-            yield batch
-        if cursor is None:
-            return
 
 
 def filter_query_string(params: Mapping[str, Any], **changes: Any) -> str:

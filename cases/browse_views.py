@@ -3,14 +3,8 @@ saved views. Which cases match lives in cases/browse.py; these views only presen
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
-
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -19,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from cases import browse
+from cases import browse, exports
 from cases.audit import audit_record
 from cases.dashboard import dashboard_figures
 from cases.models import Case, SavedView
@@ -93,68 +87,6 @@ def _selected(request: HttpRequest) -> dict[str, list[str]]:
 
 # --- Exports -----------------------------------------------------------------------------
 
-EXPORT_COLUMNS = [
-    "id",
-    "refId",
-    "koreId",
-    "name",
-    "desc",
-    "status",
-    "statusCategory",
-    "priority",
-    "assignee",
-    "requesterName",
-    "requesterEmail",
-    "requesterPhone",
-    "stream",
-    "template",
-    "source",
-    "state",
-    "dueDate",
-    "createdAt",
-    "submittedBy",
-]
-
-
-class ExportNames:
-    """Stream, template and user names for exported rows, read once (users as they appear)."""
-
-    def __init__(self, user):
-        templates = browse.FilterChoices.load(user, with_values=False).templates
-        self.templates = {t.pk: t.name for t in templates}
-        self.streams = {t.stream_id: t.stream.name for t in templates}
-        self.users: dict[int, str] = {}
-
-    def learn_users(self, batch: list[dict]) -> None:
-        missing = {row["submitted_by_id"] for row in batch} - self.users.keys() - {None}
-        if missing:
-            User = get_user_model()
-            self.users.update(User.objects.filter(pk__in=missing).values_list("pk", User.USERNAME_FIELD))
-
-    def values(self, row: dict) -> list:
-        due, created = row["due_date"], row["created_at"]
-        return [
-            row["id"],
-            row["ref_id"],
-            row["kore_id"] or "",
-            row["name"],
-            row["desc"],
-            row["status_name"],
-            row["status_category"],
-            row["priority_name"],
-            row["assignee_name"],
-            row["requester_name"],
-            row["requester_email"],
-            row["requester_phone"],
-            self.streams.get(row["stream_id"], ""),
-            self.templates.get(row["template_id"], ""),
-            row["source"],
-            row["state"],
-            due.isoformat() if due else "",
-            created.isoformat(),
-            self.users.get(row["submitted_by_id"], ""),
-        ]
-
 
 def _export_form(request: HttpRequest) -> browse.BrowseForm:
     choices = browse.FilterChoices.load(request.user, with_values=False)
@@ -185,21 +117,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     form = _export_form(request)
     if not form.is_valid():
         return _bad_export(form)
-
-    def rows() -> Iterator[str]:
-        names = ExportNames(request.user)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(EXPORT_COLUMNS)
-        for batch in browse.iter_matching(request.user, form.cleaned_data):
-            names.learn_users(batch)
-            writer.writerows(names.values(row) for row in batch)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    rows = exports.csv_chunks(request.user, form.cleaned_data)
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
     return response
 
@@ -210,18 +129,8 @@ def export_jsonl(request: HttpRequest) -> HttpResponse:
     form = _export_form(request)
     if not form.is_valid():
         return _bad_export(form)
-
-    def lines() -> Iterator[str]:
-        names = ExportNames(request.user)
-        for batch in browse.iter_matching(request.user, form.cleaned_data):
-            names.learn_users(batch)
-            yield "".join(
-                json.dumps(dict(zip(EXPORT_COLUMNS, names.values(row), strict=True)), ensure_ascii=False)
-                + "\n"
-                for row in batch
-            )
-
-    response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")
+    lines = exports.jsonl_chunks(request.user, form.cleaned_data)
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename("jsonl")}"'
     return response
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import roles
+from cases import exports, roles
 from cases.dashboard import dashboard_figures
 from cases.models import Case, SavedView
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
@@ -61,6 +61,42 @@ def test_csv_export_holds_every_matching_row_in_order(
         assert row["template"] == "Billing question" and row["stream"] == case.stream.name
         assert row["submittedBy"] == ("bob" if case.submitted_by_id else "")
         assert row["createdAt"] == case.created_at.isoformat()
+
+
+def test_exported_times_read_as_isoformat_in_every_sort_across_batches(member_client, monkeypatch, settings):
+    # Times are read as UTC text, and the next batch's cursor is made from that text
+    # (cases/exports.py): zero and trailing-zero microseconds, ties, and cases without a due date,
+    # in a time zone other than UTC, which naive text would be mistaken for.
+    settings.TIME_ZONE = "America/New_York"
+    monkeypatch.setattr(exports, "BATCH_SIZE", 3)
+    template = CaseTemplateFactory()
+    base = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    moments = [base, base.replace(microsecond=123400), base, base.replace(microsecond=5)]
+    moments += [base.replace(microsecond=999999), base - timedelta(days=1), base.replace(microsecond=500000)]
+    cases = [
+        CaseFactory(template=template, created_at=moment, due_date=moments[-1 - n] + timedelta(days=n % 2))
+        for n, moment in enumerate(moments)
+    ]
+    for case in cases[::3]:  # some without a due date, which sort last
+        case.due_date = None
+        case.save(update_fields=["due_date"])
+    newest = sorted(cases, key=lambda c: (c.created_at, c.pk), reverse=True)
+    dated = [c for c in cases if c.due_date]
+    undated = [c for c in cases if not c.due_date]
+    orders = {
+        "-created": newest,
+        "created": newest[::-1],
+        "due": sorted(dated, key=lambda c: (c.due_date, c.pk)) + sorted(undated, key=lambda c: c.pk),
+        "-due": sorted(dated, key=lambda c: (c.due_date, c.pk), reverse=True)
+        + sorted(undated, key=lambda c: c.pk, reverse=True),
+    }
+    for sort, expected in orders.items():
+        text = streamed(member_client.get(reverse("case_export_csv") + f"?sort={sort}"))
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert [int(row["id"]) for row in rows] == [c.pk for c in expected], sort
+        for row, case in zip(rows, expected, strict=True):
+            assert row["createdAt"] == case.created_at.isoformat()
+            assert row["dueDate"] == (case.due_date.isoformat() if case.due_date else "")
 
 
 def test_jsonl_export_follows_the_same_filters_and_sort(member_client, many_cases):
