@@ -23,18 +23,19 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from cases.models import Case, CaseQuerySet, CaseTemplate, ColumnsSQL
+from cases.models import Case, CaseQuerySet, CaseTemplate, ColumnsSQL, UtcDay
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -537,11 +538,15 @@ def page_of(
     load: Callable[[Q], CaseQuerySet] | None = None,
     scan_filter_first: bool = False,
     sort_value: Callable[[Any, str], Any] | None = None,
+    due_days: list[date] | None = None,
 ) -> tuple[list, Cursor | None]:
     """One page of ``size`` rows after ``cursor`` and the cursor of the next page (None at the end).
 
     ``sort_value(row, column)``, when given, reads a row's sort value for the next cursor
     (rows of ``values()`` that hold it under another name or in another form).
+
+    ``due_days`` (with ``load`` and the created sort): the UTC days of a due range, whose page
+    is read a day at a time (see :func:`due_range_days`).
 
     A nullable sort reads the rows that have a value first, then (when the page is not full)
     the rows without one, ordered by id: at most two queries, each an index range.
@@ -578,7 +583,9 @@ def page_of(
             id_ordering = [unindexed.desc() if descending else unindexed.asc(), ordering[1]]
         valued_ids = valued.order_by(*id_ordering).values("id")[: size + 1] if valued is not None else None
         empty_ids = empty.order_by(*by_id).values("id")[: size + 1] if empty is not None else None
-        if valued_ids is not None and empty_ids is not None and connection.vendor == "postgresql":
+        if due_days and spec.field == "created_at" and not valued.query.is_empty():
+            ids = Q(id__in=_first_of_each_due_day(valued, spec, descending, size + 1, due_days))
+        elif valued_ids is not None and empty_ids is not None and connection.vendor == "postgresql":
             # One IN list: PostgreSQL reads "IN (a) OR IN (b)" by scanning every case.
             ids = Q(id__in=valued_ids.union(empty_ids, all=True))
         else:
@@ -596,6 +603,55 @@ def page_of(
         rows = rows[:size]
         return rows, _cursor_for(spec, sort, rows[-1], sort_value)
     return rows, None
+
+
+# A due range of at most this many days is read a day at a time (due_range_days).
+MAX_DUE_DAYS = 62
+_ANY_DAY = date(1, 1, 1)  # stands for each day in the statement compiled once
+
+
+def due_range_days(params: Mapping[str, Any]) -> list[date] | None:
+    """The UTC days of a due range of a few weeks shown by creation (newest or oldest first);
+    None for an open-ended or longer range, or another sort.
+
+    Due dates follow creation dates, so the newest cases due in a past month lie far down the
+    created index, and finding them among all the cases due in the range reads each of those
+    (77,000 for a month at a million cases: 10 ms). The case_due_day_created index keeps each
+    UTC due day's cases in created order, so a page reads at most a page from each day.
+    """
+    if params["sort"].lstrip("-") != "created" or not (params.get("due_after") and params.get("due_before")):
+        return None
+    first = _day_start(params["due_after"]).astimezone(UTC).date()
+    end = _day_start(params["due_before"] + timedelta(days=1))  # exclusive
+    last = (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return days if len(days) <= MAX_DUE_DAYS else None
+
+
+def _first_of_each_due_day(valued: CaseQuerySet, spec: Sort, descending: bool, limit: int, days: list[date]):
+    """The ids of the first ``limit`` rows of ``valued`` in the sort's order, read as the first
+    ``limit`` of each due day, merged: one statement. Each day's part is the same SQL with its
+    own day; Django compiles it once (compiling a subquery per day cost more than it saved)."""
+    part = (
+        valued.alias(due_day=UtcDay("due_date"))
+        .filter(due_day=_ANY_DAY)
+        .order_by(*_ordering(spec, descending))
+        .values("id", spec.field)[:limit]
+    )
+    sql, params = part.query.sql_with_params()
+    slot = max(n for n, value in enumerate(params) if value in (_ANY_DAY, _ANY_DAY.isoformat()))
+    as_text = isinstance(params[slot], str)
+    parts, all_params = [], []
+    for n, day in enumerate(days):
+        parts.append(f"SELECT * FROM ({sql}) AS day{n}")  # noqa: S608
+        all_params += [*params[:slot], day.isoformat() if as_text else day, *params[slot + 1 :]]
+    direction = "DESC" if descending else "ASC"
+    # Only Django's compiled SQL, a column name from SORTS and a number are put in; no user input.
+    merged = (
+        f"SELECT id FROM ({' UNION ALL '.join(parts)}) AS merged "  # noqa: S608
+        f"ORDER BY {spec.field} {direction}, id {direction} LIMIT {limit}"
+    )
+    return RawSQL(merged, all_params)  # noqa: S611
 
 
 def count_capped(queryset: CaseQuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
@@ -688,6 +744,7 @@ def browse_cases(
         size=params["page_size"],
         load=list_rows,
         scan_filter_first=reads_filter_first(params),
+        due_days=due_range_days(params),
     )
     result.cases = cases
     result.next_cursor = next_cursor.encode() if next_cursor else None

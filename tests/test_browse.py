@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -513,6 +513,35 @@ def test_a_due_range_and_a_nullable_sort_page_through_every_match_in_order(user)
     # Priority, highest first, the cases without one last, each part newest id first.
     by_priority = sorted(in_range, key=lambda c: (c.priority_score is None, -(c.priority_score or 0), -c.pk))
     assert all_pages(user, query + "&sort=-priority") == [c.pk for c in by_priority]
+
+
+def test_a_due_range_of_some_days_pages_by_creation_day_by_day(user, settings):
+    # Read a UTC due day at a time (browse.due_range_days); in New York three local days span
+    # four UTC days, and the range's ends cut the first and the last of them.
+    settings.TIME_ZONE = "America/New_York"
+    template = CaseTemplateFactory()
+    start = timezone.make_aware(datetime(2026, 2, 10))  # midnight in New York, 05:00 UTC
+    cases = [
+        CaseFactory(
+            template=template,
+            due_date=start + timedelta(hours=n * 5 - 8),  # from the day before to after the range
+            created_at=start - timedelta(days=40) + timedelta(hours=(n * 7) % 50),  # ties too
+            source="email" if n % 3 else "web",
+        )
+        for n in range(30)
+    ]
+    in_range = [c for c in cases if start <= c.due_date < start + timedelta(days=3)]
+    assert 10 < len(in_range) < len(cases)
+    query = "due_after=2026-02-10&due_before=2026-02-12&page_size=25"
+    assert len(browse.due_range_days(browse.browse_cases(user, QueryDict(query)).params)) == 4
+    newest = sorted(in_range, key=lambda c: (c.created_at, c.pk), reverse=True)
+    for extra, keep in (("", newest), ("&source=email", [c for c in newest if c.source == "email"])):
+        assert all_pages(user, query + extra) == [c.pk for c in keep]
+        assert all_pages(user, query + extra + "&sort=created") == [c.pk for c in keep[::-1]]
+    for sort in ("-due", "-priority"):  # other sorts read the range as before
+        assert sorted(all_pages(user, f"{query}&sort={sort}")) == sorted(c.pk for c in in_range)
+    long_range = browse.browse_cases(user, QueryDict("due_after=2026-01-01&due_before=2026-06-30")).params
+    assert browse.due_range_days(long_range) is None
 
 
 def test_a_null_character_in_a_filter_value_is_a_400_not_a_500(user, client):
