@@ -408,8 +408,11 @@ def search_cases(queryset: CaseQuerySet, q: str) -> CaseQuerySet:
 # shows as "1,000+".
 WORD_COUNT_CAP = 1000
 SQLITE_WORD_IDS = "SELECT rowid FROM cases_case_fts WHERE cases_case_fts MATCH %s"
-# PostgreSQL: search_words, a stored tsvector column with a GIN index (migration 0009).
-POSTGRES_WORDS = "{table}.search_words @@ plainto_tsquery('simple'::regconfig, %s)"
+# PostgreSQL: search_words, a stored tsvector column with a GIN index (migration 0009), matched
+# by the operator the index serves, or by the function behind it when walking another index.
+POSTGRES_QUERY = "plainto_tsquery('simple'::regconfig, %s)"
+POSTGRES_WORDS = "{table}.search_words @@ " + POSTGRES_QUERY
+POSTGRES_WORDS_WALKED = "ts_match_vq({table}.search_words, " + POSTGRES_QUERY + ")"
 
 
 def _fts_match(words: list[str]) -> str:
@@ -442,8 +445,7 @@ def _words_while_walking(queryset: CaseQuerySet, words: list[str]) -> CaseQueryS
             ColumnsSQL("+{id} IN (" + SQLITE_WORD_IDS + ")", (_fts_match(words),), id="id")
         )
     if connection.vendor == "postgresql":
-        walked = "ts_match_vq({table}.search_words, plainto_tsquery('simple'::regconfig, %s))"
-        return queryset.filter(ColumnsSQL(walked, (" ".join(words),), id="id"))
+        return queryset.filter(ColumnsSQL(POSTGRES_WORDS_WALKED, (" ".join(words),), id="id"))
     return _words_from_index(queryset, words)
 
 
