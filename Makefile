@@ -22,7 +22,6 @@ dev-venv: $(VENV)/.installed-dev
 
 migrate: venv
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py createcachetable
 
 demo: migrate
 	$(PY) manage.py prepare_demo --host $(HOST) --port $(PORT)

@@ -49,7 +49,6 @@ def main() -> None:
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ)
-    subprocess.run([sys.executable, "manage.py", "createcachetable"], cwd=ROOT, check=True, env=os.environ)
 
     client_id, secret = "cs-bench", secrets.token_urlsafe(24)
     stream_id = "st-00000000-0000-4000-8000-0000000bench"
@@ -76,8 +75,8 @@ def main() -> None:
     import django
 
     django.setup()
+    from cases.delivery.submit import build_case_body, case_fields_from_body
     from cases.models import Case, CaseTemplate, Stream
-    from cases.services import build_case_body, case_fields_from_body
     from casesite.celery import app as celery_app
 
     stream = Stream(

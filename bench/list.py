@@ -133,7 +133,6 @@ def main() -> None:
 
     def prepare_database() -> None:
         call_command("migrate", verbosity=0)
-        call_command("createcachetable", verbosity=0)
         bench, _ = get_user_model().objects.get_or_create(username="bench")
         roles.set_role(bench, roles.ADMINISTRATOR)
         if not kept:

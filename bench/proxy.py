@@ -93,7 +93,6 @@ def main() -> None:
     }
     os.environ.update(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
-    subprocess.run([sys.executable, "manage.py", "createcachetable"], cwd=ROOT, check=True, env=env)
 
     stream_id, kore_app, kore_secret = (
         "st-00000000-0000-4000-8000-0000000proxy",

@@ -3,15 +3,11 @@ read API under /api/v1/. One view per operation, serializers beside them."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -27,22 +23,19 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from cases import browse, proxy_config, roles, services
+from cases import browse, proxy_config, roles
 from cases.api_auth import ApiClientThrottle, KoreJWTAuthentication, KoreTokenFailed
 from cases.audit import audit_record
-from cases.forms import CaseForm, KnownTemplateField
-from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey, Stream
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-# Form field → the createCase body key a caller knows it by.
-BODY_KEY = {"template": "caseTmp", "user_id": "userInfo._id", "user_name": "userInfo.name"}
-
+from cases.delivery import proxy
+from cases.kore.create_case import create_case_problems
+from cases.kore.errors import error_json, error_payload
+from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, Stream
 
 # --- Errors in Kore's form ---------------------------------------------------------------
 
 
-def kore_errors(status_code: int, messages: list[dict]) -> Response:
-    return Response({"errors": messages}, status=status_code)
+def kore_errors(status_code: int, *messages: str, headers: dict | None = None) -> Response:
+    return Response(error_payload(status_code, *messages), status=status_code, headers=headers)
 
 
 def kore_exception_handler(exc, context):
@@ -51,7 +44,7 @@ def kore_exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, KoreTokenFailed):
-        response.data = {"errors": [{"msg": str(exc.detail), "code": exc.kore_code}]}
+        response.data = error_payload(response.status_code, str(exc.detail), code=exc.kore_code)
         return response
     detail = response.data
     if isinstance(detail, dict) and "detail" in detail:
@@ -98,7 +91,8 @@ class UserInfoSerializer(serializers.Serializer):
 
 
 class CreateCaseBodySerializer(serializers.Serializer):
-    """The createCase body, for the schema; validation itself is the case form's."""
+    """The createCase body, for the schema. Validation is the document's own rule
+    (cases/kore/create_case.py); extra keys are forwarded to Kore as received."""
 
     caseTmp = serializers.CharField()
     name = serializers.CharField()
@@ -110,42 +104,12 @@ class CreateCaseBodySerializer(serializers.Serializer):
     source = serializers.CharField()
 
 
-def form_data_from_body(body: dict) -> dict:
-    """Kore's body keys → the case form's fields (userInfo._id / id → user_id, name → user_name)."""
-    user = body.get("userInfo") if isinstance(body.get("userInfo"), dict) else {}
-
-    def text(value) -> str:
-        return "" if value is None else str(value)
-
-    return {
-        "name": text(body.get("name")),
-        "desc": text(body.get("desc")),
-        "user_id": text(user.get("_id") or user.get("id")),
-        "user_name": text(user.get("name")),
-        "emailId": text(body.get("emailId")),
-        "phoneNumber": text(body.get("phoneNumber")),
-        "dueDate": text(body.get("dueDate")),
-        "source": text(body.get("source")),
-    }
-
-
-def validation_errors(form: CaseForm, body: dict) -> Response:
-    fields: dict[str, list[str]] = {}
-    for name, problems in form.errors.items():
-        fields.setdefault(BODY_KEY.get(name, name), []).extend(str(p) for p in problems)
-    if "userInfo" not in body or not isinstance(body.get("userInfo"), dict):
-        fields.setdefault("userInfo", []).append("userInfo is required and must be an object.")
+def validation_errors(problems: dict[str, list[str]]) -> Response:
+    """400 listing every problem, in Kore's form plus a ``fields`` map by body key."""
     messages = [
-        {"msg": f"{key}: {problem}", "code": 400, "field": key}
-        for key, ps in fields.items()
-        for problem in ps
+        {"msg": problem, "code": 400, "field": key} for key, found in problems.items() for problem in found
     ]
-    return Response({"errors": messages, "fields": fields}, status=400)
-
-
-def request_fingerprint(stream_id: str, body: dict) -> str:
-    canonical = json.dumps({"stream": stream_id, "body": body}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return Response({"errors": messages, "fields": problems}, status=400)
 
 
 def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpResponse | Response:
@@ -162,19 +126,14 @@ def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpRes
         )
     if case.state == Case.State.FAILED and last and last.outcome == DeliveryAttempt.Outcome.REFUSED:
         return HttpResponse(
-            last.response_body
-            or json.dumps({"errors": [{"msg": case.last_error, "code": last.http_status}]}),
+            last.response_body or error_json(last.http_status or 400, case.last_error),
             status=last.http_status or 400,
             content_type="application/json",
             headers=headers,
         )
     if case.state in (Case.State.FAILED, Case.State.CANCELLED):
         # Kore refused the portal's own credentials, or gave up: nothing the caller can fix.
-        return Response(
-            {"errors": [{"msg": f"Kore.ai did not take the case: {case.last_error}", "code": 502}]},
-            status=502,
-            headers=headers,
-        )
+        return kore_errors(502, f"Kore.ai did not take the case: {case.last_error}", headers=headers)
     return Response(
         {
             "caseId": case.pk,
@@ -184,25 +143,6 @@ def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpRes
         status=202,
         headers=headers,
     )
-
-
-def deliver_and_wait(case: Case, *, deadline: float, claimed: bool = False) -> services.DeliveryResult:
-    """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
-    result = services.case_deliver(case_id=case.pk, case=case, claimed=claimed)
-    while True:
-        if not result.case.is_pending:
-            return result
-        remaining = deadline - time.monotonic()
-        if result.claimed:
-            # A failed attempt that will be retried: the worker takes it from here.
-            services.enqueue_delivery(case.pk, countdown=result.retry_in)
-            return result
-        if remaining <= 0:
-            services.enqueue_delivery(case.pk)
-            return result
-        # Waiting for a rate-limit slot, or another worker has it in flight.
-        time.sleep(min(remaining, result.retry_in if result.retry_in else 0.05))
-        result = services.case_deliver(case_id=case.pk)
 
 
 class CreateCaseProxy(APIView):
@@ -219,9 +159,10 @@ class CreateCaseProxy(APIView):
         operation_id="createCase",
         summary="Create a case (drop-in for Kore.ai's createCase)",
         description=(
-            "Same path, body and headers as Kore.ai's createCase. The portal validates the body, stores "
-            "the case, delivers it with the stream's own credentials and answers with Kore's status and "
-            "body. When Kore is unavailable it answers 202 and delivers later, unless `Prefer: respond-sync`."
+            "Same path, body and headers as Kore.ai's createCase. The portal checks what Kore's document "
+            "requires (and nothing more), stores the body as received, delivers it with the stream's own "
+            "credentials and answers with Kore's status and body. When Kore is unavailable it answers 202 "
+            "and delivers later, unless `Prefer: respond-sync`."
         ),
         request=CreateCaseBodySerializer,
         parameters=[
@@ -274,102 +215,65 @@ class CreateCaseProxy(APIView):
         snapshot = getattr(request, "proxy_snapshot", None) or proxy_config.current()
         route = proxy_config.stream_route(snapshot, stream_id)
         if route is None:
-            return kore_errors(404, [{"msg": f"No active stream {stream_id} in the portal.", "code": 404}])
+            return kore_errors(404, f"No active stream {stream_id} in the portal.")
         if not proxy_config.may_use(snapshot, client, route.stream):
-            return kore_errors(403, [{"msg": "This API client may not use this stream.", "code": 403}])
-        stream = route.stream
+            return kore_errors(403, "This API client may not use this stream.")
         if len(request.body) > settings.PROXY_MAX_BODY_BYTES:
-            return kore_errors(413, [{"msg": "The request body is too large.", "code": 413}])
+            return kore_errors(413, "The request body is too large.")
         try:
             body = json.loads(request.body or b"")
         except ValueError:
-            return kore_errors(400, [{"msg": "The request body is not valid JSON.", "code": 400}])
+            return kore_errors(400, "The request body is not valid JSON.")
         if not isinstance(body, dict):
-            return kore_errors(400, [{"msg": "The request body must be a JSON object.", "code": 400}])
+            return kore_errors(400, "The request body must be a JSON object.")
 
         key = request.headers.get("Idempotency-Key", "").strip()
-        fingerprint = request_fingerprint(stream_id, body) if key else ""
+        fingerprint = proxy.request_fingerprint(stream_id, body) if key else ""
+        wait_until = time.monotonic() + settings.PROXY_WAIT_SECONDS
         if key:
-            replay = self._replay(client, key, fingerprint)
-            if replay is not None:
-                return replay
-
-        # The body names its template by Kore id, among the stream's active templates.
-        form = CaseForm({**form_data_from_body(body), "template": str(body.get("caseTmp") or "")})
-        form.fields["template"] = KnownTemplateField(route.templates)
-        if not form.is_valid() or not isinstance(body.get("userInfo"), dict):
-            if "template" in form.errors and body.get("caseTmp"):
-                form.errors["template"] = form.error_class(
-                    [f"No active case template {body['caseTmp']} on this stream."]
+            try:
+                earlier = proxy.earlier_submission(
+                    client=client, key=key, fingerprint=fingerprint, wait_until=wait_until
                 )
-            return validation_errors(form, body)
+            except proxy.KeyReusedWithAnotherBody:
+                return kore_errors(422, "This Idempotency-Key was used with a different request body.")
+            if earlier is not None:
+                return outcome_response(earlier)
 
-        # An unpaced stream's case is stored already claimed by this request, which sends it at
-        # once; a paced one waits for its rate-limit slot before it is claimed (services).
-        claim_now = not stream.rate_limit
+        # What Kore's document requires, and nothing more: the body is forwarded as received.
+        problems = create_case_problems(body)
+        template_id = body.get("caseTmp")
+        template = route.templates.get(template_id) if isinstance(template_id, str) else None
+        if template is None and "caseTmp" not in problems:
+            problems = {"caseTmp": [f"No active case template {template_id} on this stream."], **problems}
+        if problems:
+            return validation_errors(problems)
+
         try:
-            # One transaction, one commit: the case, its idempotency key and its audit record.
-            with transaction.atomic():
-                case = services.case_submit(
-                    template=form.cleaned_data["template"],
-                    data=form.cleaned_data,
-                    api_client=client,
-                    enqueue=False,
-                    claimed=claim_now,
-                )
-                if key:
-                    IdempotencyKey.objects.create(
-                        api_client=client, key=key, request_hash=fingerprint, case=case
-                    )
-                audit_record(actor=client, action="case.submitted_by_api", target=case, request=request)
-        except IntegrityError:
-            # A concurrent call with the same key won the race: answer with its outcome.
-            return self._replay(client, key, fingerprint) or kore_errors(
-                409, [{"msg": "A call with this Idempotency-Key is in progress.", "code": 409}]
+            submitted = proxy.proxy_submit(
+                client=client,
+                template=template,
+                body=body,
+                key=key,
+                fingerprint=fingerprint,
+                paced=bool(route.pacing_limit),
+                wait_until=wait_until,
+                on_stored=lambda case: audit_record(
+                    actor=client, action="case.submitted_by_api", target=case, request=request
+                ),
             )
-
-        result = deliver_and_wait(
-            case, deadline=time.monotonic() + settings.PROXY_WAIT_SECONDS, claimed=claim_now
-        )
-        if result.case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
-            return self._refuse_to_queue(result.case)
-        return outcome_response(result.case, result.attempt)
-
-    def _replay(self, client: ApiClient, key: str, fingerprint: str):
-        cutoff = timezone.now() - IDEMPOTENCY_WINDOW
-        IdempotencyKey.objects.filter(api_client=client, key=key, created_at__lt=cutoff).delete()
-        previous = IdempotencyKey.objects.filter(api_client=client, key=key).select_related("case").first()
-        if previous is None:
-            return None
-        if previous.request_hash != fingerprint:
+        except proxy.KeyInProgress:
+            return kore_errors(409, "A call with this Idempotency-Key is in progress.")
+        case = submitted.case
+        if not submitted.replayed and case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
+            timed_out = proxy.refuse_to_queue(case)
+            code = 504 if timed_out else 502
             return kore_errors(
-                422, [{"msg": "This Idempotency-Key was used with a different request body.", "code": 422}]
+                code,
+                f"Kore.ai is unavailable and the call asked not to queue: {case.last_error}",
+                headers={"X-Portal-Case-Id": str(case.pk)},
             )
-        case = previous.case
-        deadline = time.monotonic() + settings.PROXY_WAIT_SECONDS
-        while case.is_pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-            case.refresh_from_db()
-        return outcome_response(case)
-
-    @staticmethod
-    def _refuse_to_queue(case: Case) -> Response:
-        services.case_cancel(case=case)
-        last = DeliveryAttempt.objects.filter(case=case).order_by("-number").first()
-        timed_out = last is not None and last.outcome == DeliveryAttempt.Outcome.TIMEOUT
-        code = 504 if timed_out or last is None else 502
-        return Response(
-            {
-                "errors": [
-                    {
-                        "msg": f"Kore.ai is unavailable and the call asked not to queue: {case.last_error}",
-                        "code": code,
-                    }
-                ]
-            },
-            status=code,
-            headers={"X-Portal-Case-Id": str(case.pk)},
-        )
+        return outcome_response(case, submitted.attempt)
 
 
 # --- The read API ------------------------------------------------------------------------

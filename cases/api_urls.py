@@ -2,16 +2,19 @@
 site's sign-in redirect."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.http import HttpResponse
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cases import api
+from cases.kore.errors import error_json
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Unknown API paths answer in the API's own (Kore's) error form, not an HTML page."""
-    return JsonResponse({"errors": [{"msg": "No such API endpoint.", "code": 404}]}, status=404)
+    return HttpResponse(error_json(404, "No such API endpoint."), status=404, content_type="application/json")
 
 
 urlpatterns = [
@@ -32,4 +35,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     re_path(r"^api/", login_not_required(api_not_found)),
+    re_path(r"^caseManagement/", login_not_required(api_not_found)),
 ]

@@ -10,8 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from cases import imports, services
+from cases import imports
 from cases.audit import audit_record
+from cases.delivery import actions
 from cases.models import Case, CaseTemplate, ImportBatch
 from cases.roles import administrator_required, is_administrator, submit_permission_required
 
@@ -43,7 +44,7 @@ def deliveries_retry(request: HttpRequest) -> HttpResponse:
     failed = Case.objects.filter(state=Case.State.FAILED)
     if ids:
         failed = failed.filter(pk__in=ids)
-    retried = sum(services.case_retry(case=case) for case in failed.only("pk")[:5000])
+    retried = sum(actions.case_retry(case=case) for case in failed.only("pk")[:5000])
     audit_record(request=request, action="cases.bulk_retried", details={"count": retried})
     messages.success(request, f"{retried} failed case(s) queued for delivery again.")
     return redirect("deliveries")
@@ -115,7 +116,7 @@ def import_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     pending = sum(counts[state] for state in Case.PENDING_STATES)
     settled = batch.total - pending
     stream = batch.template.stream
-    # The backlog drains at the stream's pace: limit - 1 calls per window (see cases/pacing.py).
+    # The backlog drains at the stream's pace: limit - 1 calls per window (see cases/delivery/pacing.py).
     per_second = (
         (stream.rate_limit - 1) / settings.KORE_RATE_WINDOW_SECONDS if stream.rate_limit > 1 else None
     )

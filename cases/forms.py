@@ -1,5 +1,5 @@
-"""Forms for streams, templates and cases. ``CaseForm`` is the one definition of a valid case:
-the page and the REST API both validate through it."""
+"""Forms for streams, templates and cases. ``CaseForm`` is the case page's definition of a valid case:
+Kore's own rule (cases/kore/create_case.py) plus friendlier checks for people at a form."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from cases.kore import hostguard
-from cases.kore.client import parse_kore_datetime
+from cases.kore.dates import parse_kore_datetime
 from cases.models import CaseTemplate, Stream
 
 PHONE_CHARACTERS = re.compile(r"^\+?[0-9 ().\-xX]+$")
@@ -55,6 +55,14 @@ class StreamForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance.has_client_secret:
             self.fields["client_secret"].help_text = "Write-only: it is never shown again after saving."
+        # Kore requires the accountId header to list cases: without it a case whose answer was
+        # lost cannot be looked up. Older streams may lack it; every save now asks for it.
+        self.fields["account_id"].required = True
+        self.fields[
+            "account_id"
+        ].help_text = (
+            "Sent as the accountId header. Kore requires it to look cases up, e.g. 6639f7bd58c97ffac03b0000."
+        )
 
     def clean_host(self) -> str:
         host = self.cleaned_data["host"].strip().rstrip("/")
@@ -118,23 +126,6 @@ class DueDateInput(forms.DateTimeInput):
         return value
 
 
-class KnownTemplateField(forms.Field):
-    """CaseForm's template field for a caller already holding the allowed templates, by Kore
-    template id (the API proxy): the same check, without a query."""
-
-    def __init__(self, templates: dict[str, CaseTemplate], **kwargs):
-        super().__init__(**kwargs)
-        self.templates = templates
-
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
-        template = self.templates.get(str(value))
-        if template is None:
-            raise ValidationError("Select a valid choice. That choice is not one of the available choices.")
-        return template
-
-
 class CaseForm(forms.Form):
     """A new case. Field names are createCase's body keys, plus user_id/user_name for userInfo."""
 
@@ -152,6 +143,9 @@ class CaseForm(forms.Form):
         required=False,
         widget=DueDateInput(),
         help_text="In your time zone. Empty: the template's default due time.",
+    )
+    confirm_past_due = forms.BooleanField(
+        label="Yes, the due date is in the past: send it anyway", required=False
     )
     source = forms.CharField(
         label="Source", max_length=60, required=False, help_text="Empty: the template's default source."
@@ -180,14 +174,15 @@ class CaseForm(forms.Form):
                 raise ValidationError("Enter a phone number of 6 to 15 digits, e.g. +44 20 7946 0958.")
         return phone
 
-    def clean_dueDate(self):
-        due = self.cleaned_data.get("dueDate")
-        if due and due < timezone.now() - timedelta(minutes=5):
-            raise ValidationError("The due date is in the past.")
-        return due
+    def due_date_is_past(self) -> bool:
+        due = self.cleaned_data.get("dueDate") if hasattr(self, "cleaned_data") else None
+        return bool(due and due < timezone.now() - timedelta(minutes=5))
 
     def clean(self):
         cleaned = super().clean()
+        # Kore accepts a past due date, so the form only asks the person to confirm one.
+        if self.due_date_is_past() and not cleaned.get("confirm_past_due"):
+            self.add_error("dueDate", "The due date is in the past. Tick the box below to send it anyway.")
         for key in ("name", "desc", "user_id", "user_name", "source"):
             if isinstance(cleaned.get(key), str):
                 cleaned[key] = cleaned[key].strip()

@@ -1,4 +1,6 @@
-"""Bulk import: read a CSV or JSON-lines file of cases and validate every row like the form does."""
+"""Bulk import: read a CSV or JSON-lines file of cases, turn each row into a createCase body and
+check it by the proxy's rule (what Kore's document requires, nothing more), then submit them all
+through the submit service's bulk door."""
 
 from __future__ import annotations
 
@@ -7,14 +9,18 @@ import io
 import json
 from dataclasses import dataclass, field
 
+from django import forms
 from django.db import transaction
 
-from cases.forms import CaseForm
-from cases.models import Case, CaseTemplate, ImportBatch
-from cases.services import build_case_body, case_fields_from_body, enqueue_delivery
+from cases.delivery.submit import build_case_body, cases_submit_bulk
+from cases.forms import FlexibleDateTimeField
+from cases.kore.create_case import create_case_problems
+from cases.models import CaseTemplate, ImportBatch
 
 # The columns of an import file: the case form's inputs (createCase body keys).
 COLUMNS = ["name", "desc", "user_id", "user_name", "emailId", "phoneNumber", "dueDate", "source"]
+# A problem with a body key, shown against the column it came from.
+COLUMN_OF_KEY = {"userInfo._id": "user_id", "userInfo.id": "user_id", "userInfo.name": "user_name"}
 MAX_ROWS = 10_000
 EXAMPLE_ROWS = [
     {
@@ -105,44 +111,46 @@ def read_rows(filename: str, raw: bytes) -> list[tuple[int, dict]]:
     return rows
 
 
+def row_body(template: CaseTemplate, row: dict) -> tuple[dict | None, list[tuple[str, str]]]:
+    """The createCase body for one row (the template's defaults where it leaves a value empty),
+    or the problems that stop it being one, as (column, message)."""
+    data = {key: "" if row.get(key) is None else str(row.get(key)).strip() for key in COLUMNS}
+    if data["dueDate"]:
+        # Kore's own form, or a date and time read in the importing person's time zone.
+        try:
+            data["dueDate"] = FlexibleDateTimeField().clean(data["dueDate"])
+        except forms.ValidationError:
+            return None, [("dueDate", "Enter a date and time, e.g. 2026-09-04T14:15:00.000Z.")]
+    else:
+        data["dueDate"] = None
+    body = build_case_body(template=template, data=data)
+    problems = create_case_problems(body)
+    if problems:
+        return None, [
+            (COLUMN_OF_KEY.get(key, key), message) for key, found in problems.items() for message in found
+        ]
+    return body, []
+
+
 def validate_rows(template: CaseTemplate, rows: list[tuple[int, dict]]) -> ValidatedImport:
-    """Validate each row with the case form's own rules, collecting every problem by line and column."""
+    """Check every row, collecting every problem by line and column."""
     result = ValidatedImport()
-    templates = CaseTemplate.objects.filter(pk=template.pk)
     for line, row in rows:
-        data = {key: "" if row.get(key) is None else str(row.get(key)) for key in COLUMNS}
-        form = CaseForm({**data, "template": template.pk}, templates=templates)
-        if form.is_valid():
-            result.valid.append((line, form.cleaned_data))
-        else:
-            for column, messages in form.errors.items():
-                for message in messages:
-                    result.errors.append(RowError(line=line, column=column, message=message))
+        body, problems = row_body(template, row)
+        if body is not None:
+            result.valid.append((line, body))
+        for column, message in problems:
+            result.errors.append(RowError(line=line, column=column, message=message))
     return result
 
 
 def import_cases(
     *, template: CaseTemplate, filename: str, rows: list[tuple[int, dict]], user, skipped: int
 ) -> ImportBatch:
-    """Store every valid row as a queued case in one transaction, then enqueue their delivery."""
+    """Store every valid row's body as a queued case in one transaction, then enqueue their delivery."""
     with transaction.atomic():
         batch = ImportBatch.objects.create(
             template=template, created_by=user, filename=filename[:255], total=len(rows), skipped=skipped
         )
-        cases = []
-        for _line, data in rows:
-            body = build_case_body(template=template, data=data)
-            cases.append(
-                Case(
-                    stream=template.stream,
-                    template=template,
-                    submitted_by=user,
-                    batch=batch,
-                    request_body=body,
-                    **case_fields_from_body(body),
-                )
-            )
-        created = Case.objects.bulk_create(cases, batch_size=500)
-        for case in created:
-            enqueue_delivery(case.pk)
+        cases_submit_bulk(template=template, bodies=[body for _line, body in rows], user=user, batch=batch)
     return batch

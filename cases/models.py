@@ -44,8 +44,9 @@ class Stream(models.Model):
         validators=[RegexValidator(r"^st-[A-Za-z0-9-]+$", "A Kore stream id looks like st-…")],
         help_text="From the bot's General Settings page, e.g. st-084d3c5e-376a-559f-9987-a012bb2b0000.",
     )
+    # Required by the stream form; blank only on streams saved before Kore's look-ups needed it.
     account_id = models.CharField(
-        "Account id", max_length=120, blank=True, help_text="Sent as the accountId header when set."
+        "Account id", max_length=120, blank=True, help_text="Sent as the accountId header."
     )
     client_id = models.CharField("JWT app client id", max_length=200)
     # Only ciphertext is stored; see set_client_secret / client_secret.
@@ -56,7 +57,10 @@ class Stream(models.Model):
     rate_limit = models.PositiveIntegerField(
         "Rate limit (requests per minute)",
         default=60,
-        help_text="Kore allows 60 a minute per account; calls are paced to stay under it. 0: no pacing.",
+        help_text=(
+            "Kore allows 60 a minute per account; calls are paced to stay under it. Streams of one "
+            "account share one budget, the lowest limit set on any of them. 0: no pacing."
+        ),
     )
     is_active = models.BooleanField("Active", default=True)
     # Agents and viewers see (and agents submit to) only the streams they are members of;
@@ -71,6 +75,15 @@ class Stream(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The proxy routes by Kore stream id: one active stream per id.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream_id"],
+                condition=Q(is_active=True),
+                name="unique_active_stream_id",
+                violation_error_message="Another active stream already uses this Kore stream id.",
+            )
+        ]
         # The roles of cases/roles.py are Django groups holding these and the built-in
         # add_case / view_case / change_case permissions.
         permissions = [
@@ -393,6 +406,9 @@ class Case(models.Model):
     lookup_required = models.BooleanField(default=False)
     # Set when delivery gave up (too many attempts or too old): someone should look at it.
     is_flagged = models.BooleanField("Flagged", default=False)
+    # The Kore cases a look-up found that may be this submission's, as Kore answered them: a
+    # case in needs_review lists them, and a person may adopt one (cases/delivery/reconcile.py).
+    review_candidates = models.JSONField(default=list, blank=True)
 
     # What people browse by: copied from the request, then from Kore's answer.
     name = models.CharField(max_length=500)
@@ -589,6 +605,8 @@ class DeliveryAttempt(models.Model):
         UNAVAILABLE = "unavailable", "Kore unavailable"
         TIMEOUT = "timeout", "Timed out"
         MALFORMED = "malformed", "Malformed answer"
+        LOOKED_UP = "looked_up", "Looked up at Kore"
+        INTERRUPTED = "interrupted", "Worker stopped mid-call"
         ERROR = "error", "Error"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attempts")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 from django.db import transaction
 
+from cases.delivery.pacing import account_limit
 from cases.models import ApiClient, CaseTemplate, Stream
 
 GENERATION_KEY = "proxy-config-generation"
@@ -28,10 +29,11 @@ NEVER_EXPIRES = None
 
 @dataclass(frozen=True)
 class StreamRoute:
-    """An active stream and its active templates by Kore template id."""
+    """An active stream, its active templates by Kore template id, and its account's pacing limit."""
 
     stream: Stream
     templates: dict[str, CaseTemplate]
+    pacing_limit: int
 
 
 @dataclass
@@ -83,7 +85,9 @@ def stream_route(snapshot: Snapshot, stream_id: str) -> StreamRoute | None:
         stream = Stream.objects.filter(stream_id=stream_id, is_active=True).first()
         if stream is not None:
             templates = CaseTemplate.objects.filter(stream=stream, is_active=True)
-            route = StreamRoute(stream, {t.template_id: _with_stream(t, stream) for t in templates})
+            route = StreamRoute(
+                stream, {t.template_id: _with_stream(t, stream) for t in templates}, account_limit(stream)
+            )
             snapshot.routes[stream_id] = route
     return route
 

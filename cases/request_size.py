@@ -1,13 +1,15 @@
 """Refuse oversize requests before anything reads them: 413 at once, from the declared
-Content-Length, so a large body never reaches a form, a view or memory. (A body sent without a
-length is still bounded by Django's DATA_UPLOAD_MAX_MEMORY_SIZE when it is read.)"""
+Content-Length, so a large body never reaches a form, a view or memory. The Kore-style proxy
+under /caseManagement/ takes at most PROXY_MAX_BODY_BYTES, everything at most
+MAX_REQUEST_BODY_BYTES. (A body sent without a length is still bounded when it is read: by the
+proxy's own check, or by Django's DATA_UPLOAD_MAX_MEMORY_SIZE.)"""
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import HttpResponse
+
+from cases.kore.errors import error_json
 
 API_PREFIXES = ("/api/", "/caseManagement/")
 
@@ -21,18 +23,19 @@ class RequestSizeLimitMiddleware:
         if not (declared.isascii() and declared.isdigit()):
             return refusal(request, 400, "The Content-Length header is not a number.")
         length = int(declared)
-        if length > settings.MAX_REQUEST_BODY_BYTES:
-            limit_mb = settings.MAX_REQUEST_BODY_BYTES / 1024 / 1024
-            message = f"The request is larger than the portal accepts ({limit_mb:.0f} MB)."
-            return refusal(request, 413, message)
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        if request.path.startswith("/caseManagement/"):
+            limit = min(limit, settings.PROXY_MAX_BODY_BYTES)
+        if length > limit:
+            size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit} bytes"
+            return refusal(request, 413, f"The request body is too large: the portal accepts at most {size}.")
         return self.get_response(request)
 
 
 def refusal(request, status: int, message: str) -> HttpResponse:
     """Kore's error form for the API, plain text for pages."""
     if request.path.startswith(API_PREFIXES):
-        body = json.dumps({"errors": [{"msg": message, "code": status}]})
-        response = HttpResponse(body, status=status, content_type="application/json")
+        response = HttpResponse(error_json(status, message), status=status, content_type="application/json")
     else:
         response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
     # No "Connection: close" here: WSGI forbids hop-by-hop headers (the server answers 500), and

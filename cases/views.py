@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 
 from cases import roles, services
 from cases.audit import audit_record
+from cases.delivery import actions, reconcile
+from cases.delivery.submit import build_case_body, case_submit
 from cases.forms import CaseForm, CaseTemplateForm, StreamForm
 from cases.models import Case, CaseTemplate, Stream
 from cases.roles import administrator_required, browse_permission_required, submit_permission_required
@@ -38,8 +40,11 @@ def case_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = CaseForm(request.POST, templates=templates)
         if form.is_valid():
-            case = services.case_submit(
-                template=form.cleaned_data["template"], data=form.cleaned_data, user=request.user
+            template = form.cleaned_data["template"]
+            case = case_submit(
+                template=template,
+                body=build_case_body(template=template, data=form.cleaned_data),
+                user=request.user,
             )
             audit_record(request=request, action="case.submitted", target=case)
             messages.success(request, "Case submitted. It is on its way to Kore.ai.")
@@ -71,7 +76,7 @@ def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_visible_case(request, case_id)
     if not can_manage_delivery(request.user, case):
         raise PermissionDenied("You may not retry this case.")
-    if services.case_retry(case=case):
+    if actions.case_retry(case=case):
         audit_record(request=request, action="case.retried", target=case)
         messages.success(request, "Sending the case again.")
     else:
@@ -85,11 +90,38 @@ def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_visible_case(request, case_id)
     if not can_manage_delivery(request.user, case):
         raise PermissionDenied("You may not cancel this case.")
-    if services.case_cancel(case=case):
+    if actions.case_cancel(case=case):
         audit_record(request=request, action="case.cancelled", target=case)
         messages.success(request, "Delivery cancelled. Nothing was sent to Kore.ai.")
     else:
-        messages.warning(request, "Only a case that has not been sent yet can be cancelled.")
+        messages.warning(
+            request,
+            "Only a case that has not been sent yet can be cancelled (one whose last request may have "
+            "reached Kore is looked up first).",
+        )
+    return redirect(case)
+
+
+@browse_permission_required
+@require_POST
+def case_adopt(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A person's decision on a case in review: this Kore case is the submission's."""
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not decide on this case's delivery.")
+    kore_id = request.POST.get("kore_id", "")
+    if reconcile.case_adopt(case=case, kore_id=kore_id):
+        case.refresh_from_db()
+        audit_record(request=request, action="case.adopted", target=case, details={"kore_id": kore_id})
+        messages.success(request, f"Adopted {case.ref_id or kore_id}: this submission is that Kore case.")
+    else:
+        case.refresh_from_db()
+        messages.warning(
+            request,
+            case.last_error
+            if case.state == "needs_review"
+            else "Only a case in review can adopt one of its candidates.",
+        )
     return redirect(case)
 
 
@@ -145,6 +177,13 @@ def stream_check(request: HttpRequest, stream_id: int) -> HttpResponse:
 @require_POST
 def stream_toggle(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_object_or_404(Stream, pk=stream_id)
+    clash = Stream.objects.filter(stream_id=stream.stream_id, is_active=True).exclude(pk=stream.pk).first()
+    if not stream.is_active and clash is not None:
+        messages.error(
+            request,
+            f"“{clash.name}” is active with the same Kore stream id {stream.stream_id}; deactivate it first.",
+        )
+        return redirect("stream_list")
     stream.is_active = not stream.is_active
     stream.save(update_fields=["is_active", "updated_at"])
     audit_record(

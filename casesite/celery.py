@@ -1,4 +1,4 @@
-"""The Celery app. Settings come from Django's (CELERY_* names); tasks live in cases/tasks.py."""
+"""The Celery app. Settings come from Django's (CELERY_* names); tasks live in cases/delivery/tasks.py."""
 
 import logging.config
 import os
@@ -10,7 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
 
 app = Celery("casesite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Tasks live beside the workflows they run; list each package that has a tasks module.
+app.autodiscover_tasks(["cases.delivery"])
 
 if os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json":
 

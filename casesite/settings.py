@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "cases.request_size.RequestSizeLimitMiddleware",
+    # Every error under /caseManagement/ in Kore's JSON form, whichever layer below made it.
+    "cases.api_error_form.KoreErrorFormMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -196,6 +198,11 @@ KORE_SENDING_TIMEOUT_SECONDS = env_float("KORE_SENDING_TIMEOUT_SECONDS", KORE_RE
 # A case left "queued" this long lost its task (broker down at commit time); the sweep re-enqueues.
 KORE_QUEUED_TIMEOUT_SECONDS = env_float("KORE_QUEUED_TIMEOUT_SECONDS", 30.0)
 KORE_SWEEP_INTERVAL_SECONDS = env_float("KORE_SWEEP_INTERVAL_SECONDS", 60.0)
+# Looking a case up after a lost answer (cases/delivery/reconcile.py): at most this many getCases
+# pages of this size, and this much slack around the window of the sends (clocks differ).
+KORE_LOOKUP_MAX_PAGES = env_int("KORE_LOOKUP_MAX_PAGES", 10)
+KORE_LOOKUP_PAGE_SIZE = env_int("KORE_LOOKUP_PAGE_SIZE", 50)
+KORE_LOOKUP_MARGIN_SECONDS = env_float("KORE_LOOKUP_MARGIN_SECONDS", 300.0)
 
 # --- Cache -------------------------------------------------------------------------------
 # The pacing cache must be shared by every web and worker process: Redis when CACHE_URL or a
@@ -227,6 +234,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
         "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
         "processed_folder": str(CELERY_BROKER_FOLDER / "processed"),
+        # The broker's own runtime files (kombu writes ./control by default), kept in var/ too.
+        "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
     }
@@ -235,7 +244,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (CELERY_BROKER_FOLDER / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # Delivery waits on the network, so threads serve it well; prefork is Celery's own default.

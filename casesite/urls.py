@@ -28,6 +28,7 @@ urlpatterns = [
     path("cases/<int:case_id>/", views.case_detail, name="case_detail"),
     path("cases/<int:case_id>/retry/", views.case_retry, name="case_retry"),
     path("cases/<int:case_id>/cancel/", views.case_cancel, name="case_cancel"),
+    path("cases/<int:case_id>/adopt/", views.case_adopt, name="case_adopt"),
     path("cases/import/", delivery_views.import_new, name="import_new"),
     path("cases/import/example.csv", delivery_views.import_example, name="import_example"),
     path("imports/<int:batch_id>/", delivery_views.import_detail, name="import_detail"),
@@ -65,4 +66,4 @@ urlpatterns = [
 ]
 
 if settings.KORE_SIMULATOR_ENABLED:
-    urlpatterns.append(path("simulator/", include("cases.kore.simulator_views")))
+    urlpatterns.append(path("simulator/", include("cases.kore.simulator.views")))

@@ -15,7 +15,7 @@ from django.db.models.signals import post_save  # noqa: E402
 
 from cases import roles  # noqa: E402
 from cases.kore.simulator import Simulator  # noqa: E402
-from cases.kore.simulator_server import SimulatorServer  # noqa: E402
+from cases.kore.simulator.server import SimulatorServer  # noqa: E402
 from cases.models import Stream  # noqa: E402
 from casesite.celery import app as celery_app  # noqa: E402
 from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
@@ -122,8 +122,12 @@ def stream(db, simulator):
 
 
 @pytest.fixture
-def template(stream):
-    return CaseTemplateFactory(stream=stream)
+def template(stream, simulator):
+    """A template of the stream, known at the simulator by the same name (Kore answers caseTmp
+    with the template's name)."""
+    template = CaseTemplateFactory(stream=stream)
+    simulator.register_template(stream.stream_id, template.template_id, template.name)
+    return template
 
 
 @pytest.fixture

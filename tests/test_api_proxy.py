@@ -13,7 +13,7 @@ from cases.api_auth import ApiClientThrottle
 from cases.kore.client import mint_token
 from cases.models import ApiClient, Case
 from cases.services import api_client_create
-from tests.factories import StreamFactory
+from tests.factories import CaseTemplateFactory, StreamFactory
 
 SAMPLE_BODY = """{
     "caseTmp": "%(template)s",
@@ -61,10 +61,31 @@ def call(client, api_client, template, body=None, *, token=None, headers=None, s
     )
 
 
+# The request sample of kore-create-case-api.md, verbatim: a due date now in the past, a phone
+# number with x's in it, the document's own template id. A proxy must not be stricter than Kore.
+DOCUMENT_SAMPLE = """{
+    "caseTmp": "ctm-d4e6152-4255-4c5c-ba6c-91dac5cdxxxx",
+    "name": "This is demo case",
+    "desc": "Demo case",
+    "userInfo": {
+        "_id": "u-fd371c0a-3168-5a02-83dd-f4ba5597xxxx",
+        "name": "dummy"
+    },
+    "emailId": "dummy.898@gmail.com",
+    "phoneNumber": "902398xxxx",
+    "dueDate": "2026-09-04T14:15:00.000Z",
+    "source": "rtm"
+}"""
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_documents_request_sample_works_as_written(live_server, api_client, template, simulator):
+def test_the_documents_request_sample_works_verbatim(live_server, api_client, template, simulator):
     """The curl of kore-create-case-api.md, with only the host, stream id and JWT put in."""
     stream = template.stream
+    document_template = CaseTemplateFactory(
+        stream=stream, template_id="ctm-d4e6152-4255-4c5c-ba6c-91dac5cdxxxx"
+    )
+    simulator.register_template(stream.stream_id, document_template.template_id, "Sales")
     response = requests.post(
         f"{live_server.url}/caseManagement/api/public/analytics/{stream.stream_id}/createCase",
         headers={
@@ -75,17 +96,44 @@ def test_the_documents_request_sample_works_as_written(live_server, api_client, 
             "bot-language": "en",
             "app-language": "en",
         },
-        data=SAMPLE_BODY % {"template": template.template_id},
+        data=DOCUMENT_SAMPLE,
         timeout=30,
     )
     assert response.status_code == 200, response.text
     assert simulator.created_count == 1
-    assert response.json() == simulator.cases[0]
+    answer = response.json()
+    assert answer["_id"] == simulator.cases[0]["_id"] and answer["caseTmp"] == "Sales"
     case = Case.objects.get()
-    assert case.kore_id == simulator.cases[0]["_id"]
+    assert case.kore_id == answer["_id"] and case.kore_case == answer
+    assert case.request_body == json.loads(DOCUMENT_SAMPLE)  # forwarded and stored as received
     assert case.api_client == api_client
     assert case.state == Case.State.DELIVERED
     assert response.headers["X-Portal-Case-Id"] == str(case.pk)
+
+
+@pytest.mark.django_db
+def test_extra_keys_are_forwarded_as_received(client, api_client, template, simulator):
+    body = body_for(template, tags=["vip"], customField={"a": 1})
+    response = call(client, api_client, template, body)
+    assert response.status_code == 200, response.content
+    assert Case.objects.get().request_body == body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"dueDate": "2001-01-01T00:00:00.000Z"},  # in the past: Kore's to judge
+        {"phoneNumber": "902398xxxx"},  # any phone format
+        {"name": "x" * 2000},  # any length
+        {"userInfo": {"name": "No id"}, "phoneNumber": "+1 555", "emailId": None},  # phone only
+    ],
+)
+def test_the_proxy_checks_only_what_the_document_requires(client, api_client, template, simulator, overrides):
+    body = {key: value for key, value in body_for(template, **overrides).items() if value is not None}
+    response = call(client, api_client, template, body)
+    assert response.status_code == 200, response.content
+    assert simulator.created_count == 1
 
 
 @pytest.mark.django_db
@@ -192,14 +240,27 @@ def test_when_kore_is_down_the_case_is_queued_and_answered_202(client, api_clien
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("fault, status", [("503", 502), ("timeout", 504)])
-def test_respond_sync_refuses_to_queue(client, api_client, template, simulator, settings, fault, status):
+@pytest.mark.parametrize(
+    "fault, status, state",
+    [
+        # Kore answered with a passing error: nothing was created, so the case is withdrawn.
+        ("429", 502, Case.State.CANCELLED),
+        # The request may have created the case: it cannot be withdrawn, and is never sent again
+        # unless a person decides to.
+        ("503", 502, Case.State.NEEDS_REVIEW),
+        ("timeout", 504, Case.State.NEEDS_REVIEW),
+    ],
+)
+def test_respond_sync_refuses_to_queue(
+    client, api_client, template, simulator, settings, fault, status, state
+):
     settings.KORE_READ_TIMEOUT = 0.5
     simulator.inject(fault, delay=1.0)
     response = call(client, api_client, template, headers={"Prefer": "respond-sync"})
     assert response.status_code == status
     assert response.json()["errors"][0]["code"] == status
-    assert Case.objects.get().state == Case.State.CANCELLED
+    assert Case.objects.get().state == state
+    assert simulator.created_count == 0
 
 
 @pytest.mark.django_db

@@ -78,7 +78,7 @@ def test_a_bad_filter_is_a_400_in_kores_form(client, reader):
 
 
 def test_the_detail_has_the_kore_case_and_attempts(client, reader, template, simulator):
-    from cases.services import case_deliver
+    from cases.delivery.deliver import case_deliver
 
     case = CaseFactory(template=template)
     case_deliver(case_id=case.pk)

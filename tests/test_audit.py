@@ -25,6 +25,7 @@ def test_stream_changes_are_recorded_with_who_and_what(staff_client):
             "name": "Support bot",
             "host": "https://platform.kore.ai",
             "stream_id": "st-084d3c5e-376a-559f-9987-a012bb2b0000",
+            "account_id": "6639f7bd58c97ffac03b0001",
             "client_id": "cs-1",
             "client_secret": "super-secret-value",
             "rate_limit": 60,

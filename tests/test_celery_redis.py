@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from kombu import Connection
 
+from cases.delivery.tasks import deliver_case
 from cases.models import Case
-from cases.tasks import deliver_case
 from casesite.celery import app as celery_app
 from tests.factories import CaseFactory
 from tests.servers import CeleryWorker, RedisServer, database_url

@@ -8,18 +8,15 @@ import jwt
 import pytest
 import responses
 
-from cases.kore.client import (
+from cases.kore.answers import parse_case
+from cases.kore.client import KoreClient, StreamConfig, mint_token
+from cases.kore.dates import format_kore_datetime, parse_kore_datetime
+from cases.kore.errors import (
     KoreAuthError,
-    KoreClient,
     KoreMalformed,
     KoreRateLimited,
     KoreRefused,
     KoreUnavailable,
-    StreamConfig,
-    format_kore_datetime,
-    mint_token,
-    parse_case,
-    parse_kore_datetime,
 )
 
 CONFIG = StreamConfig(
@@ -138,6 +135,45 @@ def test_the_rate_limit_message_means_rate_limited_whatever_the_status():
     assert not raised.value.permanent
 
 
+RATE_LIMIT_SENTENCE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
+
+
+@responses.activate
+def test_a_created_case_quoting_the_rate_limit_sentence_is_a_created_case():
+    # An IT-support case about exactly that error: Kore's answer repeats the title.
+    responses.post(URL, json={**CASE, "name": RATE_LIMIT_SENTENCE, "desc": RATE_LIMIT_SENTENCE})
+    case = KoreClient(CONFIG).create_case({"name": RATE_LIMIT_SENTENCE})
+    assert case.kore_id == "ci-1" and case.name == RATE_LIMIT_SENTENCE
+
+
+@responses.activate
+def test_a_2xx_with_the_rate_limit_error_and_no_case_means_retry_later():
+    responses.post(URL, json={"errors": [{"msg": RATE_LIMIT_SENTENCE, "code": 429}]}, status=200)
+    with pytest.raises(KoreRateLimited) as raised:
+        KoreClient(CONFIG).create_case({})
+    assert not raised.value.permanent and not raised.value.ambiguous
+
+
+@responses.activate
+def test_a_5xx_with_the_rate_limit_error_is_rate_limited_not_ambiguous():
+    responses.post(URL, json={"errors": [{"msg": RATE_LIMIT_SENTENCE}]}, status=503)
+    with pytest.raises(KoreRateLimited) as raised:
+        KoreClient(CONFIG).create_case({})
+    assert not raised.value.ambiguous
+
+
+@responses.activate
+def test_the_sentence_outside_errors_msg_does_not_count():
+    # A refusal that quotes the sentence elsewhere (here: in the echoed body) is still a refusal.
+    responses.post(
+        URL,
+        json={"errors": [{"msg": "desc is too long", "code": 400}], "name": RATE_LIMIT_SENTENCE},
+        status=400,
+    )
+    with pytest.raises(KoreRefused):
+        KoreClient(CONFIG).create_case({})
+
+
 @responses.activate
 def test_redirects_are_not_followed():
     responses.post(URL, status=302, headers={"Location": "http://169.254.169.254/"})
@@ -218,7 +254,7 @@ def test_a_read_timeout_is_ambiguous_and_a_refused_connection_is_not(closed_port
     import socket
     import threading
 
-    from cases.kore.client import KoreTimeout
+    from cases.kore.errors import KoreTimeout
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -6,9 +6,10 @@ import sys
 import pytest
 from django.core.management import call_command
 
+from cases.delivery.submit import build_case_body, case_submit
 from cases.kore.simulator import load_apps_file
 from cases.models import Case, CaseTemplate, Stream
-from cases.services import case_submit, stream_check
+from cases.services import stream_check
 from tests.servers import ROOT, free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db
@@ -75,9 +76,8 @@ def test_a_stream_pointed_at_a_kore_compatible_server_in_another_process_works(
         assert stream_check(stream=stream).ok
 
         with django_capture_on_commit_callbacks(execute=True):
-            case = case_submit(
-                template=template, data={"name": "Across processes", "desc": "d", "emailId": "x@example.com"}
-            )
+            data = {"name": "Across processes", "desc": "d", "emailId": "x@example.com"}
+            case = case_submit(template=template, body=build_case_body(template=template, data=data))
         case.refresh_from_db()
         assert case.state == Case.State.DELIVERED
         assert case.ref_id == "CS00000001"

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from cases.delivery.submit import build_case_body
 from cases.forms import CaseForm, StreamForm
-from cases.services import build_case_body
 from tests.factories import CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db

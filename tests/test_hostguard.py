@@ -9,7 +9,8 @@ import pytest
 
 from cases.forms import StreamForm
 from cases.kore import hostguard
-from cases.kore.client import KoreClient, KoreHostRefused, StreamConfig
+from cases.kore.client import KoreClient, StreamConfig
+from cases.kore.errors import KoreHostRefused
 
 FORBIDDEN = [
     "127.0.0.1",
@@ -119,6 +120,7 @@ def test_an_allowed_public_name_is_accepted(db):
             "name": "x",
             "host": "https://platform.kore.ai",
             "stream_id": "st-1",
+            "account_id": "6639f7bd58c97ffac03b0001",
             "client_id": "c",
             "client_secret": "s",
             "rate_limit": 60,

@@ -47,7 +47,7 @@ def test_invalid_rows_are_listed_by_line_and_column_and_nothing_is_imported(memb
     assert "3 rows with errors, 1 valid" in page
     assert "<td>3</td><td><code>name</code></td>" in page
     assert "<td>4</td><td><code>emailId</code></td>" in page
-    assert "<td>5</td><td><code>phoneNumber</code></td>" in page
+    assert "<td>5</td><td><code>emailId</code></td>" in page
     assert not Case.objects.exists()
 
 

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from cases.delivery.deliver import case_deliver
 from cases.models import Case
-from cases.services import case_deliver
 from casesite.logging import JsonFormatter
 from tests.factories import TEST_CLIENT_SECRET
 from tests.servers import ROOT

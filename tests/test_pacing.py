@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from cases import pacing
+from cases.delivery import pacing
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

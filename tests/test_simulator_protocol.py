@@ -7,9 +7,11 @@ import jwt
 import pytest
 import requests
 
-from cases.kore.client import KoreAuthError, KoreClient, KoreRefused, StreamConfig, mint_token
+from cases.kore.client import KoreClient, StreamConfig, mint_token
+from cases.kore.dates import parse_kore_datetime
+from cases.kore.errors import KoreAuthError, KoreRefused
 from cases.kore.simulator import Simulator
-from cases.kore.simulator_server import SimulatorServer
+from cases.kore.simulator.server import SimulatorServer
 
 SECRET = "simulator-test-secret-0123456789abcdef"
 STREAM = "st-084d3c5e-376a-559f-9987-a012bb2b0000"
@@ -57,7 +59,8 @@ def test_the_documents_sample_creates_a_case_shaped_like_the_documents_answer(si
     answer = post(sim).json()
     assert answer["_id"].startswith("ci-")
     assert answer["refId"] == "CS00000001"
-    assert answer["status"] == {"_id": answer["status"]["_id"], "name": "Open", "statusCategory": "open"}
+    assert answer["status"]["name"] == "Open" and answer["status"]["statusCategory"] == "open"
+    assert answer["status"]["_id"].startswith("sts-")
     assert set(answer["priority"]) >= {"name", "color", "score"}
     assert answer["currAssignee"]["name"] and answer["participants"]
     assert answer["ETA"] == SAMPLE["dueDate"]
@@ -152,18 +155,103 @@ def test_unknown_routes_answer_in_kores_error_form(sim):
     assert response.status_code == 404 and response.json()["errors"][0]["msg"]
 
 
-def test_get_cases_filters_pages_and_uses_epoch_milliseconds(sim):
-    for name in ("Printer jammed", "Printer on fire", "VPN down"):
-        kore_client(sim).create_case({**SAMPLE, "name": name})
-    answer = kore_client(sim).get_cases({"searchText": "printer", "limit": 1, "page": 1})
-    assert answer["totalResults"] == 2 and answer["hasMore"] and answer["totalPages"] == 2
-    assert answer["results"][0]["name"] == "Printer on fire"  # newest first
-    assert isinstance(answer["results"][0]["createdAt"], int)
-    assert (
-        kore_client(sim).get_cases({"searchText": "printer", "limit": 1, "page": 2})["results"][0]["name"]
-        == "Printer jammed"
-    )
-    assert kore_client(sim).get_cases({"endDate": "2000-01-01T00:00:00.000Z"})["totalResults"] == 0
+def create(sim, **overrides):
+    return kore_client(sim).create_case({**SAMPLE, **overrides}).raw
+
+
+def test_create_case_answers_the_templates_name_and_the_user_id_sent(sim):
+    sim.register_template(STREAM, SAMPLE["caseTmp"], "Sales")
+    answer = create(sim)
+    assert answer["caseTmp"] == "Sales"  # Kore answers the template's name, not its id
+    assert answer["userInfo"]["_id"] == SAMPLE["userInfo"]["_id"]  # as the document's sample
+    assert answer["userInfo"]["emailId"] == SAMPLE["emailId"]
+
+
+def test_no_answer_contains_the_requesters_phone_number(sim):
+    create(sim)
+    listed = kore_client(sim).get_cases({})
+    assert SAMPLE["phoneNumber"] not in json.dumps(listed)
+    assert SAMPLE["phoneNumber"] not in json.dumps(create(sim, name="Second"))
+
+
+def test_get_cases_answers_kores_own_user_id(sim):
+    create(sim)
+    found = kore_client(sim).get_cases({})["results"][0]
+    assert found["userInfo"]["_id"].startswith("u-")
+    assert found["userInfo"]["_id"] != SAMPLE["userInfo"]["_id"]
+
+
+def test_get_cases_answers_the_documented_page_shape(sim):
+    create(sim)
+    answer = kore_client(sim).get_cases({})
+    assert set(answer) == {"results", "page", "limit", "hasMore", "totalPages", "totalResults"}
+    assert answer["limit"] == 50 and answer["page"] == 1 and answer["hasMore"] is False
+
+
+@pytest.mark.parametrize(
+    "field, check",
+    [
+        ("status", lambda v: {"_id", "name", "lname", "statusCategory", "type"} <= set(v)),
+        ("priority", lambda v: {"_id", "name", "color", "score"} <= set(v)),
+        ("currAssignee", lambda v: isinstance(v, dict)),
+        ("fields", lambda v: isinstance(v, list)),
+        ("createdAt", lambda v: isinstance(v, str) and v.endswith("Z")),
+        ("updatedAt", lambda v: isinstance(v, str) and v.endswith("Z")),
+        ("ETA", lambda v: v == SAMPLE["dueDate"]),
+        (
+            "dueDate",
+            lambda v: isinstance(v, int) and parse_kore_datetime(v) == parse_kore_datetime(SAMPLE["dueDate"]),
+        ),
+        ("refId", lambda v: v.startswith("CS")),
+        ("_id", lambda v: v.startswith("ci-")),
+        ("name", lambda v: v == SAMPLE["name"]),
+    ],
+)
+def test_each_documented_get_cases_field(sim, field, check):
+    create(sim)
+    found = kore_client(sim).get_cases({})["results"][0]
+    assert check(found[field]), found.get(field)
+
+
+def test_search_text_matches_the_name_only(sim):
+    create(sim, name="Printer jammed", desc="VPN also down")
+    client = kore_client(sim)
+    assert client.get_cases({"searchText": "printer"})["totalResults"] == 1
+    assert client.get_cases({"searchText": "vpn"})["totalResults"] == 0
+    assert client.get_cases({"searchText": "CS00000001"})["totalResults"] == 0
+
+
+@pytest.mark.parametrize("paging", ["page", "skip"])
+@pytest.mark.parametrize("page_size", [None, 2])
+def test_get_cases_pages_by_the_reading_it_is_given(sim, paging, page_size):
+    sim.set_readings(paging=paging, page_size=page_size)
+    for number in range(5):
+        create(sim, name=f"Case {number}")
+    client = kore_client(sim)
+    first = client.get_cases({"page": 2, "limit": 2, "skip": 0})
+    # One reading honours page, the other skip; none is wrong, so the portal sends both.
+    expected_first = "Case 4" if paging == "skip" else "Case 2"
+    assert first["results"][0]["name"] == expected_first
+    assert first["hasMore"] is True
+
+
+@pytest.mark.parametrize("date_filter", ["createdAt", "updatedAt", "dueDate"])
+def test_start_and_end_date_filter_on_the_reading_it_is_given(sim, date_filter):
+    sim.set_readings(date_filter=date_filter)
+    create(sim, dueDate="2031-01-01T00:00:00.000Z")
+    client = kore_client(sim)
+    around_due = {"startDate": "2030-12-31T00:00:00.000Z", "endDate": "2031-01-02T00:00:00.000Z"}
+    assert client.get_cases(around_due)["totalResults"] == (1 if date_filter == "dueDate" else 0)
+    assert client.get_cases({"endDate": "2000-01-01T00:00:00.000Z"})["totalResults"] == 0
+
+
+def test_the_rate_limit_answer_may_come_with_another_status(sim):
+    sim.set_readings(rate_limit_status=200)
+    sim.set_rate_limit(1, 60)
+    assert post(sim).status_code == 200
+    limited = post(sim)
+    assert limited.status_code == 200 and "_id" not in limited.json()
+    assert "exceeded the per-minute rate limit" in limited.json()["errors"][0]["msg"]
 
 
 def test_get_cases_requires_the_account_header(sim):
@@ -228,8 +316,8 @@ def test_the_server_binds_to_loopback_only():
 
 
 def test_the_dev_site_serves_the_simulator_for_apps_in_its_file(client, settings, tmp_path):
-    from cases.kore import simulator_views
     from cases.kore.simulator import register_app_in_file
+    from cases.kore.simulator import views as simulator_views
 
     settings.KORE_SIMULATOR_APPS_FILE = tmp_path / "apps.json"
     register_app_in_file(

@@ -161,7 +161,7 @@ def test_an_oversize_page_request_is_refused_with_413_before_it_is_read(member_c
     settings.MAX_REQUEST_BODY_BYTES = 1000
     response = member_client.post(reverse("case_new"), {"name": "x" * 2000})
     assert response.status_code == 413
-    assert "larger than the portal accepts" in response.content.decode()
+    assert "too large" in response.content.decode()
 
 
 def test_an_oversize_api_request_is_refused_in_kores_error_form(client, settings):

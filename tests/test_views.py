@@ -62,7 +62,7 @@ def test_staff_add_a_stream_and_its_secret_is_never_shown_again(staff_client):
             "name": "Support bot",
             "host": "https://platform.kore.ai",
             "stream_id": "st-084d3c5e-376a-559f-9987-a012bb2b0000",
-            "account_id": "",
+            "account_id": "6639f7bd58c97ffac03b0001",
             "client_id": "cs-abc",
             "client_secret": "very-secret-value",
             "rate_limit": 60,

@@ -12,18 +12,26 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 import requests
 
+from cases.kore.answers import KoreCase, is_rate_limit_answer, kore_messages, parse_case
+from cases.kore.errors import (
+    KoreAuthError,
+    KoreError,
+    KoreHostRefused,
+    KoreMalformed,
+    KoreRateLimited,
+    KoreRefused,
+    KoreTimeout,
+    KoreUnavailable,
+)
 from cases.kore.hostguard import GuardedHTTPAdapter, HostRefused
 
 API_PATH = "/caseManagement/api/public/analytics/{stream_id}/{endpoint}"
-RATE_LIMIT_TEXT = "exceeded the per-minute rate limit"
 TOKEN_TTL_SECONDS = 300
-MAX_ERROR_BODY = 4000
 
 
 def mint_token(
@@ -56,178 +64,6 @@ class StreamConfig:
         return self.host.rstrip("/") + API_PATH.format(stream_id=self.stream_id, endpoint=name)
 
 
-# --- Errors ------------------------------------------------------------------------------
-
-
-class KoreError(Exception):
-    """A call to Kore.ai did not produce what was asked.
-
-    ``permanent``: retrying the same request cannot help. ``ambiguous``: the request may have
-    reached Kore and done its work although no usable answer came back.
-    """
-
-    permanent = False
-    ambiguous = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: Any = None,
-        body: str = "",
-        retry_after: float | None = None,
-        elapsed: float | None = None,
-        ambiguous: bool | None = None,
-        permanent: bool | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.body = body[:MAX_ERROR_BODY]
-        self.retry_after = retry_after
-        self.elapsed = elapsed
-        if ambiguous is not None:
-            self.ambiguous = ambiguous
-        if permanent is not None:
-            self.permanent = permanent
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class KoreRefused(KoreError):
-    """Kore refused the input (400 and other 4xx): sending it again would be refused again."""
-
-    permanent = True
-
-
-class KoreAuthError(KoreError):
-    """401/403: the stream's credentials, scope or configuration are wrong."""
-
-    permanent = True
-
-
-class KoreRateLimited(KoreError):
-    """429 or Kore's rate-limit message: try again after ``retry_after`` seconds (if given)."""
-
-
-class KoreUnavailable(KoreError):
-    """5xx or no connection. A 5xx is ambiguous: the case may have been created before it."""
-
-
-class KoreTimeout(KoreError):
-    """No answer in time. A read timeout is ambiguous; a connect timeout is not."""
-
-
-class KoreHostRefused(KoreError):
-    """The stream's host resolves to an address the portal must not reach (see hostguard)."""
-
-    permanent = True
-
-
-class KoreMalformed(KoreError):
-    """A 2xx whose body is not the expected JSON: the work may have been done, so ambiguous."""
-
-    ambiguous = True
-
-
-# --- Dates -------------------------------------------------------------------------------
-
-
-def format_kore_datetime(value: datetime) -> str:
-    """UTC with milliseconds and a Z, as Kore writes it: ``2026-09-04T14:15:00.000Z``."""
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def parse_kore_datetime(value: Any) -> datetime | None:
-    """Kore writes dates as ISO-8601 strings or as epoch milliseconds; accept both."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-        try:
-            return datetime.fromtimestamp(float(value) / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-# --- Parsed answers ----------------------------------------------------------------------
-
-
-@dataclass
-class KoreCase:
-    """A case as Kore returned it: the whole dict in ``raw`` plus the columns people browse by."""
-
-    raw: dict
-    kore_id: str
-    ref_id: str = ""
-    name: str = ""
-    status_name: str = ""
-    status_category: str = ""
-    priority_name: str = ""
-    priority_color: str = ""
-    assignee_name: str = ""
-    requester_id: str = ""
-    requester_name: str = ""
-    requester_email: str = ""
-    requester_phone: str = ""
-    source: str = ""
-    due_date: datetime | None = None
-    kore_created_at: datetime | None = None
-    kore_updated_at: datetime | None = None
-    http_status: int | None = None
-    elapsed: float | None = None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _object(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def parse_case(data: Any) -> KoreCase:
-    """Read a case dict from createCase or getCases; a case without ``_id`` is malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
-        raise KoreMalformed(
-            "Kore's answer is not a case: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
-        )
-    status, priority = _object(data.get("status")), _object(data.get("priority"))
-    assignee, user = _object(data.get("currAssignee")), _object(data.get("userInfo"))
-    return KoreCase(
-        raw=data,
-        kore_id=data["_id"],
-        ref_id=_text(data.get("refId")),
-        name=_text(data.get("name")),
-        status_name=_text(status.get("name")),
-        status_category=_text(status.get("statusCategory")),
-        priority_name=_text(priority.get("name")),
-        priority_color=_text(priority.get("color")),
-        assignee_name=_text(assignee.get("name")),
-        requester_id=_text(user.get("_id") or user.get("id")),
-        requester_name=_text(user.get("name")),
-        requester_email=_text(data.get("emailId") or user.get("emailId")),
-        requester_phone=_text(data.get("phoneNumber") or user.get("phoneNumber")),
-        source=_text(data.get("source")),
-        due_date=parse_kore_datetime(data.get("ETA") or data.get("dueDate")),
-        kore_created_at=parse_kore_datetime(data.get("createdAt")),
-        kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
-    )
-
-
 # --- The client --------------------------------------------------------------------------
 
 
@@ -251,22 +87,6 @@ def _default_timeouts() -> tuple[float, float]:
         return float(settings.KORE_CONNECT_TIMEOUT), float(settings.KORE_READ_TIMEOUT)
     except Exception:  # noqa: BLE001 - outside Django (scripts, the simulator's own tests)
         return 5.0, 30.0
-
-
-def _kore_messages(payload: Any) -> tuple[str, Any]:
-    """Kore's own words from ``{"errors":[{"msg":…,"code":…}]}`` (or a bare message)."""
-    if isinstance(payload, dict):
-        errors = payload.get("errors")
-        if isinstance(errors, list) and errors:
-            texts = [
-                str(e.get("msg") or e.get("message") or e) if isinstance(e, dict) else str(e) for e in errors
-            ]
-            first = errors[0] if isinstance(errors[0], dict) else {}
-            return "; ".join(texts), first.get("code")
-        for key in ("message", "msg", "error"):
-            if isinstance(payload.get(key), str):
-                return payload[key], payload.get("code")
-    return "", None
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -328,7 +148,7 @@ class KoreClient:
 
     def check_connection(self) -> str:
         """Ask for one case: proves the host answers and the credentials are accepted."""
-        self.get_cases({"page": 1, "limit": 1})
+        self.get_cases({"page": 1, "limit": 1, "skip": 0})
         return "Connected: Kore.ai answered and accepted the credentials."
 
     def _post(self, endpoint: str, body: dict) -> tuple[Any, int, float]:
@@ -394,15 +214,32 @@ class KoreClient:
 
     @staticmethod
     def _read(response: requests.Response, elapsed: float) -> Any:
+        """Classify an answer by its status code first, then by ``errors[].msg`` alone.
+
+        Never by the body's text: a case's own title may quote Kore's rate-limit sentence, and
+        reading that as a refusal would send a created case again.
+        """
         status, text = response.status_code, response.text
         try:
             payload = response.json()
         except ValueError:
             payload = None
-        message, code = _kore_messages(payload)
+        message, code = kore_messages(payload)
         common = {"status": status, "code": code, "body": text, "elapsed": elapsed}
+        rate_limited = is_rate_limit_answer(payload)
 
-        if RATE_LIMIT_TEXT in (message or text) or status == 429:
+        if 200 <= status < 300:
+            if payload is None:
+                raise KoreMalformed(f"Kore.ai answered {status} with a body that is not JSON.", **common)
+            if isinstance(payload, dict) and payload.get("_id"):
+                return payload  # a created (or found) case, always, whatever its text says
+            if isinstance(payload, dict) and payload.get("errors"):
+                # Some Kore errors arrive with a 2xx and no case: nothing was created.
+                if rate_limited:
+                    raise KoreRateLimited(message, retry_after=_retry_after(response), **common)
+                raise KoreRefused(message or "Kore.ai refused the request.", **common)
+            return payload
+        if status == 429 or rate_limited:
             raise KoreRateLimited(
                 message or "Kore.ai's rate limit was exceeded.", retry_after=_retry_after(response), **common
             )
@@ -425,9 +262,4 @@ class KoreClient:
                 ambiguous=True,
                 **common,
             )
-        if payload is None:
-            raise KoreMalformed(f"Kore.ai answered {status} with a body that is not JSON.", **common)
-        if isinstance(payload, dict) and payload.get("errors") and "_id" not in payload:
-            # Some Kore errors arrive with a 200; the errors list is what counts.
-            raise KoreRefused(message or "Kore.ai refused the request.", **common)
-        return payload
+        raise KoreMalformed(f"Kore.ai answered with an unexpected status {status}.", **common)

@@ -10,8 +10,9 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from cases import roles
+from cases.delivery.submit import build_case_body, case_submit
+from cases.delivery.tasks import deliver_case
 from cases.models import Case, CaseTemplate, Stream
-from cases.tasks import deliver_case
 from tests.browser.pages import check_accessibility, screenshot, sign_in, visit
 from tests.factories import TEST_CLIENT_SECRET, CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
@@ -230,11 +231,12 @@ def test_a_member_cannot_reach_the_configuration(page, member_user, stream):
 
 
 def submit_cases(template: CaseTemplate, titles: list[str]) -> list[Case]:
-    from cases.services import case_submit
-
     cases = [
         case_submit(
-            template=template, data={"name": title, "desc": "From a journey", "emailId": "a@example.com"}
+            template=template,
+            body=build_case_body(
+                template=template, data={"name": title, "desc": "From a journey", "emailId": "a@example.com"}
+            ),
         )
         for title in titles
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from cases.kore.simulator import Simulator, load_apps_file
-from cases.kore.simulator_server import SimulatorServer
+from cases.kore.simulator.apps_file import load_templates_file
+from cases.kore.simulator.server import SimulatorServer
 
 
 class Command(BaseCommand):
@@ -39,6 +40,8 @@ class Command(BaseCommand):
         if options["apps_file"]:
             for app in load_apps_file(options["apps_file"]):
                 simulator.register_app(app["client_id"], app["secret"], app.get("stream_ids"))
+            for template in load_templates_file(options["apps_file"]):
+                simulator.register_template(template["stream_id"], template["template_id"], template["name"])
         simulator.set_latency(options["latency"])
         if options["rate_limit"]:
             simulator.set_rate_limit(options["rate_limit"], options["rate_window"])

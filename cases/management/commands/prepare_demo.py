@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cases import roles
-from cases.kore.simulator import register_app_in_file
+from cases.kore.simulator import register_app_in_file, register_template_in_file
 from cases.models import CaseTemplate, Stream
 
 DEMO_STREAM_ID = "st-0d3e8a52-demo-4b1f-9c7e-5a1b2c3d4e5f"
@@ -43,6 +43,13 @@ class Command(BaseCommand):
                     stream=stream,
                     template_id=template_id,
                     defaults={"name": name, "default_source": source, "default_due_hours": due_hours},
+                )
+                # At "Kore" the template has the same name: it answers caseTmp with it.
+                register_template_in_file(
+                    settings.KORE_SIMULATOR_APPS_FILE,
+                    stream_id=DEMO_STREAM_ID,
+                    template_id=template_id,
+                    name=name,
                 )
             for username, role in DEMO_PEOPLE:
                 self._member(username, role, stream, password)

@@ -1,32 +1,34 @@
 """A stand-in Kore.ai: the case API spoken from Kore's side, for demos, training and tests.
 
 ``Simulator.handle`` takes a request (method, path below the simulator's prefix, headers, body)
-and returns a ``SimResponse``; the standalone server (``simulator_server.py``) and the view
-mounted in the dev site (``simulator_views.py``) only carry bytes to and from it.
+and returns a ``SimResponse``; the standalone server (``server.py``) and the view mounted in the
+dev site (``views.py``) only carry bytes to and from it.
 
 It checks the ``auth`` JWT as Kore does (HS256, ``appId`` of a known app, its secret, ``jti``
 and ``exp`` rules), validates bodies as the createCase document says, and answers with cases
-shaped like the document's response sample. It can be told to misbehave: latency, 5xx, 429
-with Kore's rate-limit message, timeouts, dropped connections, malformed bodies. Endpoints live
-in a route table, so the other case endpoints can join ``createCase`` and ``getCases``.
+shaped as the documentation shows (store.py). It can be told to misbehave: latency, 5xx, Kore's
+rate-limit answer, timeouts, dropped connections, malformed bodies. Endpoints live in a route
+table, so the other case endpoints can join ``createCase`` and ``getCases``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from cases.kore.client import RATE_LIMIT_TEXT, format_kore_datetime, parse_kore_datetime
+from cases.kore.answers import RATE_LIMIT_TEXT
+from cases.kore.create_case import create_case_problems, problem_messages
+from cases.kore.errors import error_payload
+from cases.kore.simulator.apps_file import load_apps_file, load_templates_file
+from cases.kore.simulator.store import CaseStore, Readings
 from cases.kore.tokens import TokenRejected, verify_token
 
 RATE_LIMIT_MESSAGE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
@@ -34,7 +36,6 @@ assert RATE_LIMIT_TEXT in RATE_LIMIT_MESSAGE
 ROUTE = re.compile(
     r"^/caseManagement/api/public/analytics/(?P<stream>[^/]+)/(?P<endpoint>[A-Za-z]+)(?:/(?P<id>[^/]+))?/?$"
 )
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FAULTS = {
     "500",
     "502",
@@ -48,12 +49,6 @@ FAULTS = {
     "malformed",
     "malformed_after_create",
 }
-PRIORITIES = [
-    {"name": "Low", "color": "#2563EB", "score": 5},
-    {"name": "Medium", "color": "#16A34A", "score": 10},
-    {"name": "High", "color": "#DC2626", "score": 20},
-]
-AGENTS = ["Asha Rao", "Ben Okafor", "Chen Wei", "Dana Smith"]
 
 
 @dataclass
@@ -71,7 +66,7 @@ class SimResponse:
 
     @classmethod
     def errors(cls, status: int, *messages: str, code: int | None = None, headers=None) -> SimResponse:
-        return cls.json(status, {"errors": [{"msg": m, "code": code or status} for m in messages]}, headers)
+        return cls.json(status, error_payload(status, *messages, code=code), headers)
 
 
 @dataclass
@@ -95,18 +90,19 @@ class Simulator:
         self.url = ""  # set by whoever serves it, for convenience in tests
         self._lock = threading.RLock()
         self._apps: dict[str, App] = {}
+        self._templates: dict[tuple[str, str], str] = {}
         self._apps_file_mtime: float | None = None
         self.reset()
 
     # --- state and configuration ---------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget cases, faults, counters and settings (not the registered apps)."""
+        """Forget cases, faults, counters and readings (not the registered apps and templates)."""
         with self._lock:
-            self.cases: list[dict] = []
+            self.store = CaseStore(templates=self._templates)
+            self.readings = Readings()
             self._jtis: dict[str, float] = {}
             self._faults: deque[Fault] = deque()
-            self._ref_counter = 0
             self._rate_hits: dict[str, deque[float]] = {}
             self.rate_limit: int | None = None
             self.rate_window = 60.0
@@ -115,12 +111,22 @@ class Simulator:
             self.rate_limited_count = 0
 
     @property
+    def cases(self) -> list[dict]:
+        """Every case, oldest first, as getCases would list it."""
+        return self.store.cases
+
+    @property
     def created_count(self) -> int:
-        return len(self.cases)
+        return len(self.store.cases)
 
     def register_app(self, client_id: str, secret: str, stream_ids: list[str] | None = None) -> None:
         with self._lock:
             self._apps[client_id] = App(secret=secret, stream_ids=list(stream_ids) if stream_ids else None)
+
+    def register_template(self, stream_id: str, template_id: str, name: str) -> None:
+        """A case template of a stream, by the name Kore answers as ``caseTmp``."""
+        with self._lock:
+            self._templates[(stream_id, template_id)] = name
 
     def app_ids(self) -> list[str]:
         with self._lock:
@@ -142,7 +148,12 @@ class Simulator:
             self.rate_window = float(window_seconds)
             self._rate_hits.clear()
 
-    def sync_apps_from_file(self, path: Path) -> None:
+    def set_readings(self, **choices) -> None:
+        """Answer as another reading of what the documentation leaves open (see store.Readings)."""
+        with self._lock:
+            self.readings = dataclasses.replace(self.readings, **choices)
+
+    def sync_apps_from_file(self, path) -> None:
         """Reload the apps file when it changed (the dev site's simulator learns apps this way)."""
         try:
             mtime = path.stat().st_mtime
@@ -152,12 +163,14 @@ class Simulator:
             return
         for app in load_apps_file(path):
             self.register_app(app["client_id"], app["secret"], app.get("stream_ids"))
+        for template in load_templates_file(path):
+            self.register_template(template["stream_id"], template["template_id"], template["name"])
         self._apps_file_mtime = mtime
 
-    def create_case_directly(self, *, stream_id: str, body: dict, account_id: str = "") -> dict:
+    def create_case_directly(self, *, stream_id: str, body: dict, account_id: str = "", now=None) -> dict:
         """Create a case as if someone had used Kore's own UI: no request, no checks."""
         with self._lock:
-            return self._new_case(stream_id, body, account_id)
+            return self.store.add(stream_id, body, account_id, now=now)
 
     # --- requests ------------------------------------------------------------------------
 
@@ -182,7 +195,7 @@ class Simulator:
         if fault and fault.kind in ("500", "502", "503"):
             return SimResponse.errors(int(fault.kind), "Internal error, please try again later.")
         if fault and fault.kind == "429":
-            return SimResponse.errors(429, RATE_LIMIT_MESSAGE, headers={"Retry-After": "1"})
+            return self._rate_limit_answer(retry_after=1)
         if fault and fault.kind == "timeout":
             # Held up long enough for the client to give up, then dropped without creating.
             time.sleep(fault.delay)
@@ -259,120 +272,34 @@ class Simulator:
             if len(hits) >= self.rate_limit:
                 self.rate_limited_count += 1
                 wait = max(1, math.ceil(hits[0] + self.rate_window - now))
-                return SimResponse.errors(429, RATE_LIMIT_MESSAGE, headers={"Retry-After": str(wait)})
+                return self._rate_limit_answer(retry_after=wait)
             hits.append(now)
         return None
+
+    def _rate_limit_answer(self, *, retry_after: int) -> SimResponse:
+        """Kore's rate-limit message; its status code is not documented (Readings)."""
+        return SimResponse.errors(
+            self.readings.rate_limit_status,
+            RATE_LIMIT_MESSAGE,
+            code=429,
+            headers={"Retry-After": str(retry_after)},
+        )
 
     # --- endpoints -----------------------------------------------------------------------
 
     def create_case(self, stream_id: str, body: dict, headers: Mapping[str, str]) -> SimResponse:
-        problems = validate_create_case(body)
+        problems = create_case_problems(body)
         if problems:
-            return SimResponse.errors(400, *problems)
+            return SimResponse.errors(400, *problem_messages(problems))
         with self._lock:
-            case = self._new_case(stream_id, body, headers.get("accountid", ""))
-        return SimResponse.json(200, case)
+            case = self.store.add(stream_id, body, headers.get("accountid", ""))
+            return SimResponse.json(200, self.store.as_created(case))
 
     def get_cases(self, stream_id: str, body: dict, headers: Mapping[str, str]) -> SimResponse:
         if not headers.get("accountid"):
             return SimResponse.errors(400, "accountId header is required.")
-        text = str(body.get("searchText") or "").lower()
-        statuses = {s.lower() for s in body.get("status") or []}
-        priorities = {p.lower() for p in body.get("priority") or []}
-        start, end = parse_kore_datetime(body.get("startDate")), parse_kore_datetime(body.get("endDate"))
-        try:
-            page = max(1, int(body.get("page") or 1))
-            limit = min(100, max(1, int(body.get("limit") or 10)))
-        except (TypeError, ValueError):
-            return SimResponse.errors(400, "page and limit must be numbers.")
         with self._lock:
-            found = [c for c in reversed(self.cases) if c["iId"] == stream_id]
-        if text:
-            found = [c for c in found if text in f"{c['name']} {c['desc']} {c['refId']}".lower()]
-        if statuses:
-            found = [c for c in found if c["status"]["name"].lower() in statuses]
-        if priorities:
-            found = [c for c in found if c["priority"]["name"].lower() in priorities]
-        if start:
-            found = [c for c in found if parse_kore_datetime(c["createdAt"]) >= start]
-        if end:
-            found = [c for c in found if parse_kore_datetime(c["createdAt"]) <= end]
-        total = len(found)
-        chunk = found[(page - 1) * limit : page * limit]
-        results = [
-            {**c, "createdAt": _epoch_ms(c["createdAt"]), "updatedAt": _epoch_ms(c["updatedAt"])}
-            for c in chunk
-        ]
-        return SimResponse.json(
-            200,
-            {
-                "results": results,
-                "page": page,
-                "limit": limit,
-                "hasMore": page * limit < total,
-                "totalPages": max(1, math.ceil(total / limit)),
-                "totalResults": total,
-            },
-        )
-
-    def _new_case(self, stream_id: str, body: dict, account_id: str) -> dict:
-        self._ref_counter += 1
-        number = self._ref_counter
-        now = format_kore_datetime(datetime.now(UTC))
-        agent = AGENTS[number % len(AGENTS)]
-        agent_id = f"u-{uuid.uuid5(uuid.NAMESPACE_DNS, agent)}"
-        user = body.get("userInfo") if isinstance(body.get("userInfo"), dict) else {}
-        case = {
-            "_id": f"ci-{uuid.uuid4()}",
-            "caseTmp": body.get("caseTmp", ""),
-            "name": body.get("name", ""),
-            "lname": str(body.get("name", "")).lower(),
-            "desc": body.get("desc", ""),
-            "tags": [],
-            "userInfo": {
-                "_id": user.get("_id") or user.get("id") or f"u-{uuid.uuid4()}",
-                "name": user.get("name", ""),
-                "emailId": body.get("emailId", ""),
-            },
-            "emailId": body.get("emailId", ""),
-            "phoneNumber": body.get("phoneNumber", ""),
-            "sessIds": [],
-            "accountId": account_id,
-            "iId": stream_id,
-            "orgId": "o-734f0871-3217-515b-bd5f-36abef3c0000",
-            "convIds": [],
-            "status": {
-                "_id": "sts-599163e-b869-4532-bbb3-c76a3d080000",
-                "name": "Open",
-                "statusCategory": "open",
-            },
-            "source": body.get("source", ""),
-            "language": "en",
-            "conversationType": "CASE",
-            "fields": [],
-            "participants": [
-                {
-                    "agentId": agent_id,
-                    "aId": f"a-{number:08d}",
-                    "name": agent,
-                    "pStatus": "ACTIVE",
-                    "assignedAt": now,
-                }
-            ],
-            "priority": {"_id": f"pr-{number % 3}", **PRIORITIES[number % len(PRIORITIES)]},
-            "refId": f"CS{number:08d}",
-            "assigneeType": "agent",
-            "currAssignee": {"aId": f"a-{number:08d}", "name": agent, "agentId": agent_id},
-            "tasks": [],
-            "isActive": True,
-            "isBreached": False,
-            "createdAt": now,
-            "updatedAt": now,
-            "timestampValue": int(time.time() * 1000),
-            "ETA": body.get("dueDate", ""),
-        }
-        self.cases.append(case)
-        return case
+            return SimResponse.json(200, self.store.query(stream_id, body, self.readings))
 
     # --- control plane (standalone server only) ------------------------------------------
 
@@ -402,6 +329,8 @@ class Simulator:
                 return SimResponse.errors(405, "Method not allowed.")
             if action == "apps":
                 self.register_app(data["client_id"], data["secret"], data.get("stream_ids"))
+            elif action == "templates":
+                self.register_template(data["stream_id"], data["template_id"], data["name"])
             elif action == "faults":
                 self.inject(
                     data["fault"],
@@ -413,6 +342,8 @@ class Simulator:
                 self.set_latency(float(data["seconds"]))
             elif action == "rate_limit":
                 self.set_rate_limit(data.get("limit"), float(data.get("window", 60)))
+            elif action == "readings":
+                self.set_readings(**data)
             elif action == "reset":
                 self.reset()
             else:
@@ -426,57 +357,3 @@ ENDPOINTS: dict[str, Callable[[Simulator, str, dict, Mapping[str, str]], SimResp
     "createCase": Simulator.create_case,
     "getCases": Simulator.get_cases,
 }
-
-
-def validate_create_case(body: dict) -> list[str]:
-    """Every problem with a createCase body, in Kore's words where the document gives them."""
-    problems = []
-    for key in ("caseTmp", "name", "desc", "source", "dueDate"):
-        value = body.get(key)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{key} is required.")
-    if (
-        body.get("dueDate")
-        and isinstance(body.get("dueDate"), str)
-        and parse_kore_datetime(body["dueDate"]) is None
-    ):
-        problems.append("dueDate must be an ISO-8601 date, e.g. 2026-09-04T14:15:00.000Z.")
-    user = body.get("userInfo")
-    if not isinstance(user, dict):
-        problems.append("userInfo is required and must be an object.")
-        user = {}
-    email, phone = body.get("emailId"), body.get("phoneNumber")
-    if not (user.get("_id") or user.get("id")) and not (email or phone):
-        problems.append("emailId or phoneNumber is required when userInfo has no id.")
-    if email and (not isinstance(email, str) or not EMAIL.match(email)):
-        problems.append("emailId is not a valid email address.")
-    return problems
-
-
-def _epoch_ms(value: str) -> int:
-    parsed = parse_kore_datetime(value)
-    return int(parsed.timestamp() * 1000) if parsed else 0
-
-
-# --- The apps file: how a simulator in another process learns JWT apps -------------------
-
-
-def load_apps_file(path: Path) -> list[dict]:
-    try:
-        return json.loads(Path(path).read_text()).get("apps", [])
-    except FileNotFoundError:
-        return []
-
-
-def register_app_in_file(
-    path: Path, *, client_id: str, secret: str, stream_ids: list[str] | None = None
-) -> None:
-    """Add or update an app in the apps file (it belongs to the simulator, i.e. to "Kore")."""
-    path = Path(path)
-    apps = [app for app in load_apps_file(path) if app.get("client_id") != client_id]
-    apps.append({"client_id": client_id, "secret": secret, "stream_ids": stream_ids})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"apps": apps}, indent=2))
-    temporary.chmod(0o600)
-    temporary.replace(path)

@@ -13,7 +13,11 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import caches
+from django.db.models import Min
+
+from cases.models import Stream
 
 CACHE_ALIAS = "pacing"
 
@@ -50,4 +54,49 @@ def claim_slot(key: str, *, limit: int, window: float, horizon: float) -> Slot |
             continue  # too little of the current slot's sending half is left
         if cache.add(f"slot:{key}:{length:.6f}:{index}", 1, timeout=int(window * 2) + 2):
             return Slot(starts_at=index * length, ends_at=index * length + length / 2)
+    return None
+
+
+def account_limit(stream: Stream) -> int:
+    """The calls a minute the stream's account may make: the lowest limit set on any active
+    stream of that account (same host and account id), so that two streams of one account with
+    different limits share one budget instead of adding up. 0: no stream of it is paced."""
+    if not stream.account_id:
+        return stream.rate_limit
+    lowest = (
+        Stream.objects.filter(
+            host__iexact=stream.host, account_id=stream.account_id, is_active=True, rate_limit__gt=0
+        )
+        .exclude(pk=stream.pk)
+        .aggregate(lowest=Min("rate_limit"))["lowest"]
+    )
+    limits = [limit for limit in (stream.rate_limit, lowest) if limit]
+    return min(limits) if limits else 0
+
+
+def claim_for(stream: Stream, *, limit: int | None = None) -> Slot | None:
+    """Claim the earliest free slot of the stream's account within the pacing horizon."""
+    return claim_slot(
+        stream.rate_limit_key(),
+        limit=limit if limit is not None else account_limit(stream),
+        window=settings.KORE_RATE_WINDOW_SECONDS,
+        horizon=settings.KORE_PACING_HORIZON_SECONDS,
+    )
+
+
+def wait_for_slot(stream: Stream, *, limit: int, give_up_after: float) -> Slot | None:
+    """Block until this process holds a slot it can still send in, or None after
+    ``give_up_after`` seconds: for a workflow that makes several calls in a row (a look-up
+    reading page after page), each call taking its own slot."""
+    deadline = time.time() + give_up_after
+    while time.time() < deadline:
+        slot = claim_for(stream, limit=limit)
+        if slot is not None:
+            time.sleep(slot.wait())
+            if time.time() < slot.ends_at:
+                return slot
+            continue
+        time.sleep(
+            min(slot_seconds(limit, settings.KORE_RATE_WINDOW_SECONDS), max(0.0, deadline - time.time()))
+        )
     return None

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from cases.kore.simulator import Simulator
+from cases.kore.simulator.core import Simulator
 
 _site_simulator: Simulator | None = None
 _lock = threading.Lock()

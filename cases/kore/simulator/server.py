@@ -7,7 +7,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cases.kore.simulator import Simulator
+from cases.kore.simulator.core import Simulator
 
 MAX_BODY = 1024 * 1024
 

@@ -1,0 +1,36 @@
+"""What people do to a delivery: send a failed case again (or, from review, send it anyway),
+and cancel one that has not been sent. Adopting a candidate is in cases/delivery/reconcile.py."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from cases.delivery.tasks import enqueue_delivery
+from cases.models import Case
+
+State = Case.State
+
+
+def case_retry(*, case: Case) -> bool:
+    """Send a failed (or needs-review) case again. For needs-review this means "send anyway":
+    the person has checked Kore and found no case, so the look-up is skipped."""
+    updated = Case.objects.filter(pk=case.pk, state__in=[State.FAILED, State.NEEDS_REVIEW]).update(
+        state=State.QUEUED,
+        next_attempt_at=None,
+        lookup_required=False,
+        review_candidates=[],
+        is_flagged=False,
+        updated_at=timezone.now(),
+    )
+    if updated:
+        enqueue_delivery(case.pk)
+    return bool(updated)
+
+
+def case_cancel(*, case: Case) -> bool:
+    """Cancel a case that has not been sent yet (queued or waiting to retry). Not one whose last
+    request may have created it at Kore: that one is looked up first, and may be there."""
+    updated = Case.objects.filter(
+        pk=case.pk, state__in=[State.QUEUED, State.RETRYING], lookup_required=False
+    ).update(state=State.CANCELLED, next_attempt_at=None, updated_at=timezone.now())
+    return bool(updated)

@@ -1,0 +1,113 @@
+"""Delivering one case to Kore.ai, at most once: pace, claim, look up if an answer was lost, send,
+record. No HTTP call ever happens inside an open transaction."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from cases.delivery import pacing, reconcile
+from cases.delivery.outcomes import DeliveryResult, record_delivery, record_failure, release
+from cases.kore.client import KoreClient
+from cases.kore.errors import KoreError
+from cases.models import Case, DeliveryAttempt
+
+State = Case.State
+
+
+def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = False) -> DeliveryResult:
+    """Deliver one case to Kore.ai, recording every attempt on the row.
+
+    1. Claim: a conditional update moves the row to ``sending`` only if it is queued, or
+       retrying and due; a second worker, a duplicate task or a double click finds nothing
+       to claim. Works the same on SQLite, where ``select_for_update`` does nothing.
+    2. If an earlier attempt may have created the case, look it up first (cases/delivery/reconcile.py).
+    3. Wait for a rate-limit slot, send createCase, record the outcome.
+
+    A caller that has just created the case may pass it in to spare reading it again, and, if
+    it stored it already claimed (``case_submit(claimed=True)``, unpaced streams only), say so.
+    """
+    if claimed:
+        return _send(case, slot=None)
+    if case is None:
+        case = Case.objects.select_related("stream", "template").filter(pk=case_id).first()
+    if case is None:
+        return DeliveryResult(case=None, claimed=False)  # type: ignore[arg-type]
+    if not _may_be_claimable(case):
+        # Delivered, settled, in flight elsewhere, or a retry that is not due: its own task comes later.
+        return DeliveryResult(case=case, claimed=False)
+
+    # Pace before claiming: a case waiting for a slot stays queued and visible as such.
+    slot = None
+    limit = pacing.account_limit(case.stream)
+    if limit:
+        slot = pacing.claim_for(case.stream, limit=limit)
+        if slot is None:
+            # Every slot in the horizon is taken: come back later. Noting the time on the row
+            # tells the sweep this case's task is alive.
+            retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
+            Case.objects.filter(pk=case.pk, state__in=[State.QUEUED, State.RETRYING]).update(
+                next_attempt_at=timezone.now() + timedelta(seconds=retry_in),
+                updated_at=timezone.now(),
+            )
+            return DeliveryResult(case=case, claimed=False, retry_in=retry_in)
+
+    if not _claim(case):
+        case.refresh_from_db()
+        return DeliveryResult(case=case, claimed=False)
+    return _send(case, slot=slot, limit=limit)
+
+
+def _send(case: Case, *, slot, limit: int = 0) -> DeliveryResult:
+    """Steps 2 and 3 for a case this run has claimed: look up if ambiguous, then send."""
+    if slot is not None:
+        time.sleep(slot.wait())
+        if time.time() >= slot.ends_at:
+            # Too late to send inside the slot we claimed: give the case back without an attempt.
+            return release(case)
+
+    client = KoreClient(case.stream.kore_config())
+    if case.lookup_required:
+        settled = reconcile.look_up_before_sending(case, client, limit=limit)
+        if settled is not None:
+            return settled
+        if slot is not None:
+            # The look-up spent this slot; the send waits for a slot of its own.
+            return release(case)
+
+    started = timezone.now()
+    try:
+        kore_case = client.create_case(case.request_body)
+    except KoreError as exc:
+        return record_failure(case, exc, started=started)
+    return record_delivery(case, kore_case, started=started, outcome=DeliveryAttempt.Outcome.DELIVERED)
+
+
+def _may_be_claimable(case: Case) -> bool:
+    if case.state == State.QUEUED:
+        return True
+    return case.state == State.RETRYING and (
+        case.next_attempt_at is None or case.next_attempt_at <= timezone.now()
+    )
+
+
+def _claim(case: Case) -> bool:
+    """Move the row to ``sending`` if it is still as we read it; True when this run owns it.
+
+    Matching the attempt count and look-up flag we read means no other attempt finished in
+    between, so the in-memory copy is the row's and needs no second read. (Should one have
+    finished, the claim fails harmlessly and the case's own task or the sweep takes it.)
+    """
+    now = timezone.now()
+    claimable = Q(state=State.QUEUED) | Q(state=State.RETRYING, next_attempt_at__lte=now)
+    claimed = Case.objects.filter(
+        claimable, pk=case.pk, attempt_count=case.attempt_count, lookup_required=case.lookup_required
+    ).update(state=State.SENDING, sending_started_at=now, updated_at=now)
+    if claimed == 1:
+        case.state, case.sending_started_at = State.SENDING, now
+    return claimed == 1

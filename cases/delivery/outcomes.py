@@ -1,0 +1,297 @@
+"""Writing what an attempt found out onto the row: the attempt itself and the case's new state,
+together, in one transaction. Every path of delivery ends here, so the row tells the truth.
+
+Attempts are numbered by the row's ``attempt_count``; each write moves the count on only if it
+is still what the writer read, so two writers (a late worker and the sweep) can never record
+the same attempt number or overwrite each other's count.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cases.kore.answers import KoreCase, priority_score
+from cases.kore.errors import (
+    KoreAuthError,
+    KoreError,
+    KoreHostRefused,
+    KoreMalformed,
+    KoreRateLimited,
+    KoreRefused,
+    KoreTimeout,
+    KoreUnavailable,
+)
+from cases.models import Case, DeliveryAttempt
+
+logger = logging.getLogger(__name__)
+State = Case.State
+Outcome = DeliveryAttempt.Outcome
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a delivery run did: ``claimed`` is False when another run owns or finished the case."""
+
+    case: Case
+    claimed: bool
+    retry_in: float | None = None
+    attempt: DeliveryAttempt | None = None  # the attempt this run recorded, if any
+
+
+def write_outcome(case: Case, attempt: DeliveryAttempt, *, expect: dict | None = None, **fields) -> bool:
+    """Record an attempt and the row's new state together, and mirror them on ``case``.
+
+    ``expect``: conditions the row must still meet (the sweep writes only over a send that is
+    still stuck); False, and nothing written, when it no longer does.
+    """
+    expect = expect or {}
+    for _ in range(5):
+        count = case.attempt_count
+        attempt.number = count + 1
+        now = timezone.now()
+        with transaction.atomic():
+            moved = Case.objects.filter(pk=case.pk, attempt_count=count, **expect).update(
+                **fields, attempt_count=count + 1, updated_at=now
+            )
+            if moved:
+                attempt.save(force_insert=True)
+        if moved:
+            for name, value in {**fields, "attempt_count": count + 1, "updated_at": now}.items():
+                setattr(case, name, value)
+            return True
+        # Someone else recorded an attempt in between: number ours after theirs, if the row
+        # is still as the caller expects.
+        row = Case.objects.filter(pk=case.pk, **expect).values_list("attempt_count", flat=True).first()
+        if row is None:
+            return False
+        case.attempt_count = row
+    raise RuntimeError(f"could not record an attempt for case {case.pk}: its attempt count keeps moving")
+
+
+def kore_fields(kore_case: KoreCase, case: Case) -> dict:
+    """The columns a case takes from Kore's answer (empty values keep what the row has)."""
+    return {
+        "kore_id": kore_case.kore_id,
+        "ref_id": kore_case.ref_id or "",
+        "status_name": kore_case.status_name or "",
+        "status_category": kore_case.status_category or "",
+        "priority_name": kore_case.priority_name or "",
+        "priority_color": kore_case.priority_color or "",
+        "priority_score": priority_score(kore_case.raw),
+        "assignee_name": kore_case.assignee_name or "",
+        "requester_name": kore_case.requester_name or case.requester_name,
+        "requester_email": kore_case.requester_email or case.requester_email,
+        "due_date": kore_case.due_date or case.due_date,
+        "kore_created_at": kore_case.kore_created_at,
+        "kore_updated_at": kore_case.kore_updated_at,
+        "kore_case": kore_case.raw,
+    }
+
+
+def record_delivery(
+    case: Case, kore_case: KoreCase, *, started: datetime, outcome: str, note: str = ""
+) -> DeliveryResult:
+    """Kore holds the case: created by this attempt (``delivered``) or found (``adopted``)."""
+    now = timezone.now()
+    elapsed = kore_case.elapsed if kore_case.elapsed is not None else (now - started).total_seconds()
+    attempt = DeliveryAttempt(
+        case=case,
+        started_at=started,
+        duration_ms=int(elapsed * 1000),
+        http_status=kore_case.http_status,
+        outcome=outcome,
+        error=note,
+    )
+    try:
+        write_outcome(
+            case,
+            attempt,
+            state=State.DELIVERED,
+            delivered_at=now,
+            sending_started_at=None,
+            next_attempt_at=None,
+            lookup_required=False,
+            review_candidates=[],
+            is_flagged=False,
+            last_error="",
+            **kore_fields(kore_case, case),
+        )
+    except IntegrityError:
+        # Another portal case already holds this Kore id: never let two rows claim one case.
+        error = f"Kore answered with case {kore_case.kore_id}, which another portal case already holds."
+        return finish_failure(
+            case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
+        )
+    logger.info(
+        "case %s delivered as %s (%s)",
+        case.pk,
+        case.ref_id,
+        outcome,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": attempt.http_status,
+            "duration_ms": attempt.duration_ms,
+        },
+    )
+    return DeliveryResult(case=case, claimed=True, attempt=attempt)
+
+
+def release(case: Case) -> DeliveryResult:
+    """Give a claimed case back, unsent, to be picked up again at once."""
+    Case.objects.filter(pk=case.pk, state=State.SENDING).update(
+        state=State.QUEUED if case.attempt_count == 0 else State.RETRYING,
+        next_attempt_at=timezone.now(),
+        sending_started_at=None,
+        updated_at=timezone.now(),
+    )
+    case.refresh_from_db()
+    return DeliveryResult(case=case, claimed=False, retry_in=0)
+
+
+def hold_for_review(case: Case, *, reason: str, candidates: list[dict] | None = None) -> DeliveryResult:
+    """Stop delivery until a person decides (Adopt, or Send anyway): nothing is sent again.
+
+    For a decision reached without a call to Kore (a look-up that cannot be made).
+    """
+    now = timezone.now()
+    fields = {
+        "state": State.NEEDS_REVIEW,
+        "last_error": reason[:4000],
+        "sending_started_at": None,
+        "next_attempt_at": None,
+        "review_candidates": candidates or [],
+        "updated_at": now,
+    }
+    Case.objects.filter(pk=case.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(case, name, value)
+    logger.info(
+        "case %s needs review: %s", case.pk, reason, extra={"case_id": case.pk, "state": State.NEEDS_REVIEW}
+    )
+    return DeliveryResult(case=case, claimed=True)
+
+
+OUTCOME_BY_ERROR = [
+    (KoreRefused, Outcome.REFUSED),
+    (KoreAuthError, Outcome.AUTH_ERROR),
+    (KoreHostRefused, Outcome.ERROR),
+    (KoreRateLimited, Outcome.RATE_LIMITED),
+    (KoreTimeout, Outcome.TIMEOUT),
+    (KoreMalformed, Outcome.MALFORMED),
+    (KoreUnavailable, Outcome.UNAVAILABLE),
+]
+
+
+def outcome_for(exc: KoreError) -> str:
+    for error_type, outcome in OUTCOME_BY_ERROR:
+        if isinstance(exc, error_type):
+            return outcome
+    return Outcome.ERROR
+
+
+def retry_delay(attempt_number: int, *, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter; Kore's Retry-After wins when it asks for longer."""
+    ceiling = min(
+        settings.KORE_RETRY_MAX_SECONDS, settings.KORE_RETRY_BASE_SECONDS * 2 ** (attempt_number - 1)
+    )
+    delay = random.uniform(ceiling / 2, ceiling)
+    if retry_after:
+        # Kore knows best when its limit resets; an hour bounds a nonsensical header.
+        delay = max(delay, min(retry_after, 3600.0))
+    return delay
+
+
+def record_failure(
+    case: Case, exc: KoreError, *, started: datetime, outcome: str | None = None
+) -> DeliveryResult:
+    """A call that did not settle the case: failed for good, retried later, or given up on."""
+    outcome = outcome or outcome_for(exc)
+    # Look-ups that found nothing are not tries at delivering: they do not use up the attempts.
+    number = case.attempts.exclude(outcome=Outcome.LOOKED_UP).count() + 1
+    too_many = number >= settings.KORE_MAX_ATTEMPTS
+    too_old = timezone.now() - case.created_at > timedelta(seconds=settings.KORE_MAX_AGE_SECONDS)
+    if exc.permanent:
+        return finish_failure(
+            case, exc=exc, started=started, outcome=outcome, error=exc.message, state=State.FAILED
+        )
+    if too_many or too_old:
+        reason = f"{number} attempts" if too_many else "the maximum age"
+        error = f"Gave up after {reason}. Last error: {exc.message}"
+        # An unanswered request may still have created the case: a person must check.
+        state = State.NEEDS_REVIEW if exc.ambiguous or case.lookup_required else State.FAILED
+        return finish_failure(
+            case, exc=exc, started=started, outcome=outcome, error=error, state=state, flag=True
+        )
+    delay = retry_delay(number, retry_after=exc.retry_after)
+    return finish_failure(
+        case,
+        exc=exc,
+        started=started,
+        outcome=outcome,
+        error=exc.message,
+        state=State.RETRYING,
+        retry_in=delay,
+    )
+
+
+def finish_failure(
+    case: Case,
+    *,
+    started: datetime,
+    outcome: str,
+    error: str,
+    state: str,
+    exc: KoreError | None = None,
+    retry_in: float | None = None,
+    flag: bool = False,
+    candidates: list[dict] | None = None,
+    http_status: int | None = None,
+) -> DeliveryResult:
+    now = timezone.now()
+    ambiguous = bool(exc and exc.ambiguous)
+    attempt = DeliveryAttempt(
+        case=case,
+        started_at=started,
+        duration_ms=int((now - started).total_seconds() * 1000),
+        http_status=exc.status if exc else http_status,
+        outcome=outcome,
+        ambiguous=ambiguous,
+        error=error[:4000],
+        response_body=exc.body if exc else "",
+    )
+    write_outcome(
+        case,
+        attempt,
+        state=state,
+        last_error=error[:4000],
+        sending_started_at=None,
+        next_attempt_at=now + timedelta(seconds=retry_in) if retry_in is not None else None,
+        lookup_required=ambiguous or case.lookup_required,
+        review_candidates=candidates if candidates is not None else case.review_candidates,
+        is_flagged=flag,
+    )
+    logger.info(
+        "case %s attempt failed (%s): %s -> %s",
+        case.pk,
+        outcome,
+        error,
+        state,
+        extra={
+            "case_id": case.pk,
+            "ref_id": case.ref_id,
+            "outcome": outcome,
+            "http_status": attempt.http_status,
+            "duration_ms": attempt.duration_ms,
+            "state": state,
+        },
+    )
+    return DeliveryResult(case=case, claimed=True, retry_in=retry_in, attempt=attempt)

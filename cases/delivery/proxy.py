@@ -1,0 +1,134 @@
+"""The drop-in proxy's workflow: idempotency keys, submit-and-deliver within the caller's request,
+and "refuse to queue". The HTTP side (paths, tokens, Kore's answer forms) is in cases/api/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cases.delivery.actions import case_cancel
+from cases.delivery.deliver import case_deliver
+from cases.delivery.outcomes import DeliveryResult
+from cases.delivery.submit import case_submit
+from cases.delivery.tasks import enqueue_delivery
+from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class KeyReusedWithAnotherBody(Exception):
+    """The Idempotency-Key was used before with a different request."""
+
+
+class KeyInProgress(Exception):
+    """A concurrent call with the same Idempotency-Key is storing its case right now."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    case: Case
+    replayed: bool
+    attempt: DeliveryAttempt | None = None
+
+
+def request_fingerprint(stream_id: str, body: dict) -> str:
+    canonical = json.dumps({"stream": stream_id, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def earlier_submission(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Case | None:
+    """The case a call with this key made within the window, once it settled (or the wait ran
+    out); None when the key is new. Raises KeyReusedWithAnotherBody for another body."""
+    cutoff = timezone.now() - IDEMPOTENCY_WINDOW
+    IdempotencyKey.objects.filter(api_client=client, key=key, created_at__lt=cutoff).delete()
+    previous = IdempotencyKey.objects.filter(api_client=client, key=key).select_related("case").first()
+    if previous is None:
+        return None
+    if previous.request_hash != fingerprint:
+        raise KeyReusedWithAnotherBody
+    case = previous.case
+    while case.is_pending and time.monotonic() < wait_until:
+        time.sleep(0.05)
+        case.refresh_from_db()
+    return case
+
+
+def proxy_submit(
+    *,
+    client: ApiClient,
+    template: CaseTemplate,
+    body: dict,
+    key: str,
+    fingerprint: str,
+    paced: bool,
+    wait_until: float,
+    on_stored=None,
+) -> Submitted:
+    """Store the caller's body as sent, then deliver it within the call until ``wait_until``.
+
+    An unpaced stream's case is stored already claimed by this call, which sends it at once; a
+    paced one waits for its rate-limit slot before it is claimed. ``on_stored(case)`` runs in
+    the storing transaction (the API's audit record), so the case, its key and the record
+    commit together.
+    """
+    try:
+        with transaction.atomic():
+            case = case_submit(
+                template=template, body=body, api_client=client, enqueue=False, claimed=not paced
+            )
+            if key:
+                IdempotencyKey.objects.create(api_client=client, key=key, request_hash=fingerprint, case=case)
+            if on_stored is not None:
+                on_stored(case)
+    except IntegrityError:
+        # A concurrent call with the same key won the race: answer with its outcome.
+        earlier = earlier_submission(client=client, key=key, fingerprint=fingerprint, wait_until=wait_until)
+        if earlier is None:
+            raise KeyInProgress from None
+        return Submitted(case=earlier, replayed=True)
+    result = deliver_and_wait(case, wait_until=wait_until, claimed=not paced)
+    return Submitted(case=result.case, replayed=False, attempt=result.attempt)
+
+
+def deliver_and_wait(case: Case, *, wait_until: float, claimed: bool = False) -> DeliveryResult:
+    """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
+    result = case_deliver(case_id=case.pk, case=case, claimed=claimed)
+    while True:
+        if not result.case.is_pending:
+            return result
+        remaining = wait_until - time.monotonic()
+        if result.claimed:
+            # A failed attempt that will be retried: the worker takes it from here.
+            enqueue_delivery(case.pk, countdown=result.retry_in)
+            return result
+        if remaining <= 0:
+            enqueue_delivery(case.pk)
+            return result
+        # Waiting for a rate-limit slot, or another worker has it in flight.
+        time.sleep(min(remaining, result.retry_in if result.retry_in else 0.05))
+        result = case_deliver(case_id=case.pk)
+
+
+def refuse_to_queue(case: Case) -> bool:
+    """The caller asked not to queue: withdraw the case. True when Kore did not answer in time
+    (a timeout, or no attempt made at all), False when it answered with an error.
+
+    A case whose request may have reached Kore cannot be withdrawn: it may exist there. It is
+    held for review instead, so that nothing sends it again unless a person decides to.
+    """
+    if not case_cancel(case=case):
+        Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(
+            state=Case.State.NEEDS_REVIEW,
+            next_attempt_at=None,
+            last_error=f"{case.last_error} The caller asked not to queue, and the request may have "
+            "created the case at Kore: check Kore, then adopt it or send anyway.",
+            updated_at=timezone.now(),
+        )
+    last = case.attempts.order_by("-number").first()
+    return last is None or last.outcome == DeliveryAttempt.Outcome.TIMEOUT

@@ -1,0 +1,105 @@
+"""Kore's answer shapes, read in one place: a case (createCase, getCases), its priority score,
+and the messages of an error answer. Workflows use these parsed forms, never raw JSON keys."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cases.kore.dates import parse_kore_datetime
+from cases.kore.errors import MAX_ERROR_BODY, KoreMalformed
+
+RATE_LIMIT_TEXT = "exceeded the per-minute rate limit"
+
+
+@dataclass
+class KoreCase:
+    """A case as Kore returned it: the whole dict in ``raw`` plus the columns people browse by."""
+
+    raw: dict
+    kore_id: str
+    ref_id: str = ""
+    name: str = ""
+    status_name: str = ""
+    status_category: str = ""
+    priority_name: str = ""
+    priority_color: str = ""
+    assignee_name: str = ""
+    requester_id: str = ""
+    requester_name: str = ""
+    requester_email: str = ""
+    source: str = ""
+    due_date: datetime | None = None
+    kore_created_at: datetime | None = None
+    kore_updated_at: datetime | None = None
+    http_status: int | None = None
+    elapsed: float | None = None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def parse_case(data: Any) -> KoreCase:
+    """Read a case dict from createCase or getCases; a case without ``_id`` is malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
+        raise KoreMalformed(
+            "Kore's answer is not a case: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
+        )
+    status, priority = _object(data.get("status")), _object(data.get("priority"))
+    assignee, user = _object(data.get("currAssignee")), _object(data.get("userInfo"))
+    return KoreCase(
+        raw=data,
+        kore_id=data["_id"],
+        ref_id=_text(data.get("refId")),
+        name=_text(data.get("name")),
+        status_name=_text(status.get("name")),
+        status_category=_text(status.get("statusCategory")),
+        priority_name=_text(priority.get("name")),
+        priority_color=_text(priority.get("color")),
+        assignee_name=_text(assignee.get("name")),
+        requester_id=_text(user.get("_id") or user.get("id")),
+        requester_name=_text(user.get("name")),
+        requester_email=_text(data.get("emailId") or user.get("emailId")),
+        source=_text(data.get("source")),
+        due_date=parse_kore_datetime(data.get("ETA") or data.get("dueDate")),
+        kore_created_at=parse_kore_datetime(data.get("createdAt")),
+        kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
+    )
+
+
+def kore_messages(payload: Any) -> tuple[str, Any]:
+    """Kore's own words from ``{"errors":[{"msg":…,"code":…}]}`` (or a bare message)."""
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors:
+            texts = [
+                str(e.get("msg") or e.get("message") or e) if isinstance(e, dict) else str(e) for e in errors
+            ]
+            first = errors[0] if isinstance(errors[0], dict) else {}
+            return "; ".join(texts), first.get("code")
+        for key in ("message", "msg", "error"):
+            if isinstance(payload.get(key), str):
+                return payload[key], payload.get("code")
+    return "", None
+
+
+def is_rate_limit_answer(payload: Any) -> bool:
+    """Does Kore's ``errors[].msg`` say its rate limit was exceeded? Only that key counts."""
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list):
+        return False
+    return any(isinstance(e, dict) and RATE_LIMIT_TEXT in str(e.get("msg") or "") for e in errors)
+
+
+def priority_score(kore_case: dict) -> int | None:
+    """Kore's priority score (what sorting by priority uses), when the case carries one."""
+    priority = kore_case.get("priority") if isinstance(kore_case, dict) else None
+    score = priority.get("score") if isinstance(priority, dict) else None
+    return score if isinstance(score, int) and not isinstance(score, bool) else None

@@ -1,0 +1,161 @@
+"""Finding a case at Kore by what we sent, when Kore's answer to createCase was lost.
+
+Kore has no fetch by id and no idempotency key; getCases is the only way to ask. Its documented
+filters are loose (``searchText`` matches "name or title", and the docs do not say which date
+``startDate``/``endDate`` filter on), its paging keys are not documented, and its answers carry
+neither the requester's phone nor, reliably, the user id we sent. So this module:
+
+- asks broadly (the title, and a date range wide enough for any reading of the date filters),
+- reads every page (``page``, ``limit`` and ``skip`` sent, ``hasMore`` followed, bounded),
+- decides on our side: same title, created in the window, nothing Kore echoes contradicting us.
+
+What to do with the candidates is the delivery workflow's decision (cases/reconcile.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cases.kore.dates import format_kore_datetime, parse_kore_datetime
+
+DEFAULT_PAGE_SIZE = 50  # the documented answer's own page size
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One getCases answer: its cases (raw dicts) and whether more follow."""
+
+    results: list[dict]
+    has_more: bool
+
+
+def parse_case_page(payload: dict, *, asked_limit: int, page: int) -> CasePage:
+    """Read ``{results, hasMore, totalPages, totalResults}``; ``hasMore`` wins when present."""
+    results = [item for item in payload.get("results") or [] if isinstance(item, dict)]
+    has_more = payload.get("hasMore")
+    if not isinstance(has_more, bool):
+        total_pages = payload.get("totalPages")
+        if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+            has_more = page < total_pages
+        else:
+            # Without any paging facts, a full page may have a next one.
+            has_more = len(results) >= asked_limit
+    return CasePage(results=results, has_more=has_more)
+
+
+@dataclass
+class Reading:
+    """Every case a paged getCases query answered, and whether the reading was complete."""
+
+    cases: list[dict] = field(default_factory=list)
+    pages: int = 0
+    complete: bool = False
+
+
+def read_all_pages(
+    fetch: Callable[[dict], dict],
+    filters: dict,
+    *,
+    max_pages: int,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> Reading:
+    """Follow ``hasMore`` through at most ``max_pages`` pages of a getCases query.
+
+    Each request sends ``page``, ``limit`` and ``skip`` (the cases received so far), so any
+    reading of the undocumented paging keys, and a page size Kore chooses itself, lands on the
+    next unseen case. ``fetch`` makes one call (and takes its own pacing slot). A page that is
+    empty while ``hasMore`` says more follow ends the reading incomplete, as does the bound.
+    """
+    reading, seen = Reading(), set()
+    for page in range(1, max_pages + 1):
+        answer = fetch({**filters, "page": page, "limit": page_size, "skip": len(reading.cases)})
+        parsed = parse_case_page(answer, asked_limit=page_size, page=page)
+        reading.pages = page
+        for case in parsed.results:
+            key = case.get("_id")
+            if key not in seen:  # a case created meanwhile may shift one onto the next page
+                seen.add(key)
+                reading.cases.append(case)
+        if not parsed.has_more:
+            reading.complete = True
+            return reading
+        if not parsed.results:
+            return reading
+    return reading
+
+
+# --- The case we are looking for -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentCase:
+    """What the portal sent, and when it may have reached Kore."""
+
+    body: dict
+    template_id: str
+    template_name: str
+    sent_from: datetime  # the earliest send that may have reached Kore
+    sent_until: datetime  # now: nothing later can be ours
+
+    @property
+    def title(self) -> str:
+        return str(self.body.get("name") or "")
+
+
+def lookup_filters(sent: SentCase, *, margin: timedelta) -> dict:
+    """getCases filters that find the case under any reading of Kore's date filters.
+
+    The range holds the window of creation (and so of any update since), and the due date we
+    sent, in case ``startDate``/``endDate`` filter on that.
+    """
+    moments = [sent.sent_from, sent.sent_until]
+    due = parse_kore_datetime(sent.body.get("dueDate"))
+    if due is not None:
+        moments.append(due)
+    return {
+        "searchText": sent.title,
+        "startDate": format_kore_datetime(min(moments) - margin),
+        "endDate": format_kore_datetime(max(moments) + margin),
+    }
+
+
+def _words(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def is_candidate(found: dict, sent: SentCase, *, margin: timedelta) -> bool:
+    """The same title, and created in the window of the send (when Kore says when)."""
+    if _words(found.get("name")) != _words(sent.title):
+        return False
+    created = parse_kore_datetime(found.get("createdAt"))
+    if created is None:
+        return True  # nothing rules it out: treat it as possibly ours
+    return sent.sent_from - margin <= created <= sent.sent_until + margin
+
+
+def contradictions(found: dict, sent: SentCase) -> list[str]:
+    """What Kore echoes that does not fit what we sent. Only what Kore returns is compared:
+    no phone number (never echoed), and not the user id (Kore may answer its own ``u-…``)."""
+    problems = []
+    template = found.get("caseTmp")
+    if isinstance(template, str) and template.strip():
+        known = {sent.template_id.casefold(), sent.template_name.strip().casefold()}
+        if template.strip().casefold() not in known:
+            problems.append(f"template {template!r}")
+    user = found.get("userInfo") if isinstance(found.get("userInfo"), dict) else {}
+    found_email = _words(user.get("emailId") or found.get("emailId")).casefold()
+    sent_email = _words(sent.body.get("emailId")).casefold()
+    if found_email and sent_email and found_email != sent_email:
+        problems.append(f"email {found_email}")
+    found_source = _words(found.get("source")).casefold()
+    sent_source = _words(sent.body.get("source")).casefold()
+    if found_source and sent_source and found_source != sent_source:
+        problems.append(f"source {found_source}")
+    return problems
+
+
+def candidates_in(cases: list[dict], sent: SentCase, *, margin: timedelta) -> Iterator[dict]:
+    return (found for found in cases if is_candidate(found, sent, margin=margin))
