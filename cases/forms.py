@@ -174,14 +174,15 @@ class CaseForm(forms.Form):
                 raise ValidationError("Enter a phone number of 6 to 15 digits, e.g. +44 20 7946 0958.")
         return phone
 
-    def due_date_is_past(self) -> bool:
-        due = self.cleaned_data.get("dueDate") if hasattr(self, "cleaned_data") else None
-        return bool(due and due < timezone.now() - timedelta(minutes=5))
+    # Set while cleaning: the page then shows the box that confirms a past due date.
+    due_date_is_past = False
 
     def clean(self):
         cleaned = super().clean()
+        due = cleaned.get("dueDate")
+        self.due_date_is_past = bool(due and due < timezone.now() - timedelta(minutes=5))
         # Kore accepts a past due date, so the form only asks the person to confirm one.
-        if self.due_date_is_past() and not cleaned.get("confirm_past_due"):
+        if self.due_date_is_past and not cleaned.get("confirm_past_due"):
             self.add_error("dueDate", "The due date is in the past. Tick the box below to send it anyway.")
         for key in ("name", "desc", "user_id", "user_name", "source"):
             if isinstance(cleaned.get(key), str):

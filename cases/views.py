@@ -15,6 +15,7 @@ from cases import roles, services
 from cases.audit import audit_record
 from cases.delivery import actions, reconcile
 from cases.delivery.submit import build_case_body, case_submit
+from cases.kore.answers import review_candidate
 from cases.forms import CaseForm, CaseTemplateForm, StreamForm
 from cases.models import Case, CaseTemplate, Stream
 from cases.roles import administrator_required, browse_permission_required, submit_permission_required
@@ -61,6 +62,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "case": case,
         "attempts": case.attempts.all(),
         "can_manage": can_manage_delivery(request.user, case),
+        "candidates": [review_candidate(found) for found in case.review_candidates or []],
         "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False),
         "kore_case_json": json.dumps(case.kore_case, indent=2, ensure_ascii=False) if case.kore_case else "",
     }

@@ -170,3 +170,23 @@ def test_a_worker_with_log_format_json_logs_each_attempt_as_a_json_line(
     assert attempt["ref_id"] == case.ref_id and attempt["outcome"] == "delivered"
     assert attempt["http_status"] == 200 and isinstance(attempt["duration_ms"], int)
     assert os.environ["PORTAL_SECRET_KEYS"] not in worker.log.read_text()
+
+
+def test_a_case_titled_with_kores_rate_limit_sentence_is_delivered_once(
+    redis_server, worker_env, workers, template, simulator, published_for_real
+):
+    """An IT-support case about exactly that error: Kore's 200 repeats the title, and that is
+    a created case, not a refusal to retry."""
+    sentence = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
+    case = CaseFactory(template=template, name=sentence, desc=f"The bot keeps saying: {sentence}")
+    workers(worker_env, name="sentence", concurrency=1)
+    publish(redis_server.url, [case.pk])
+    wait_until(
+        lambda: Case.objects.get(pk=case.pk).state == Case.State.DELIVERED,
+        timeout=30,
+        message=f"not delivered: {Case.objects.get(pk=case.pk).state}",
+    )
+    time.sleep(1.0)  # room for a wrong retry to reach the simulator
+    case.refresh_from_db()
+    assert simulator.created_count == 1
+    assert list(case.attempts.values_list("outcome", flat=True)) == ["delivered"]

@@ -66,9 +66,13 @@ def test_plausible_phones_are_accepted(phone):
     assert form.is_valid(), form.errors
 
 
-def test_a_due_date_in_the_past_is_refused():
-    form = CaseForm(case_data(CaseTemplateFactory(), dueDate="2001-01-01T10:00"))
-    assert "dueDate" in form.errors
+def test_a_due_date_in_the_past_asks_to_be_confirmed():
+    template = CaseTemplateFactory()
+    form = CaseForm(case_data(template, dueDate="2001-01-01T10:00"))
+    assert "in the past" in form.errors["dueDate"][0]
+    assert form.due_date_is_past  # the page shows the confirmation box
+    confirmed = CaseForm(case_data(template, dueDate="2001-01-01T10:00", confirm_past_due="on"))
+    assert confirmed.is_valid(), confirmed.errors
 
 
 def test_an_iso_due_date_with_zone_is_read_as_given():
@@ -169,3 +173,21 @@ def test_plain_http_is_allowed_for_a_listed_host(settings):
 
 def test_stream_ids_must_look_like_kores():
     assert "stream_id" in StreamForm(stream_data(stream_id="bot-123")).errors
+
+
+def test_a_stream_needs_its_account_id():
+    assert "account_id" in StreamForm(stream_data(account_id="")).errors
+
+
+def test_an_older_stream_without_account_id_must_gain_one_when_saved():
+    stream = StreamForm(stream_data()).save()
+    type(stream).objects.filter(pk=stream.pk).update(account_id="")
+    stream.refresh_from_db()
+    assert "account_id" in StreamForm(stream_data(account_id="", client_secret=""), instance=stream).errors
+
+
+def test_two_active_streams_cannot_share_a_kore_stream_id():
+    StreamForm(stream_data()).save()
+    form = StreamForm(stream_data(name="Copy"))
+    assert "Another active stream already uses this Kore stream id." in str(form.errors)
+    assert StreamForm(stream_data(name="Old copy", is_active="")).is_valid()  # an inactive one may

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from cases.delivery import pacing
+from tests.factories import StreamFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,3 +63,30 @@ def test_a_full_horizon_answers_none():
     given = [claim for claim in claims if claim]
     assert 1 <= len(given) <= 2
     assert claims[-1] is None
+
+
+def test_streams_of_one_account_share_the_lowest_limit():
+    fast = StreamFactory(rate_limit=60, account_id="acct-shared")
+    slow = StreamFactory(rate_limit=20, account_id="acct-shared", host=fast.host.upper())
+    unpaced = StreamFactory(rate_limit=0, account_id="acct-shared")
+    elsewhere = StreamFactory(rate_limit=60, account_id="acct-other")
+    assert pacing.account_limit(fast) == pacing.account_limit(slow) == pacing.account_limit(unpaced) == 20
+    assert pacing.account_limit(elsewhere) == 60
+    assert fast.rate_limit_key() == slow.rate_limit_key() == unpaced.rate_limit_key()
+    slow.is_active = False
+    slow.save()
+    assert pacing.account_limit(fast) == 60  # an inactive stream sends nothing
+
+
+def test_two_streams_of_one_account_never_add_up(settings):
+    """Claiming for both streams at once gives one account's worth of slots, not two."""
+    settings.KORE_RATE_WINDOW_SECONDS = 1.0
+    settings.KORE_PACING_HORIZON_SECONDS = 2.0
+    one = StreamFactory(rate_limit=11, account_id="acct-add")
+    two = StreamFactory(rate_limit=31, account_id="acct-add")
+    slots = [pacing.claim_for(stream) for _ in range(40) for stream in (one, two)]
+    starts = sorted(slot.starts_at for slot in slots if slot)
+    assert len(starts) == len(set(starts))  # never two sends in one slot
+    # Two seconds at 10 slots a second (the lower limit): about 20 (a few more as the clock moves
+    # while claiming), never the 60 that 10 + 30 a second would give.
+    assert 18 <= len(starts) <= 30

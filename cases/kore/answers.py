@@ -103,3 +103,27 @@ def priority_score(kore_case: dict) -> int | None:
     priority = kore_case.get("priority") if isinstance(kore_case, dict) else None
     score = priority.get("score") if isinstance(priority, dict) else None
     return score if isinstance(score, int) and not isinstance(score, bool) else None
+
+
+@dataclass(frozen=True)
+class ReviewCandidate:
+    """A found case as a person deciding on a review sees it."""
+
+    kore_id: str
+    ref_id: str
+    name: str
+    created_at: datetime | None
+    template: str
+    status: str
+
+
+def review_candidate(found: dict) -> ReviewCandidate:
+    status = _object(found.get("status"))
+    return ReviewCandidate(
+        kore_id=_text(found.get("_id")),
+        ref_id=_text(found.get("refId")),
+        name=_text(found.get("name")),
+        created_at=parse_kore_datetime(found.get("createdAt")),
+        template=_text(found.get("caseTmp")),
+        status=_text(status.get("name")),
+    )
