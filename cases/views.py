@@ -15,8 +15,8 @@ from cases import roles, services
 from cases.audit import audit_record
 from cases.delivery import actions, reconcile
 from cases.delivery.submit import build_case_body, case_submit
-from cases.kore.answers import review_candidate
 from cases.forms import CaseForm, CaseTemplateForm, StreamForm
+from cases.kore.answers import review_candidate
 from cases.models import Case, CaseTemplate, Stream
 from cases.roles import administrator_required, browse_permission_required, submit_permission_required
 
