@@ -101,3 +101,30 @@ def test_test_connection_reports_success_and_kores_own_refusal(stream):
 def test_the_test_connection_button_shows_the_result(staff_client, stream):
     response = staff_client.post(reverse("stream_check", args=[stream.pk]), follow=True)
     assert b"Connected" in response.content
+
+
+def test_test_connection_says_plainly_that_the_account_id_is_missing(stream, simulator):
+    Stream.objects.filter(pk=stream.pk).update(account_id="")
+    stream.refresh_from_db()
+    result = stream_check(stream=stream)
+    assert not result.ok and "no account id" in result.message
+    assert simulator.request_count == 0  # nothing asked of Kore that it would refuse
+
+
+def test_a_past_due_date_on_the_page_is_confirmed_then_sent(
+    member_client, template, simulator, django_capture_on_commit_callbacks
+):
+    response = post_case(
+        member_client, template, django_capture_on_commit_callbacks, dueDate="2001-01-01T10:00"
+    )
+    page = response.content.decode()
+    assert "The due date is in the past" in page and "send it anyway" in page
+    assert not Case.objects.exists()
+    post_case(
+        member_client,
+        template,
+        django_capture_on_commit_callbacks,
+        dueDate="2001-01-01T10:00",
+        confirm_past_due="on",
+    )
+    assert Case.objects.get().state == Case.State.DELIVERED

@@ -114,3 +114,15 @@ def test_the_example_file_downloads(member_client):
     response = member_client.get(reverse("import_example"))
     assert response["Content-Type"].startswith("text/csv")
     assert response.content.decode().startswith("name,desc,")
+
+
+def test_imports_follow_the_proxys_rule_not_the_forms(
+    member_client, template, simulator, django_capture_on_commit_callbacks
+):
+    # A past due date and a phone in Kore's own sample form are Kore's to judge.
+    content = HEADER + "Old printer,desc,,,,902398xxxx,2001-01-01T10:00:00.000Z,\n"
+    upload(member_client, template, content, capture=django_capture_on_commit_callbacks)
+    case = Case.objects.get()
+    assert case.state == Case.State.DELIVERED
+    assert case.request_body["phoneNumber"] == "902398xxxx"
+    assert case.request_body["dueDate"] == "2001-01-01T10:00:00.000Z"
