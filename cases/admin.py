@@ -148,7 +148,7 @@ class SignedInSessionAdmin(ReadOnlyAdmin):
 
 
 class KeptCountAdmin(ReadOnlyAdmin):
-    """The database's triggers keep these counts (cases/case_counts.py)."""
+    """The database's triggers keep these counts (cases/browse/kept_counts.py)."""
 
     list_filter = ["stream"]
 

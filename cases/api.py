@@ -403,7 +403,7 @@ CASE_LIST_PARAMETERS = [
     )
 )
 class CaseListAPI(ReadAPIMixin, APIView):
-    """The same definition of "which cases" as the list page and the export (cases/browse.py)."""
+    """The same definition of "which cases" as the list page and the export (cases/browse/)."""
 
     def get(self, request):
         result = browse.browse_cases(request.user, request.query_params, with_total=False)

@@ -13,10 +13,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from cases import browse, exports
+from cases import browse
 from cases.audit import audit_record
-from cases.dashboard import dashboard_figures
+from cases.browse import exports
+from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, SavedView
+from cases.models.words import search_kind
 from cases.roles import browse_permission_required
 
 # --- Dashboard ---------------------------------------------------------------------------
@@ -75,7 +77,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 def _exact_case(request: HttpRequest) -> Case | None:
     q = " ".join(request.GET.get("q", "").split())
-    if not q or browse.search_kind(q) not in ("ref_id", "kore_id"):
+    if not q or search_kind(q) not in ("ref_id", "kore_id"):
         return None
     matches = list(Case.objects.visible_to(request.user).search(q).only("pk")[:2])
     return matches[0] if len(matches) == 1 else None

@@ -7,7 +7,7 @@
 Views check permissions (``cases.manage_portal``, ``cases.add_case``, ``cases.view_case``), never
 group names, so a superuser or a custom group with the same permissions works too. What a person
 sees is limited by stream membership (``Stream.members``) everywhere: lists, search, export,
-dashboard and API, through ``visible_streams``.
+dashboard and API, through ``visible_streams`` (cases/models/streams.py, the one rule).
 """
 
 from __future__ import annotations
@@ -18,15 +18,29 @@ from functools import wraps
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 
+from cases.models.streams import (
+    BROWSE_CASES,
+    VIEW_ALL_STREAMS,
+    sees_every_stream,
+    visible_streams,
+    within_visible_streams,
+)
+
+__all__ = [
+    "BROWSE_CASES",
+    "VIEW_ALL_STREAMS",
+    "sees_every_stream",
+    "visible_streams",
+    "within_visible_streams",
+]
+
 ADMINISTRATOR = "administrator"
 AGENT = "agent"
 VIEWER = "viewer"
 
 MANAGE_PORTAL = "cases.manage_portal"
-VIEW_ALL_STREAMS = "cases.view_all_streams"
 SUBMIT_CASES = "cases.add_case"
 MANAGE_ANY_DELIVERY = "cases.change_case"
-BROWSE_CASES = "cases.view_case"
 
 
 @dataclass(frozen=True)
@@ -101,41 +115,6 @@ def forget_cached_permissions(user) -> None:
 
 def is_administrator(user) -> bool:
     return bool(getattr(user, "is_authenticated", False)) and user.has_perm(MANAGE_PORTAL)
-
-
-def visible_streams(principal):
-    """The streams a principal may see, as a queryset (used as a subquery, so it costs no query
-    of its own), or None for every stream.
-
-    An API client sees the streams it was given; a person with ``view_all_streams`` sees all;
-    anyone else with ``view_case`` sees the streams they are a member of; everyone else, none.
-    """
-    from cases.models import ApiClient, Stream
-
-    if isinstance(principal, ApiClient):
-        return Stream.objects.filter(api_clients=principal) if principal.pk else Stream.objects.none()
-    if not getattr(principal, "is_authenticated", False):
-        return Stream.objects.none()
-    if principal.has_perm(VIEW_ALL_STREAMS):
-        return None
-    if principal.has_perm(BROWSE_CASES):
-        return Stream.objects.filter(members=principal)
-    return Stream.objects.none()
-
-
-def within_visible_streams(queryset, principal, *, stream_field: str = "stream"):
-    """``queryset`` limited to the rows of the streams ``principal`` may see (``stream_field``
-    names the row's stream): unchanged for administrators, empty for someone without a role."""
-    streams = visible_streams(principal)
-    if streams is None:
-        return queryset
-    if streams.query.is_empty():
-        return queryset.none()
-    return queryset.filter(**{f"{stream_field}__in": streams.values("pk")})
-
-
-def sees_every_stream(principal) -> bool:
-    return visible_streams(principal) is None
 
 
 def permission_needed(permission: str, message: str):

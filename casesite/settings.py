@@ -221,7 +221,7 @@ _pacing_cache = (
 CACHES = {
     "default": _pacing_cache,
     "pacing": _pacing_cache,
-    # Per process, no SQL: the dashboard's minute-old figures (cases/dashboard.py).
+    # Per process, no SQL: the dashboard's minute-old figures (cases/browse/dashboard.py).
     "dashboard": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dashboard"},
 }
 

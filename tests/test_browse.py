@@ -181,8 +181,8 @@ def test_word_search_follows_edits_and_deletions(user):
 
 @pytest.mark.parametrize("cap", [1000, 5], ids=["few matches", "many matches"])
 def test_word_search_pages_hold_every_match_once_in_order_however_many_match(user, monkeypatch, cap):
-    # Few matches: their ids go into the query; many: the list's index is walked (cases/browse.py).
-    monkeypatch.setattr(browse, "WORD_COUNT_CAP", cap)
+    # Few matches: their ids go into the query; many: the list's index is walked (cases/browse/search.py).
+    monkeypatch.setattr(browse.search, "WORD_COUNT_CAP", cap)
     now = timezone.now()
     template = CaseTemplateFactory()
     matching = [
@@ -356,7 +356,7 @@ def test_a_first_page_holding_every_match_is_not_counted_again(user, django_asse
 
 
 def test_the_total_is_capped(user, monkeypatch):
-    monkeypatch.setattr(browse, "COUNT_CAP", 4)
+    monkeypatch.setattr(browse.listing, "COUNT_CAP", 4)
     CaseFactory.create_batch(6, template=CaseTemplateFactory())
     assert browse.count_capped(Case.objects.all(), 4) == (4, True)
     assert browse.count_capped(Case.objects.all(), 6) == (6, False)
@@ -443,7 +443,7 @@ def test_word_search_survives_sqlite_rebuilding_the_table(user):
     """A later migration that makes SQLite rebuild cases_case drops the triggers; post_migrate
     puts them back and reindexes."""
 
-    from cases.fulltext import ensure_sqlite_triggers
+    from cases.browse.word_index import ensure_sqlite_triggers
 
     if connection.vendor != "sqlite":
         pytest.skip("SQLite only")
@@ -469,7 +469,7 @@ def test_digits_that_are_not_ascii_are_unknown_ids_not_errors(user):
 def test_a_word_search_is_counted_by_reading_its_first_ids(user, monkeypatch, django_assert_max_num_queries):
     # Up to WORD_COUNT_CAP matches the ids found through the word index are the total; beyond
     # it the total is capped. Other filters and stream membership count in both cases.
-    monkeypatch.setattr(browse, "WORD_COUNT_CAP", 20)
+    monkeypatch.setattr(browse.search, "WORD_COUNT_CAP", 20)
     template = CaseTemplateFactory()
     other_stream = CaseTemplateFactory()
     CaseFactory.create_batch(30, template=template, name="Printer on fire")

@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from cases import case_counts
-from cases.dashboard import dashboard_figures
+from cases.browse import kept_counts as case_counts
+from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, CreatedCount, OpenCaseCount, OpenDueCount
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory
 
@@ -170,7 +170,7 @@ def test_created_counts_follow_every_way_of_writing_a_case():
 
 
 def test_cases_per_day_are_exact_in_zones_a_half_or_quarter_hour_from_utc(member_user, monkeypatch):
-    from cases import dashboard
+    from cases.browse import dashboard
 
     template = CaseTemplateFactory()
     now = timezone.now()

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import exports, roles
-from cases.dashboard import dashboard_figures
+from cases import roles
+from cases.browse import exports
+from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, SavedView
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
@@ -65,7 +66,7 @@ def test_csv_export_holds_every_matching_row_in_order(
 
 def test_exported_times_read_as_isoformat_in_every_sort_across_batches(member_client, monkeypatch, settings):
     # Times are read as UTC text, and the next batch's cursor is made from that text
-    # (cases/exports.py): zero and trailing-zero microseconds, ties, and cases without a due date,
+    # (cases/browse/exports.py): zero and trailing-zero microseconds, ties, and cases without a due date,
     # in a time zone other than UTC, which naive text would be mistaken for.
     settings.TIME_ZONE = "America/New_York"
     monkeypatch.setattr(exports, "BATCH_SIZE", 3)

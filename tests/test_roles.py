@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from cases import roles
-from cases.dashboard import dashboard_figures
+from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, ImportBatch, SavedView
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 

@@ -8,13 +8,13 @@ from django.db import migrations, models
 # The dashboard's counts (cases/case_counts.py): triggers on cases_case, then a first count of
 # the cases already there.
 def install_case_counts(apps, schema_editor):
-    from cases import case_counts
+    from cases.browse import kept_counts as case_counts
 
     case_counts.install(schema_editor)
 
 
 def uninstall_case_counts(apps, schema_editor):
-    from cases import case_counts
+    from cases.browse import kept_counts as case_counts
 
     case_counts.uninstall(schema_editor)
 

@@ -16,8 +16,8 @@ from django.core.cache import caches
 from django.db import connection
 from django.utils import timezone
 
-from cases import roles
 from cases.models import Case, CreatedCount, OpenCaseCount, OpenDueCount
+from cases.models.streams import sees_every_stream, visible_streams
 
 CHART_DAYS = 30
 CHART_WIDTH, CHART_HEIGHT, CHART_BOTTOM = 720, 180, 20
@@ -104,7 +104,7 @@ def dashboard_figures(user, *, now: datetime | None = None, cache_seconds: int =
     visible = _within(Case.objects.all(), streams)
     if cache_seconds:
         # Administrators share one set of figures; anyone limited to some streams has their own.
-        scope = "all" if roles.sees_every_stream(user) else f"user{user.pk}"
+        scope = "all" if sees_every_stream(user) else f"user{user.pk}"
         key = f"dashboard:v2:{scope}:{timezone.get_current_timezone_name()}"
         cache = caches["dashboard"]
         figures = cache.get(key)
@@ -130,7 +130,7 @@ def _stream_scope(user) -> list[int] | None:
     filter by this list rather than by the membership subquery the lists use: PostgreSQL
     answers "stream IN (list)" from the (state, stream) index, but joins a subquery to every
     case in a state (120 ms for an agent at a million cases)."""
-    streams = roles.visible_streams(user)
+    streams = visible_streams(user)
     if streams is None:
         return None
     return [] if streams.query.is_empty() else list(streams.values_list("pk", flat=True))

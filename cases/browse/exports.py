@@ -1,7 +1,7 @@
 """The filtered case list as CSV or JSON lines: every matching case in the list's order, read in
 keyset batches (constant memory and constant cost per batch at any size) and streamed.
 
-Which cases match is cases/browse.py's business; this module reads them in bulk and writes them
+Which cases match is the business of cases/browse/listing.py; this module reads them in bulk and writes them
 out. At a million rows the cost per row is what counts (bench/list.py), so:
 
 - times are read as UTC text and written out as ISO 8601 without becoming datetimes (parsing
@@ -23,7 +23,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Func, Q, TextField
 
-from cases import browse
+from cases.browse.listing import reads_filter_first
+from cases.browse.pages import page_of
+from cases.browse.params import FilterChoices
+from cases.browse.search import cases_to_page
 from cases.models import Case
 
 BATCH_SIZE = 2000
@@ -120,19 +123,19 @@ def matching_rows(user, params: Mapping[str, Any], *, batch_size: int | None = N
     """Every case matching validated browse parameters, in the requested order, in batches of
     dicts (FIELDS, and the times as text under TEXT_TIMES's names)."""
     batch_size = batch_size or BATCH_SIZE
-    cases = browse.cases_to_page(user, params).cases
+    cases = cases_to_page(user, params).cases
     id_first = connection.vendor == "sqlite"  # PostgreSQL reads its rows as fast either way
     if not id_first:
         cases = _as_rows(cases)
     cursor = None
     while True:
-        batch, cursor = browse.page_of(
+        batch, cursor = page_of(
             cases,
             sort=params["sort"],
             cursor=cursor,
             size=batch_size,
             load=_rows if id_first else None,
-            scan_filter_first=browse.reads_filter_first(params),
+            scan_filter_first=reads_filter_first(params),
             sort_value=_sort_value,
         )
         if batch:
@@ -145,7 +148,7 @@ class Names:
     """Stream, template and user names for exported rows, read once (users as they appear)."""
 
     def __init__(self, user):
-        templates = browse.FilterChoices.load(user, with_values=False).templates
+        templates = FilterChoices.load(user, with_values=False).templates
         self.templates = {t.pk: t.name for t in templates}
         self.streams = {t.stream_id: t.stream.name for t in templates}
         self.users: dict[int, str] = {}

@@ -1,0 +1,40 @@
+"""The portal's records, one module per subject:
+
+- ``streams``: Stream, CaseTemplate, ApiClient, IdempotencyKey, and who sees which stream;
+- ``cases``: Case (with CaseQuerySet, the one definition of "which cases"), DeliveryAttempt,
+  ImportBatch;
+- ``open_cases``: what an open case is, as a Q and as SQL; ``words``: word search; ``sql``:
+  shared SQL expressions;
+- ``counts``: the counts the database keeps for the dashboard;
+- ``people``: SavedView, AuditEvent, SignedInSession.
+
+Imports cases.crypto and cases.kore only: every other package builds on these.
+"""
+
+from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
+from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
+from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
+from cases.models.people import AuditEvent, SavedView, SignedInSession
+from cases.models.sql import ColumnsSQL, UtcDay
+from cases.models.streams import ApiClient, CaseTemplate, IdempotencyKey, Stream
+
+__all__ = [
+    "CLOSED_CATEGORIES",
+    "OPEN_CASES",
+    "ApiClient",
+    "AuditEvent",
+    "Case",
+    "CaseQuerySet",
+    "CaseTemplate",
+    "ColumnsSQL",
+    "CreatedCount",
+    "DeliveryAttempt",
+    "IdempotencyKey",
+    "ImportBatch",
+    "OpenCaseCount",
+    "OpenDueCount",
+    "SavedView",
+    "SignedInSession",
+    "Stream",
+    "UtcDay",
+]
