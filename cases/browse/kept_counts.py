@@ -9,7 +9,7 @@
 
 Triggers rather than signals or service code, because cases are also written by update(),
 bulk_create() and the seed command, none of which send signals. The open condition is
-OPEN_CASES in cases/models.py, written out again here in SQL.
+generated from the one definition in cases/models/open_cases.py.
 
 SQLite drops a table's triggers when a migration rebuilds the table (a later change to a Case
 field); after every migrate :func:`ensure_sqlite_triggers` puts back any missing one and
@@ -19,6 +19,9 @@ recounts, like cases/fulltext.py does for the word index.
 from __future__ import annotations
 
 from django.db import connection as default_connection
+from django.db import connections
+
+from cases.models.open_cases import open_case_sql
 
 # The open condition (OPEN_CASES) and a case's group, written out for the new and the old row.
 # Only the columns the groups and the open condition read fire the update triggers.
@@ -34,8 +37,9 @@ REMOVE_OLD = """UPDATE cases_opencasecount SET count = count - 1
     WHERE stream_id = old.stream_id AND status_name = old.status_name
     AND status_category = old.status_category AND priority_name = old.priority_name
     AND priority_color = old.priority_color AND priority_score = COALESCE(old.priority_score, 0)"""
-NEW_IS_OPEN = "new.state = 'delivered' AND new.status_category NOT IN ('resolved', 'closed')"
-OLD_WAS_OPEN = "old.state = 'delivered' AND old.status_category NOT IN ('resolved', 'closed')"
+NEW_IS_OPEN = open_case_sql(state="new.state", category="new.status_category")
+OLD_WAS_OPEN = open_case_sql(state="old.state", category="old.status_category")
+IS_OPEN = open_case_sql(state="state", category="status_category")
 
 SQLITE_TRIGGERS = {
     "cases_open_count_insert": "CREATE TRIGGER cases_open_count_insert AFTER INSERT ON cases_case "
@@ -99,17 +103,15 @@ SQLITE_TRIGGERS.update(
 )
 
 POSTGRES_SQL = [
-    """CREATE FUNCTION cases_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION cases_open_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE')
-                AND OLD.state = 'delivered' AND OLD.status_category NOT IN ('resolved', 'closed') THEN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND {OLD_WAS_OPEN} THEN
             UPDATE cases_opencasecount SET count = count - 1
             WHERE stream_id = OLD.stream_id AND status_name = OLD.status_name
             AND status_category = OLD.status_category AND priority_name = OLD.priority_name
             AND priority_color = OLD.priority_color AND priority_score = COALESCE(OLD.priority_score, 0);
         END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE')
-                AND NEW.state = 'delivered' AND NEW.status_category NOT IN ('resolved', 'closed') THEN
+        IF TG_OP IN ('INSERT', 'UPDATE') AND {NEW_IS_OPEN} THEN
             INSERT INTO cases_opencasecount (stream_id, status_name, status_category,
                 priority_name, priority_color, priority_score, count)
             VALUES (NEW.stream_id, NEW.status_name, NEW.status_category, NEW.priority_name,
@@ -120,7 +122,7 @@ POSTGRES_SQL = [
         END IF;
         RETURN NULL;
     END
-    $$""",
+    $$""",  # noqa: S608 (built from this module's constants and open_case_sql only)
     f"CREATE TRIGGER cases_open_count AFTER INSERT OR DELETE OR UPDATE OF {WATCHED} "
     "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_open_count()",
 ]
@@ -146,23 +148,21 @@ POSTGRES_SQL += [
     "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_created_count()",
 ]
 POSTGRES_SQL += [
-    """CREATE FUNCTION cases_open_due_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    f"""CREATE FUNCTION cases_open_due_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.due_date IS NOT NULL
-                AND OLD.state = 'delivered' AND OLD.status_category NOT IN ('resolved', 'closed') THEN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.due_date IS NOT NULL AND {OLD_WAS_OPEN} THEN
             UPDATE cases_openduecount SET count = count - 1
             WHERE day = date_bin('1 day', OLD.due_date, TIMESTAMPTZ '2000-01-01 00:00:00+00')
             AND stream_id = OLD.stream_id;
         END IF;
-        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.due_date IS NOT NULL
-                AND NEW.state = 'delivered' AND NEW.status_category NOT IN ('resolved', 'closed') THEN
+        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.due_date IS NOT NULL AND {NEW_IS_OPEN} THEN
             INSERT INTO cases_openduecount (day, stream_id, count)
             VALUES (date_bin('1 day', NEW.due_date, TIMESTAMPTZ '2000-01-01 00:00:00+00'), NEW.stream_id, 1)
             ON CONFLICT (day, stream_id) DO UPDATE SET count = cases_openduecount.count + 1;
         END IF;
         RETURN NULL;
     END
-    $$""",
+    $$""",  # noqa: S608 (built from this module's constants and open_case_sql only)
     f"CREATE TRIGGER cases_open_due_count AFTER INSERT OR DELETE OR UPDATE OF {DUE_WATCHED} "
     "ON cases_case FOR EACH ROW EXECUTE FUNCTION cases_open_due_count()",
 ]
@@ -179,13 +179,13 @@ SQLITE_REVERSE = [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
 
 RECOUNT_OPEN = [
     "DELETE FROM cases_opencasecount",
-    """INSERT INTO cases_opencasecount
+    f"""INSERT INTO cases_opencasecount
         (stream_id, status_name, status_category, priority_name, priority_color, priority_score, count)
     SELECT stream_id, status_name, status_category, priority_name, priority_color,
         COALESCE(priority_score, 0), COUNT(*)
-    FROM cases_case WHERE state = 'delivered' AND status_category NOT IN ('resolved', 'closed')
+    FROM cases_case WHERE {IS_OPEN}
     GROUP BY stream_id, status_name, status_category, priority_name, priority_color,
-        COALESCE(priority_score, 0)""",
+        COALESCE(priority_score, 0)""",  # noqa: S608 (constants only)
 ]
 
 
@@ -211,8 +211,7 @@ def _recount_statements(vendor: str) -> list[str]:
         "DELETE FROM cases_openduecount",
         f"INSERT INTO cases_openduecount (day, stream_id, count) "  # noqa: S608 (constants only)
         f"SELECT {day}, stream_id, COUNT(*) FROM cases_case "
-        "WHERE state = 'delivered' AND status_category NOT IN ('resolved', 'closed') "
-        "AND due_date IS NOT NULL "
+        f"WHERE {IS_OPEN} AND due_date IS NOT NULL "
         f"GROUP BY {day}, stream_id",
     ]
 
@@ -241,8 +240,6 @@ def recount(connection=None) -> None:
 
 def ensure_sqlite_triggers(using=None, **kwargs) -> bool:
     """Recreate missing triggers and recount; True when something was repaired."""
-    from django.db import connections
-
     conn = connections[using] if using else default_connection
     if conn.vendor != "sqlite":
         return False

@@ -7,7 +7,7 @@ missing trigger and, if one was missing, rebuilds the index from the table.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, connections
 
 TRIGGERS = {
     "cases_case_fts_insert": """CREATE TRIGGER cases_case_fts_insert AFTER INSERT ON cases_case BEGIN
@@ -28,8 +28,6 @@ TRIGGERS = {
 
 def ensure_sqlite_triggers(using=None, **kwargs) -> bool:
     """Recreate missing triggers and rebuild the index; True when something was repaired."""
-    from django.db import connections
-
     conn = connections[using] if using else connection
     if conn.vendor != "sqlite":
         return False
