@@ -128,7 +128,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from cases import browse, roles
+    from cases import browse
+    from cases.people import roles
     from cases.models import Case, CaseTemplate, Stream
 
     def prepare_database() -> None:

@@ -145,9 +145,9 @@ def main() -> None:
         import django
 
         django.setup()
+        from cases.api.clients import api_client_create
         from cases.kore.client import mint_token
         from cases.models import Case, CaseTemplate, Stream
-        from cases.services import api_client_create
 
         stream = Stream(
             name="Bench",

@@ -2,8 +2,6 @@
 
 from django.contrib import admin
 
-from cases.audit import audit_record
-from cases.forms import StreamForm
 from cases.models import (
     ApiClient,
     AuditEvent,
@@ -19,6 +17,8 @@ from cases.models import (
     SignedInSession,
     Stream,
 )
+from cases.people.audit import audit_record
+from cases.web.configuration_forms import StreamForm
 
 
 class AuditedAdmin(admin.ModelAdmin):

@@ -10,12 +10,12 @@ class CasesConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out
         from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
-        from cases.audit import user_changed, user_deleted
+        from cases.api.config_cache import configuration_changed
         from cases.browse import kept_counts, word_index
         from cases.models import ApiClient, CaseTemplate, Stream
-        from cases.proxy_config import configuration_changed
-        from cases.roles import sync_role_groups
-        from cases.sessions import forget_sign_out, remember_sign_in
+        from cases.people.audit import user_changed, user_deleted
+        from cases.people.roles import sync_role_groups
+        from cases.people.sessions import forget_sign_out, remember_sign_in
 
         post_migrate.connect(word_index.ensure_sqlite_triggers, sender=self)
         post_migrate.connect(kept_counts.ensure_sqlite_triggers, sender=self)

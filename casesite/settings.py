@@ -77,12 +77,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so its duration and status cover everything below (static files included).
-    "cases.request_log.RequestLogMiddleware",
+    "cases.web.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "cases.request_size.RequestSizeLimitMiddleware",
+    "cases.web.middleware.RequestSizeLimitMiddleware",
     # Every error under /caseManagement/ in Kore's JSON form, whichever layer below made it.
-    "cases.api_error_form.KoreErrorFormMiddleware",
+    "cases.api.error_form.KoreErrorFormMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,8 +92,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    "cases.audit.AuditRequestMiddleware",
-    "cases.middleware.UserTimezoneMiddleware",
+    "cases.people.audit.AuditRequestMiddleware",
+    "cases.web.middleware.UserTimezoneMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in.
     "axes.middleware.AxesMiddleware",
 ]
@@ -101,8 +101,7 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     # Counts failed sign-ins and locks out after AXES_FAILURE_LIMIT (django-axes).
     "axes.backends.AxesStandaloneBackend",
-    # ModelBackend, with permissions read in one query.
-    "cases.auth_backend.PortalModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "casesite.urls"
@@ -118,7 +117,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cases.context_processors.saved_views",
+                "cases.web.context_processors.saved_views",
             ],
         },
     },
@@ -209,7 +208,7 @@ KORE_LOOKUP_MARGIN_SECONDS = env_float("KORE_LOOKUP_MARGIN_SECONDS", 300.0)
 # redis broker is given, else a table in the database (atomic add across processes).
 CACHE_URL = os.environ.get("CACHE_URL", "")
 _pacing_cache = (
-    {"BACKEND": "cases.redis_cache.PortalRedisCache", "LOCATION": CACHE_URL}
+    {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL.startswith(("redis://", "rediss://"))
     else {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -268,7 +267,7 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 # MAX_REQUEST_BODY_BYTES gets 413 (room for a 5 MB import file and its form); form fields
 # beyond DATA_UPLOAD_MAX_MEMORY_SIZE are refused when read.
 # Error reports hide POST fields and frame variables named like secrets (cases/reporting.py).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "cases.reporting.PortalExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "cases.web.reporting.PortalExceptionReporterFilter"
 MAX_REQUEST_BODY_BYTES = env_int("MAX_REQUEST_BODY_BYTES", 6 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -333,12 +332,12 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "cases.api_auth.KoreJWTAuthentication",
+        "cases.api.auth.KoreJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_RATES": {"api_client": os.environ.get("API_THROTTLE_RATE", "600/min")},
-    "EXCEPTION_HANDLER": "cases.api.kore_exception_handler",
+    "EXCEPTION_HANDLER": "cases.api.errors.kore_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Case Portal API",

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from django.core.cache import caches  # noqa: E402
 from django.db.models.signals import post_save  # noqa: E402
 
-from cases import roles  # noqa: E402
+from cases.people import roles  # noqa: E402
 from cases.kore.simulator import Simulator  # noqa: E402
 from cases.kore.simulator.server import SimulatorServer  # noqa: E402
 from cases.models import Stream  # noqa: E402

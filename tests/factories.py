@@ -8,8 +8,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from cases import roles
 from cases.models import Case, CaseTemplate, Stream
+from cases.people import roles
 
 TEST_CLIENT_SECRET = "test-client-secret-0123456789abcdef"
 

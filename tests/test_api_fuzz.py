@@ -11,8 +11,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
-from cases.services import api_client_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 EXAMPLES_PER_OPERATION = 60

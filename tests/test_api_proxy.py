@@ -9,10 +9,10 @@ import pytest
 import requests
 from django.db import connection
 
-from cases.api_auth import ApiClientThrottle
+from cases.api.clients import api_client_create
+from cases.api.throttle import ApiClientThrottle
 from cases.kore.client import mint_token
 from cases.models import ApiClient, Case
-from cases.services import api_client_create
 from tests.factories import CaseTemplateFactory, StreamFactory
 
 SAMPLE_BODY = """{

@@ -3,9 +3,9 @@
 import pytest
 from django.utils import timezone
 
+from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
 from cases.models import Case
-from cases.services import api_client_create
 from tests.factories import CaseFactory, CaseTemplateFactory
 
 pytestmark = pytest.mark.django_db

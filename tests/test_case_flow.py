@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from cases.delivery.connection import stream_check
 from cases.models import Case, Stream
-from cases.services import stream_check
 
 pytestmark = pytest.mark.django_db
 

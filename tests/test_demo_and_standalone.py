@@ -6,10 +6,10 @@ import sys
 import pytest
 from django.core.management import call_command
 
+from cases.delivery.connection import stream_check
 from cases.delivery.submit import build_case_body, case_submit
 from cases.kore.simulator import load_apps_file
 from cases.models import Case, CaseTemplate, Stream
-from cases.services import stream_check
 from tests.servers import ROOT, free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def test_the_demo_has_an_admin_a_simulator_stream_and_two_templates(settings, tm
 
     admin = get_user_model().objects.get(username="admin")
     assert admin.check_password("demo-password-123") and admin.is_staff
-    from cases import roles
+    from cases.people import roles
 
     for username, role in (("agent", roles.AGENT), ("viewer", roles.VIEWER)):
         person = get_user_model().objects.get(username=username)

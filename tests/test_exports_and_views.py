@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from cases import roles
 from cases.browse import exports
 from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, SavedView
+from cases.people import roles
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -204,7 +204,7 @@ def test_the_dashboard_figures_match_hand_counted_ones(member_user, django_asser
     CaseFactory(template=it, state=Case.State.RETRYING)
     CaseFactory(template=billing, state=Case.State.FAILED, created_at=now - timedelta(days=45))
 
-    with django_assert_max_num_queries(5):  # the person's permissions, then four aggregates
+    with django_assert_max_num_queries(6):  # the person's permissions (two), then four aggregates
         figures = dashboard_figures(member_user, now=now)
     assert figures.open_total == 3 and figures.overdue == 2
     assert [(row["name"], row["count"]) for row in figures.open_by_status] == [("Open", 2), ("Pending", 1)]
@@ -225,7 +225,7 @@ def test_the_dashboard_figures_match_hand_counted_ones(member_user, django_asser
 
 def test_the_dashboard_is_the_landing_page_with_an_svg_chart(member_client, django_assert_max_num_queries):
     CaseFactory.create_batch(3, template=CaseTemplateFactory())
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         response = member_client.get(reverse("home"))
     content = response.content.decode()
     assert response.status_code == 200 and "<svg" in content and content.count('class="bar"') == 30

@@ -4,7 +4,8 @@ import pytest
 from django.utils import timezone
 
 from cases.delivery.submit import build_case_body
-from cases.forms import CaseForm, StreamForm
+from cases.web.case_form import CaseForm
+from cases.web.configuration_forms import StreamForm
 from tests.factories import CaseTemplateFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db

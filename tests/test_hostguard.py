@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from cases.forms import StreamForm
 from cases.kore import hostguard
 from cases.kore.client import KoreClient, StreamConfig
 from cases.kore.errors import KoreHostRefused
+from cases.web.configuration_forms import StreamForm
 
 FORBIDDEN = [
     "127.0.0.1",

@@ -4,9 +4,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from cases import roles
-from cases.imports import example_csv
+from cases.delivery.imports import example_csv
 from cases.models import Case, ImportBatch
+from cases.people import roles
 
 pytestmark = pytest.mark.django_db
 

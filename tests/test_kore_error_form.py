@@ -6,9 +6,9 @@ import pytest
 import requests
 from django.test import Client
 
-from cases import proxy_config
+from cases.api import config_cache as proxy_config
+from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
-from cases.services import api_client_create
 
 pytestmark = pytest.mark.django_db
 

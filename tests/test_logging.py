@@ -98,7 +98,7 @@ def test_a_case_flow_logs_json_lines_for_requests_and_attempts_without_secrets(
 def test_log_format_json_makes_every_line_a_json_object():
     code = (
         "import django, logging; django.setup();"
-        "logging.getLogger('cases.services')"
+        "logging.getLogger('cases.delivery.outcomes')"
         ".info('case %s delivered', 7, extra={'case_id': 7, 'ref_id': 'CS1'})"
     )
     env = {**os.environ, "LOG_FORMAT": "json", "DJANGO_SETTINGS_MODULE": "casesite.settings"}
@@ -114,4 +114,4 @@ def test_log_format_json_makes_every_line_a_json_object():
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert line["message"] == "case 7 delivered"
     assert line["case_id"] == 7 and line["ref_id"] == "CS1"
-    assert line["level"] == "INFO" and line["logger"] == "cases.services"
+    assert line["level"] == "INFO" and line["logger"] == "cases.delivery.outcomes"

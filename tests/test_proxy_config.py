@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cases import proxy_config
+from cases.api import config_cache as proxy_config
 from cases.models import Case
 from tests.factories import CaseTemplateFactory, StreamFactory
 from tests.test_api_proxy import call
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api_client(template):
-    from cases.services import api_client_create
+    from cases.api.clients import api_client_create
 
     client, secret = api_client_create(name="Kept", streams=[template.stream])
     client.plain_secret = secret

@@ -1,26 +1,33 @@
 """The Redis cache the portal uses in production (token replay memory, throttling, pacing),
-against a real redis-server."""
+django-redis against a real redis-server."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
+from django.core.cache import caches
+from django_redis import get_redis_connection
 
-from cases.redis_cache import PortalRedisCache, increment
+from cases.api.throttle import window_count
 from tests.servers import RedisServer
 
 
 @pytest.fixture
-def redis_cache():
+def redis_cache(settings):
     server = RedisServer()
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url, "KEY_PREFIX": "test"},
+    }
     try:
-        yield PortalRedisCache(server.url, {"KEY_PREFIX": "test"})
+        yield caches["default"]
     finally:
+        caches["default"].close()
         server.stop()
 
 
-def test_it_behaves_as_djangos_redis_cache(redis_cache):
+def test_it_keeps_the_promises_the_portal_relies_on(redis_cache):
     assert redis_cache.add("jti", 1, timeout=5) is True
     assert redis_cache.add("jti", 1, timeout=5) is False  # a replayed token is refused
     redis_cache.set("history", [1.0, 2.0], timeout=5)
@@ -30,32 +37,31 @@ def test_it_behaves_as_djangos_redis_cache(redis_cache):
     assert redis_cache.get("jti") is None
 
 
-def test_it_keeps_one_client_and_shares_it_safely_between_threads(redis_cache):
-    client = redis_cache._cache.get_client(write=True)
-    assert redis_cache._cache.get_client(write=True) is client
+def test_racing_adds_each_win_once(redis_cache):
+    """Pacing slots are claimed with add(): among racing threads exactly one wins each key."""
+    winners = []
 
-    def add_many(prefix):
-        for n in range(200):
-            assert redis_cache.add(f"{prefix}:{n}", n, timeout=5)
+    def claim_all():
+        winners.extend(n for n in range(200) if redis_cache.add(f"slot:{n}", 1, timeout=5))
 
-    threads = [threading.Thread(target=add_many, args=(f"t{k}",)) for k in range(4)]
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert redis_cache.get_many([f"t3:{n}" for n in range(200)]) == {f"t3:{n}": n for n in range(200)}
+    assert sorted(winners) == list(range(200))
 
 
 def test_a_window_counter_counts_atomically_and_expires(redis_cache):
     def count_many():
         for _ in range(100):
-            increment(redis_cache, "throttle:client:0", ttl=5)
+            window_count("throttle:client:0", ttl=5)
 
     threads = [threading.Thread(target=count_many) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert increment(redis_cache, "throttle:client:0", ttl=5) == 401
-    client = redis_cache._cache.get_client()
-    assert 0 < client.ttl(redis_cache.make_and_validate_key("throttle:client:0")) <= 5
+    assert window_count("throttle:client:0", ttl=5) == 401
+    ttl = get_redis_connection("default").ttl(redis_cache.make_key("throttle:client:0"))
+    assert 0 < ttl <= 5

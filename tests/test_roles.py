@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from cases import roles
 from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, ImportBatch, SavedView
+from cases.people import roles
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -41,8 +41,8 @@ def test_rotate_secrets_reseals_every_stream_secret_with_the_newest_key(keys, ca
 
 
 def test_rotation_covers_api_client_secrets_too(keys, capsys):
+    from cases.api.clients import api_client_create
     from cases.models import ApiClient
-    from cases.services import api_client_create
 
     old_key = os.environ["PORTAL_SECRET_KEYS"]
     client, secret = api_client_create(name="Rotated", streams=[])

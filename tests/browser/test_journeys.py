@@ -9,10 +9,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from cases import roles
 from cases.delivery.submit import build_case_body, case_submit
 from cases.delivery.tasks import deliver_case
 from cases.models import Case, CaseTemplate, Stream
+from cases.people import roles
 from tests.browser.pages import check_accessibility, screenshot, sign_in, visit
 from tests.factories import TEST_CLIENT_SECRET, CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from cases import roles
 from cases.delivery.deliver import case_deliver
 from cases.models import Case
+from cases.people import roles
 from tests.browser.pages import screenshot, sign_in, visit
 from tests.factories import CaseFactory, UserFactory
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from cases.api.clients import api_client_create
 from cases.models import ApiClient, Stream
-from cases.services import api_client_create
 
 
 class Command(BaseCommand):

@@ -14,9 +14,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from cases import roles
 from cases.kore.simulator import register_app_in_file, register_template_in_file
 from cases.models import CaseTemplate, Stream
+from cases.people import roles
 
 DEMO_STREAM_ID = "st-0d3e8a52-demo-4b1f-9c7e-5a1b2c3d4e5f"
 DEMO_PEOPLE = [("agent", roles.AGENT), ("viewer", roles.VIEWER)]

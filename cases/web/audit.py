@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from cases.models import AuditEvent
-from cases.roles import administrator_required
+from cases.people.roles import administrator_required
 
 
 @administrator_required

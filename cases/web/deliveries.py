@@ -10,11 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from cases import imports
-from cases.audit import audit_record
-from cases.delivery import actions
+from cases.delivery import actions, imports
 from cases.models import Case, CaseTemplate, ImportBatch
-from cases.roles import administrator_required, is_administrator, submit_permission_required
+from cases.people.audit import audit_record
+from cases.people.roles import administrator_required, is_administrator, submit_permission_required
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 

@@ -13,11 +13,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from cases import roles
-from cases.audit import audit_record
 from cases.models import Stream
-from cases.roles import administrator_required
-from cases.sessions import sign_out_everywhere
+from cases.people import roles
+from cases.people.audit import audit_record
+from cases.people.roles import administrator_required
+from cases.people.sessions import sign_out_everywhere
 
 User = get_user_model()
 

@@ -14,12 +14,12 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from cases import browse
-from cases.audit import audit_record
 from cases.browse import exports
 from cases.browse.dashboard import dashboard_figures
 from cases.models import Case, SavedView
 from cases.models.words import search_kind
-from cases.roles import browse_permission_required
+from cases.people.audit import audit_record
+from cases.people.roles import browse_permission_required
 
 # --- Dashboard ---------------------------------------------------------------------------
 

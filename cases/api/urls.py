@@ -7,7 +7,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from cases import api
+from cases.api import proxy, read
 from cases.kore.errors import error_json
 
 
@@ -20,18 +20,18 @@ def api_not_found(request, *args, **kwargs):
 urlpatterns = [
     path(
         "caseManagement/api/public/analytics/<str:stream_id>/createCase",
-        login_not_required(api.CreateCaseProxy.as_view()),
+        login_not_required(proxy.CreateCaseProxy.as_view()),
         name="api_create_case",
     ),
-    path("api/v1/cases/", login_not_required(api.CaseListAPI.as_view()), name="api_case_list"),
+    path("api/v1/cases/", login_not_required(read.CaseListAPI.as_view()), name="api_case_list"),
     # Up to 18 digits: any id the database can hold; longer is a JSON 404 below, never an overflow.
     re_path(
         r"^api/v1/cases/(?P<pk>-?\d{1,18})/$",
-        login_not_required(api.CaseDetailAPI.as_view()),
+        login_not_required(read.CaseDetailAPI.as_view()),
         name="api_case_detail",
     ),
-    path("api/v1/streams/", login_not_required(api.StreamListAPI.as_view()), name="api_stream_list"),
-    path("api/v1/templates/", login_not_required(api.TemplateListAPI.as_view()), name="api_template_list"),
+    path("api/v1/streams/", login_not_required(read.StreamListAPI.as_view()), name="api_stream_list"),
+    path("api/v1/templates/", login_not_required(read.TemplateListAPI.as_view()), name="api_template_list"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     re_path(r"^api/", login_not_required(api_not_found)),

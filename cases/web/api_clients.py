@@ -8,10 +8,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from cases import services
-from cases.audit import audit_record
+from cases.api import clients
 from cases.models import ApiClient, Stream
-from cases.roles import administrator_required
+from cases.people.audit import audit_record
+from cases.people.roles import administrator_required
 
 
 class ApiClientForm(forms.ModelForm):
@@ -43,7 +43,7 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
 def api_client_new(request: HttpRequest) -> HttpResponse:
     form = ApiClientForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():
-        client, secret = services.api_client_create(
+        client, secret = clients.api_client_create(
             name=form.cleaned_data["name"], streams=form.cleaned_data["streams"]
         )
         audit_record(request=request, action="api_client.created", target=client)
@@ -69,6 +69,6 @@ def api_client_edit(request: HttpRequest, client_id: int) -> HttpResponse:
 @require_POST
 def api_client_new_secret(request: HttpRequest, client_id: int) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)
-    secret = services.api_client_new_secret(client=client)
+    secret = clients.api_client_new_secret(client=client)
     audit_record(request=request, action="api_client.new_secret", target=client)
     return _show_secret_once(request, client, secret)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django import forms
 from django.db import transaction
 
+from cases.delivery.due_dates import FlexibleDateTimeField
 from cases.delivery.submit import build_case_body, cases_submit_bulk
-from cases.forms import FlexibleDateTimeField
 from cases.kore.create_case import create_case_problems
 from cases.models import CaseTemplate, ImportBatch
 

@@ -4,7 +4,6 @@ client's id, signed with its secret, checked by the same code as the simulator's
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import timedelta
 
@@ -13,12 +12,10 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.throttling import SimpleRateThrottle
 
-from cases import proxy_config
+from cases.api import config_cache
 from cases.kore.tokens import LEEWAY_SECONDS, TokenRejected, verify_token
 from cases.models import ApiClient
-from cases.redis_cache import increment
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -43,11 +40,11 @@ class KoreJWTAuthentication(BaseAuthentication):
         token = request.headers.get("auth")
         if token is None:
             return None
-        snapshot = proxy_config.current()
+        snapshot = config_cache.current()
         clients: dict[str, ApiClient] = {}
 
         def secret_for(app_id: str) -> str | None:
-            client = proxy_config.active_client(snapshot, app_id)
+            client = config_cache.active_client(snapshot, app_id)
             if client is None:
                 return None
             clients[app_id] = client
@@ -71,40 +68,8 @@ class KoreJWTAuthentication(BaseAuthentication):
         return "auth"
 
 
-class ApiClientThrottle(SimpleRateThrottle):
-    """Requests per API client (``API_THROTTLE_RATE``); people signed in are not throttled here.
-
-    Counted per fixed window with one atomic increment in the shared cache, instead of DRF's
-    default of reading and rewriting the list of every request's time on each call (a list as
-    long as the rate allows). A client may burst up to twice its rate across a window's edge.
-    """
-
-    scope = "api_client"
-
-    def get_cache_key(self, request, view):
-        if isinstance(request.user, ApiClient):
-            return self.cache_format % {"scope": self.scope, "ident": request.user.client_id}
-        return None
-
-    def allow_request(self, request, view) -> bool:
-        if self.rate is None:
-            return True
-        self.key = self.get_cache_key(request, view)
-        if self.key is None:
-            return True
-        now = self.timer()
-        window_start = int(now // self.duration * self.duration)
-        count = increment(self.cache, f"{self.key}:{window_start}", ttl=int(self.duration) + 1)
-        self.wait_seconds = window_start + self.duration - now
-        return count <= self.num_requests
-
-    def wait(self) -> float:
-        # Whole seconds, at least one: DRF writes Retry-After as an integer.
-        return float(max(1, math.ceil(self.wait_seconds)))
-
-
 class KoreJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "cases.api_auth.KoreJWTAuthentication"
+    target_class = "cases.api.auth.KoreJWTAuthentication"
     name = "koreJWT"
     match_subclasses = True
 

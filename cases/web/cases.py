@@ -1,0 +1,124 @@
+"""The case pages: a new case, a case with its delivery and the decisions on it (retry or send
+anyway, cancel, adopt a candidate). The list and the dashboard are in browsing.py."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from cases.delivery import actions, reconcile
+from cases.delivery.submit import build_case_body, case_submit
+from cases.kore.answers import review_candidate
+from cases.models import Case, CaseTemplate
+from cases.people import roles
+from cases.people.audit import audit_record
+from cases.people.roles import browse_permission_required, submit_permission_required
+from cases.web.case_form import CaseForm
+
+
+def get_visible_case(request: HttpRequest, case_id: int) -> Case:
+    return get_object_or_404(Case.objects.visible_to(request.user).for_list(), pk=case_id)
+
+
+def can_manage_delivery(user, case: Case) -> bool:
+    """Administrators manage any case's delivery; agents the cases they submitted."""
+    if user.has_perm(roles.MANAGE_ANY_DELIVERY):
+        return True
+    return user.has_perm(roles.SUBMIT_CASES) and case.submitted_by_id == user.pk
+
+
+@submit_permission_required
+def case_new(request: HttpRequest) -> HttpResponse:
+    templates = CaseTemplate.objects.usable().visible_to(request.user)
+    if request.method == "POST":
+        form = CaseForm(request.POST, templates=templates)
+        if form.is_valid():
+            template = form.cleaned_data["template"]
+            case = case_submit(
+                template=template,
+                body=build_case_body(template=template, data=form.cleaned_data),
+                user=request.user,
+            )
+            audit_record(request=request, action="case.submitted", target=case)
+            messages.success(request, "Case submitted. It is on its way to Kore.ai.")
+            return redirect(case)
+    else:
+        form = CaseForm(templates=templates, initial={"template": request.GET.get("template")})
+    return render(request, "cases/case_form.html", {"form": form, "has_templates": templates.exists()})
+
+
+@browse_permission_required
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    context = {
+        "case": case,
+        "attempts": case.attempts.all(),
+        "can_manage": can_manage_delivery(request.user, case),
+        "candidates": [review_candidate(found) for found in case.review_candidates or []],
+        "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False),
+        "kore_case_json": json.dumps(case.kore_case, indent=2, ensure_ascii=False) if case.kore_case else "",
+    }
+    # While delivery is in progress the page polls this same URL for its status panel.
+    if request.htmx:
+        return render(request, "cases/_case_status.html", context)
+    return render(request, "cases/case_detail.html", context)
+
+
+@browse_permission_required
+@require_POST
+def case_retry(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not retry this case.")
+    if actions.case_retry(case=case):
+        audit_record(request=request, action="case.retried", target=case)
+        messages.success(request, "Sending the case again.")
+    else:
+        messages.warning(request, "Only a failed case can be retried.")
+    return redirect(case)
+
+
+@browse_permission_required
+@require_POST
+def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not cancel this case.")
+    if actions.case_cancel(case=case):
+        audit_record(request=request, action="case.cancelled", target=case)
+        messages.success(request, "Delivery cancelled. Nothing was sent to Kore.ai.")
+    else:
+        messages.warning(
+            request,
+            "Only a case that has not been sent yet can be cancelled (one whose last request may have "
+            "reached Kore is looked up first).",
+        )
+    return redirect(case)
+
+
+@browse_permission_required
+@require_POST
+def case_adopt(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A person's decision on a case in review: this Kore case is the submission's."""
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not decide on this case's delivery.")
+    kore_id = request.POST.get("kore_id", "")
+    if reconcile.case_adopt(case=case, kore_id=kore_id):
+        case.refresh_from_db()
+        audit_record(request=request, action="case.adopted", target=case, details={"kore_id": kore_id})
+        messages.success(request, f"Adopted {case.ref_id or kore_id}: this submission is that Kore case.")
+    else:
+        case.refresh_from_db()
+        messages.warning(
+            request,
+            case.last_error
+            if case.state == "needs_review"
+            else "Only a case in review can adopt one of its candidates.",
+        )
+    return redirect(case)
