@@ -129,8 +129,8 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from cases import browse
-    from cases.people import roles
     from cases.models import Case, CaseTemplate, Stream
+    from cases.people import roles
 
     def prepare_database() -> None:
         call_command("migrate", verbosity=0)

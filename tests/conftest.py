@@ -13,10 +13,10 @@ import pytest  # noqa: E402
 from django.core.cache import caches  # noqa: E402
 from django.db.models.signals import post_save  # noqa: E402
 
-from cases.people import roles  # noqa: E402
 from cases.kore.simulator import Simulator  # noqa: E402
 from cases.kore.simulator.server import SimulatorServer  # noqa: E402
 from cases.models import Stream  # noqa: E402
+from cases.people import roles  # noqa: E402
 from casesite.celery import app as celery_app  # noqa: E402
 from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
 
