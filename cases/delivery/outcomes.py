@@ -75,6 +75,18 @@ def write_outcome(case: Case, attempt: DeliveryAttempt, *, expect: dict | None =
     raise RuntimeError(f"could not record an attempt for case {case.pk}: its attempt count keeps moving")
 
 
+def _log_fields(case: Case, attempt: DeliveryAttempt) -> dict:
+    """One JSON log line per attempt carries these (LOG_FORMAT=json)."""
+    return {
+        "case_id": case.pk,
+        "ref_id": case.ref_id,
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "duration_ms": attempt.duration_ms,
+        "state": case.state,
+    }
+
+
 def kore_fields(kore_case: KoreCase, case: Case) -> dict:
     """The columns a case takes from Kore's answer (empty values keep what the row has)."""
     return {
@@ -130,17 +142,7 @@ def record_delivery(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
     logger.info(
-        "case %s delivered as %s (%s)",
-        case.pk,
-        case.ref_id,
-        outcome,
-        extra={
-            "case_id": case.pk,
-            "ref_id": case.ref_id,
-            "outcome": outcome,
-            "http_status": attempt.http_status,
-            "duration_ms": attempt.duration_ms,
-        },
+        "case %s delivered as %s (%s)", case.pk, case.ref_id, outcome, extra=_log_fields(case, attempt)
     )
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
 
@@ -285,13 +287,6 @@ def finish_failure(
         outcome,
         error,
         state,
-        extra={
-            "case_id": case.pk,
-            "ref_id": case.ref_id,
-            "outcome": outcome,
-            "http_status": attempt.http_status,
-            "duration_ms": attempt.duration_ms,
-            "state": state,
-        },
+        extra=_log_fields(case, attempt),
     )
     return DeliveryResult(case=case, claimed=True, retry_in=retry_in, attempt=attempt)

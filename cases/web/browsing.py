@@ -109,32 +109,29 @@ def _bad_export(form: browse.BrowseForm) -> HttpResponse:
     )
 
 
-def _filename(extension: str) -> str:
-    return f"cases-{timezone.localtime():%Y%m%d-%H%M%S}.{extension}"
+def _export(request: HttpRequest, chunks, *, content_type: str, extension: str) -> HttpResponse:
+    """The filtered list streamed in keyset batches (constant memory at any size), or a 400."""
+    form = _export_form(request)
+    if not form.is_valid():
+        return _bad_export(form)
+    response = StreamingHttpResponse(chunks(request.user, form.cleaned_data), content_type=content_type)
+    filename = f"cases-{timezone.localtime():%Y%m%d-%H%M%S}.{extension}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @browse_permission_required
 def export_csv(request: HttpRequest) -> HttpResponse:
-    """The filtered list as CSV, streamed in keyset batches: constant memory at any size."""
-    form = _export_form(request)
-    if not form.is_valid():
-        return _bad_export(form)
-    rows = exports.csv_chunks(request.user, form.cleaned_data)
-    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_filename("csv")}"'
-    return response
+    """The filtered list as CSV."""
+    return _export(request, exports.csv_chunks, content_type="text/csv; charset=utf-8", extension="csv")
 
 
 @browse_permission_required
 def export_jsonl(request: HttpRequest) -> HttpResponse:
-    """The filtered list as JSON lines (one case per line), streamed like the CSV."""
-    form = _export_form(request)
-    if not form.is_valid():
-        return _bad_export(form)
-    lines = exports.jsonl_chunks(request.user, form.cleaned_data)
-    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{_filename("jsonl")}"'
-    return response
+    """The filtered list as JSON lines (one case per line)."""
+    return _export(
+        request, exports.jsonl_chunks, content_type="application/x-ndjson; charset=utf-8", extension="jsonl"
+    )
 
 
 # --- Saved views -------------------------------------------------------------------------
