@@ -14,8 +14,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from cases.browse.params import SORTS, Cursor, Sort
-from cases.models import Case, CaseQuerySet, UtcDay
+from cases.models import Case, CaseQuerySet
 from cases.models.cases import day_start
+from cases.models.sql import UTC_DAY_SQL
 
 
 def _ordering(spec: Sort, descending: bool, *, by_id_only: bool = False) -> list:
@@ -121,7 +122,6 @@ def page_of(
 
 # A due range of at most this many days is read a day at a time (due_range_days).
 MAX_DUE_DAYS = 62
-_ANY_DAY = date(1, 1, 1)  # stands for each day in the statement compiled once
 
 
 def due_range_days(params: Mapping[str, Any]) -> list[date] | None:
@@ -144,25 +144,33 @@ def due_range_days(params: Mapping[str, Any]) -> list[date] | None:
 
 def _first_of_each_due_day(valued: CaseQuerySet, spec: Sort, descending: bool, limit: int, days: list[date]):
     """The ids of the first ``limit`` rows of ``valued`` in the sort's order, read as the first
-    ``limit`` of each due day, merged: one statement. Each day's part is the same SQL with its
-    own day; Django compiles it once (compiling a subquery per day cost more than it saved)."""
-    part = (
-        valued.alias(due_day=UtcDay("due_date"))
-        .filter(due_day=_ANY_DAY)
-        .order_by(*_ordering(spec, descending))
-        .values("id", spec.field)[:limit]
+    ``limit`` of each UTC due day and merged, in one statement written out here::
+
+        SELECT id FROM (
+            SELECT * FROM (SELECT c.id, c.<sort> FROM (<the filtered cases>) AS c
+                           WHERE <UTC day of c.due_date> = %s ORDER BY … LIMIT n) AS day0
+            UNION ALL … one part per day …
+        ) AS merged ORDER BY … LIMIT n
+
+    The filtered cases are Django's own compiled query (no ordering); both databases fold it
+    into each part, which then reads the case_due_day_created index for its day.
+    """
+    filtered_sql, filtered_params = (
+        valued.order_by().values("id", spec.field, "due_date").query.sql_with_params()
     )
-    sql, params = part.query.sql_with_params()
-    slot = max(n for n, value in enumerate(params) if value in (_ANY_DAY, _ANY_DAY.isoformat()))
-    as_text = isinstance(params[slot], str)
-    parts, all_params = [], []
-    for n, day in enumerate(days):
-        parts.append(f"SELECT * FROM ({sql}) AS day{n}")  # noqa: S608
-        all_params += [*params[:slot], day.isoformat() if as_text else day, *params[slot + 1 :]]
+    vendor = connection.vendor
+    day_of_case = UTC_DAY_SQL.get(vendor, UTC_DAY_SQL["sqlite"]).format(column="c.due_date")
     direction = "DESC" if descending else "ASC"
-    # Only Django's compiled SQL, a column name from SORTS and a number are put in; no user input.
-    merged = (
-        f"SELECT id FROM ({' UNION ALL '.join(parts)}) AS merged "  # noqa: S608
-        f"ORDER BY {spec.field} {direction}, id {direction} LIMIT {limit}"
+    order = f"{spec.field} {direction}, id {direction}"
+    # Only Django's compiled SQL, a column name from SORTS, the day expression and a number are
+    # put into the text; the days and every filter value are parameters.
+    day_part = (
+        f"SELECT c.id, c.{spec.field} FROM ({filtered_sql}) AS c "  # noqa: S608
+        f"WHERE {day_of_case} = %s ORDER BY {order} LIMIT {limit}"
     )
-    return RawSQL(merged, all_params)  # noqa: S611
+    parts, params = [], []
+    for n, day in enumerate(days):
+        parts.append(f"SELECT * FROM ({day_part}) AS day{n}")  # noqa: S608
+        params += [*filtered_params, day if vendor == "postgresql" else day.isoformat()]
+    merged = f"SELECT id FROM ({' UNION ALL '.join(parts)}) AS merged ORDER BY {order} LIMIT {limit}"  # noqa: S608
+    return RawSQL(merged, params)  # noqa: S611

@@ -145,10 +145,17 @@ class Case(models.Model):
 
     PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
 
-    stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases")
-    template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases")
+    # No index of their own on the stream, the template, the submitter, the creation time, the
+    # state or the refId: each leads one of the composite indexes below, which serves it too.
+    stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases", db_index=False)
+    template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases", db_index=False)
     submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+        db_index=False,
     )
     batch = models.ForeignKey(
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
@@ -156,13 +163,13 @@ class Case(models.Model):
     api_client = models.ForeignKey(
         ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
     )
-    created_at = models.DateTimeField("Submitted", default=timezone.now, db_index=True)
+    created_at = models.DateTimeField("Submitted", default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     # The exact createCase body; every attempt sends these bytes' content unchanged.
     request_body = models.JSONField()
 
     # Delivery
-    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED, db_index=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     attempt_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -188,7 +195,7 @@ class Case(models.Model):
     requester_phone = models.CharField(max_length=40, blank=True)
 
     kore_id = models.CharField("Kore _id", max_length=120, null=True, blank=True, unique=True)
-    ref_id = models.CharField("refId", max_length=60, blank=True, db_index=True)
+    ref_id = models.CharField("refId", max_length=60, blank=True)
     status_name = models.CharField(max_length=80, blank=True)
     status_category = models.CharField(max_length=40, blank=True)
     priority_name = models.CharField(max_length=80, blank=True)

@@ -39,15 +39,20 @@ class ColumnsSQL(models.Expression):
         return self.template.format(**compiled), list(self.params)
 
 
+# The UTC calendar day of a datetime column, per database. SQLite stores a datetime as UTC text,
+# "YYYY-MM-DD HH:MM:SS…". Indexes accept only expressions that always give the same result.
+UTC_DAY_SQL = {
+    "sqlite": "substr({column}, 1, 10)",
+    "postgresql": "(({column} AT TIME ZONE 'UTC')::date)",
+}
+
+
 class UtcDay(models.Func):
-    """The UTC calendar day of a datetime column, as SQL both databases can index (their
-    indexes accept only expressions that always give the same result)."""
+    """The UTC calendar day of a datetime column, as SQL both databases can index."""
 
     output_field = models.DateField()
-    # SQLite stores a datetime as UTC text, "YYYY-MM-DD HH:MM:SS…".
-    template = "substr(%(expressions)s, 1, 10)"
+    template = UTC_DAY_SQL["sqlite"].format(column="%(expressions)s")
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        return self.as_sql(
-            compiler, connection, template="((%(expressions)s AT TIME ZONE 'UTC')::date)", **extra_context
-        )
+        template = UTC_DAY_SQL["postgresql"].format(column="%(expressions)s")
+        return self.as_sql(compiler, connection, template=template, **extra_context)
