@@ -550,3 +550,11 @@ def test_a_null_character_in_a_filter_value_is_a_400_not_a_500(user, client):
     assert not result.ok and "null character" in " ".join(result.errors)
     client.force_login(user)
     assert client.get("/api/v1/cases/", {"priority": "Hi\x00gh"}).status_code == 400
+
+
+@pytest.mark.parametrize("q", ["zebra", "!!!", "CS123"])
+def test_a_search_matching_nothing_with_a_due_range_of_some_days_is_an_empty_page(user, q):
+    """Found by the API fuzz: the day-by-day read met a condition Django compiles to nothing."""
+    CaseFactory(template=CaseTemplateFactory(), name="Printer jammed")
+    result = browse.browse_cases(user, QueryDict(f"q={q}&due_after=2026-01-01&due_before=2026-01-03"))
+    assert result.ok and result.cases == [] and result.total == 0

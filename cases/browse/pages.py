@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, timedelta
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
@@ -155,9 +156,12 @@ def _first_of_each_due_day(valued: CaseQuerySet, spec: Sort, descending: bool, l
     The filtered cases are Django's own compiled query (no ordering); both databases fold it
     into each part, which then reads the case_due_day_created index for its day.
     """
-    filtered_sql, filtered_params = (
-        valued.order_by().values("id", spec.field, "due_date").query.sql_with_params()
-    )
+    try:
+        filtered_sql, filtered_params = (
+            valued.order_by().values("id", spec.field, "due_date").query.sql_with_params()
+        )
+    except EmptyResultSet:  # a condition that can match nothing, e.g. a word search with no match
+        return []
     vendor = connection.vendor
     day_of_case = UTC_DAY_SQL.get(vendor, UTC_DAY_SQL["sqlite"]).format(column="c.due_date")
     direction = "DESC" if descending else "ASC"
