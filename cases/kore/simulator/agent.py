@@ -138,8 +138,7 @@ class KoreAgent:
         """A new title; without one, an edit of the current title as agents make them."""
 
         def changes(record: Record) -> dict:
-            title = name or self.rng.choice(TITLE_EDITS).format(name=record.doc["name"])
-            return {"name": title}
+            return {"name": name or self._edited_title(record.doc["name"])}
 
         return self._change(case_id, changes)
 
@@ -163,7 +162,7 @@ class KoreAgent:
 
     def step(self, stream_id: str | None = None) -> str:
         """One thing an agent would do next in a stream (a random one without ``stream_id``);
-        returns what it did, e.g. ``"progress ci-… In Progress"``."""
+        returns what it did and to which case, e.g. ``"reassign ci-…"``."""
         with self.sim._lock:
             streams = [stream_id] if stream_id else self.sim.stream_ids()
             if not streams:
@@ -235,11 +234,11 @@ class KoreAgent:
         unresolved = count // 10 if unresolved is None else min(count, max(0, int(unresolved)))
         now = now_ms()
         span = int(days * DAY_MS)
-        moments = sorted(now - self.rng.randrange(max(1, span)) for _ in range(count))
-        still_open = set(self.rng.sample(range(count), unresolved))
         open_statuses = ("Open", "In Progress", "On Hold")
         done_statuses = ("Resolved", "Closed")
         with self.sim._lock:
+            moments = sorted(now - self.rng.randrange(max(1, span)) for _ in range(count))
+            still_open = set(self.rng.sample(range(count), unresolved))
             docs = []
             for index, created in enumerate(moments):
                 is_open = index in still_open
@@ -338,7 +337,13 @@ class KoreAgent:
             return {"priority": stream.priority(self.rng.choice(names))}
         if kind == "due":
             return {"dueDate": now_ms() + self.rng.randrange(2, 14 * 24) * HOUR_MS}
-        return {"name": self.rng.choice(TITLE_EDITS).format(name=record.doc["name"])}
+        return {"name": self._edited_title(record.doc["name"])}
+
+    def _edited_title(self, name: str) -> str:
+        """An edit as agents make them; a title edited many times is rewritten instead."""
+        if len(name) > 90:
+            return self.rng.choice(SUBJECTS).format(n=self.rng.randrange(100, 99999))
+        return self.rng.choice(TITLE_EDITS).format(name=name)
 
     def _new_case(
         self,
