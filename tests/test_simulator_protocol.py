@@ -695,6 +695,17 @@ def test_create_task_does_not_need_the_account_header(sim):
     assert the_case(sim, case["_id"])["taskIds"] == [sim.tasks.records(STREAM)[0].doc["_id"]]
 
 
+@pytest.mark.parametrize("touches", [False, True])
+def test_a_new_task_touches_its_case_only_under_the_reading(sim, touches):
+    sim.set_readings(task_touches_case=touches)
+    case = create(sim)
+    before = the_case(sim, case["_id"])
+    _, task = create_task(sim, case)
+    after = the_case(sim, case["_id"])
+    assert after["taskIds"] == [task["_id"]]
+    assert (after["updatedAt"] > before["updatedAt"]) is touches
+
+
 @pytest.mark.parametrize("endpoint", ["getTasks", "updateTask/ti-x"])
 def test_task_reads_and_updates_require_the_account_header(sim, endpoint):
     response = call(sim, endpoint, {}, account="")

@@ -102,7 +102,7 @@ class Simulator:
 
     @property
     def cases(self) -> list[dict]:
-        """Every case, oldest first, as getCases would list it."""
+        """Every case in the order it was stored, in its stored (getCases) form."""
         return self.store.cases
 
     @property
