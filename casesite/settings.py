@@ -184,6 +184,9 @@ KORE_READ_TIMEOUT = env_float("KORE_READ_TIMEOUT", 30.0)
 # Where the simulator mounted at /simulator/ keeps the JWT apps it knows.
 KORE_SIMULATOR_APPS_FILE = Path(os.environ.get("KORE_SIMULATOR_APPS_FILE", VAR_DIR / "simulator-apps.json"))
 KORE_SIMULATOR_ENABLED = env_bool("KORE_SIMULATOR_ENABLED", default=not PRODUCTION)
+# Seconds between the rounds of the simulator's Kore agent, which works the cases at "Kore" as its
+# people would (statuses, assignees, priorities, new cases): 0 turns it off. Never in production.
+KORE_SIMULATOR_AGENT_SECONDS = 0.0 if PRODUCTION else env_float("KORE_SIMULATOR_AGENT_SECONDS", 20.0)
 
 # Delivery: retries, pacing, the sweep. See docs/delivery.md.
 KORE_MAX_ATTEMPTS = env_int("KORE_MAX_ATTEMPTS", 8)

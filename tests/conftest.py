@@ -91,6 +91,12 @@ def fresh_dashboard_cache():
 
 
 @pytest.fixture(autouse=True)
+def no_kore_agent_in_the_dev_site(settings):
+    """The dev site's simulator works its cases in the background only in the test that asks."""
+    settings.KORE_SIMULATOR_AGENT_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Tests make many people; a deliberately slow hash would cost a quarter second each."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -333,3 +333,570 @@ def test_the_dev_site_serves_the_simulator_for_apps_in_its_file(client, settings
     assert response.status_code == 200
     assert response.json()["refId"].startswith("CS")
     assert client.get("/simulator/_simulator/stats").status_code == 404
+
+
+# --- statuses and priorities ---------------------------------------------------------------
+
+
+def call(sim, endpoint, body=None, *, account="acc-1", stream=STREAM):
+    """POST one of Kore's endpoints with a fresh token, as a client would."""
+    headers = {"auth": mint_token(client_id="cs-app", client_secret=SECRET)}
+    if account:
+        headers["accountId"] = account
+    url = f"{sim.url}/caseManagement/api/public/analytics/{stream}/{endpoint}"
+    return requests.post(url, json={} if body is None else body, headers=headers, timeout=5)
+
+
+def listed(sim, body=None):
+    response = call(sim, "getCases", body or {})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def the_case(sim, case_id):
+    return next(found for found in listed(sim, {"limit": 100})["results"] if found["_id"] == case_id)
+
+
+def messages(response):
+    return [error["msg"] for error in response.json()["errors"]]
+
+
+def test_new_cases_start_open_with_the_streams_stable_status_and_priority_ids(sim):
+    first, second = create(sim), create(sim, name="Second")
+    assert first["status"]["name"] == "Open" and first["status"]["_id"] == second["status"]["_id"]
+    assert first["priority"]["_id"] == second["priority"]["_id"]
+    assert first["status"]["_id"].startswith("sts-") and first["priority"]["_id"].startswith("pr-")
+    again = Simulator(control=True)
+    again.register_app("cs-app", SECRET, [STREAM])
+    with SimulatorServer(again):
+        assert create(again)["status"]["_id"] == first["status"]["_id"]  # the same after a restart
+    other = Simulator().store.add("st-other", SAMPLE, "acc-1")
+    assert other["status"]["_id"] != first["status"]["_id"]  # but each stream has its own
+
+
+def test_the_streams_statuses_and_priorities_are_kores_defaults():
+    from cases.kore.simulator.catalog import catalog
+
+    stream = catalog(STREAM)
+    assert [s["name"] for s in stream.statuses] == ["Open", "In Progress", "On Hold", "Resolved", "Closed"]
+    assert [p["name"] for p in stream.priorities] == ["Low", "Medium", "High", "Critical"]
+    for status in stream.statuses:
+        assert set(status) == {
+            "_id",
+            "name",
+            "lname",
+            "statusCategory",
+            "type",
+            "desc",
+            "isEnabled",
+            "isActive",
+        }
+    for priority in stream.priorities:
+        assert priority["color"].startswith("#") and isinstance(priority["score"], int)
+    assert stream.priority("Medium")["color"] == "#16A34A" and stream.priority("Medium")["score"] == 10
+
+
+# --- updateCase ------------------------------------------------------------------------------
+
+UPDATED_KEYS = {
+    "_id",
+    "caseTmp",
+    "name",
+    "lname",
+    "userInfo",
+    "accountId",
+    "status",
+    "priority",
+    "refId",
+    "assigneeType",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+    "ETA",
+}
+
+
+def status_body(name):
+    from cases.kore.simulator.catalog import catalog
+
+    status = catalog(STREAM).status(name)
+    return {key: status[key] for key in ("_id", "name", "lname", "statusCategory")}
+
+
+def priority_body(name):
+    from cases.kore.simulator.catalog import catalog
+
+    priority = catalog(STREAM).priority(name)
+    return {key: priority[key] for key in ("_id", "name")}
+
+
+@pytest.mark.parametrize(
+    "field, check",
+    [
+        ("_id", lambda v, case: v == case["_id"]),
+        ("caseTmp", lambda v, case: v == case["caseTmp"]),
+        ("name", lambda v, case: v == "Renamed at the portal"),
+        ("lname", lambda v, case: v == "renamed at the portal"),
+        ("userInfo", lambda v, case: v["_id"].startswith("u-") and set(v) <= {"_id", "name", "emailId"}),
+        ("accountId", lambda v, case: v == "acc-1"),
+        (
+            "status",
+            lambda v, case: set(v) == {"_id", "name", "statusCategory"} and v["name"] == "In Progress",
+        ),
+        ("priority", lambda v, case: set(v) == {"_id", "name", "desc"} and v["name"] == "High"),  # no colour
+        ("refId", lambda v, case: v == case["refId"]),
+        ("assigneeType", lambda v, case: v == "agent"),
+        ("isActive", lambda v, case: v is True),
+        ("createdAt", lambda v, case: v == case["createdAt"]),
+        ("updatedAt", lambda v, case: v > case["updatedAt"] and v.endswith("Z")),
+        ("ETA", lambda v, case: v == ""),
+    ],
+)
+def test_each_documented_field_of_the_update_case_answer(sim, field, check):
+    case = create(sim)
+    body = {
+        "name": "Renamed at the portal",
+        "status": status_body("In Progress"),
+        "priority": priority_body("High"),
+    }
+    answer = call(sim, f"updateCase/{case['_id']}", body).json()
+    assert set(answer) == UPDATED_KEYS  # trimmed: nothing the sample does not show
+    assert check(answer[field], case), answer[field]
+
+
+def test_the_documents_update_case_sample_is_accepted(sim):
+    case = create(sim)
+    before = the_case(sim, case["_id"])
+    sample = {  # the document's request: the whole case sent back, with the changes in it
+        "_id": case["_id"],
+        "caseTmp": "one",
+        "name": "case one",
+        "lname": "case one",
+        "desc": "this is case one",
+        "tags": [],
+        "userInfo": {
+            "_id": "u-d0db86ae-8a26-51dd-a6d6-5d531c390000",
+            "name": "",
+            "emailId": "john.doe@example.com",
+        },
+        "accountId": "acc-1",
+        "iId": STREAM,
+        "orgId": "o-a55026c9-2abd-5503-b212-5fba600a0000",
+        "status": status_body("Open"),
+        "priority": {**priority_body("Medium"), "lname": "medium", "desc": "Moderate urgency"},
+        "refId": "CS000100",
+        "isActive": True,
+        "dueDate": 1748491380000,
+    }
+    response = call(sim, f"updateCase/{case['_id']}", sample)
+    assert response.status_code == 200, response.text
+    found = the_case(sim, case["_id"])
+    assert found["name"] == "case one" and found["dueDate"] == 1748491380000
+    assert found["refId"] == case["refId"] and found["userInfo"]["_id"] == before["userInfo"]["_id"]
+
+
+def test_update_case_requires_the_account_header(sim):
+    case = create(sim)
+    response = call(sim, f"updateCase/{case['_id']}", {"name": "x"}, account="")
+    assert response.status_code == 400 and "accountId" in messages(response)[0]
+    assert the_case(sim, case["_id"])["name"] == SAMPLE["name"]
+
+
+def test_update_case_lists_every_problem_and_changes_nothing(sim):
+    case = create(sim)
+    body = {
+        "name": "",
+        "desc": 5,
+        "status": {"name": "Open"},
+        "priority": "High",
+        "dueDate": "2031-01-01T00:00:00.000Z",
+        "tags": "urgent",
+        "queues": ["qu-nowhere"],
+        "assigneeType": "robot",
+        "fields": [{"selectedValue": "x"}],
+    }
+    response = call(sim, f"updateCase/{case['_id']}", body)
+    assert response.status_code == 400
+    found = " | ".join(messages(response))
+    for key in ("name", "desc", "status", "priority", "dueDate", "tags", "queues", "assigneeType", "fields"):
+        assert key in found, key
+    assert len(messages(response)) == 9
+    assert the_case(sim, case["_id"])["updatedAt"] == case["updatedAt"]
+
+
+@pytest.mark.parametrize("key", ["status", "priority"])
+def test_an_unknown_status_or_priority_id_is_refused(sim, key):
+    case = create(sim)
+    other_stream = Simulator().store.add("st-other", SAMPLE, "acc-1")  # a real id, of another stream
+    response = call(
+        sim, f"updateCase/{case['_id']}", {key: {"_id": other_stream[key]["_id"], "name": "Open"}}
+    )
+    assert response.status_code == 400
+    assert messages(response) == [f"{key} {other_stream[key]['_id']} is not a {key} of this stream."]
+    assert the_case(sim, case["_id"])[key]["_id"] == case[key]["_id"]
+
+
+@pytest.mark.parametrize("status", [404, 400])
+def test_updating_a_case_kore_does_not_have_answers_by_the_reading(sim, status):
+    sim.set_readings(not_found_status=status)
+    response = call(sim, "updateCase/ci-0000000-0000-0000-0000-000000000000", {"name": "x"})
+    assert response.status_code == status and response.json()["errors"][0]["msg"]
+
+
+def test_an_update_shows_in_get_cases_with_a_newer_updated_at(sim):
+    case = create(sim)
+    due = 1_924_992_000_000  # 2031-01-01T00:00:00.000Z
+    body = {
+        "status": status_body("On Hold"),
+        "priority": priority_body("Critical"),
+        "dueDate": due,
+        "desc": "Now with details",
+        "tags": ["vip"],
+        "fields": [{"_id": "fd-custom-1", "selectedValue": "Gold"}],
+    }
+    assert call(sim, f"updateCase/{case['_id']}", body).status_code == 200
+    found = the_case(sim, case["_id"])
+    assert found["status"]["name"] == "On Hold" and found["priority"]["name"] == "Critical"
+    assert found["priority"]["color"]  # getCases still gives the colour updateCase leaves out
+    assert found["dueDate"] == due and found["ETA"] == "2031-01-01T00:00:00.000Z"
+    assert found["desc"] == "Now with details" and found["tags"] == ["vip"]
+    assert {"_id": "fd-custom-1", "selectedValue": "Gold"} in found["fields"]
+    assert found["updatedAt"] > case["updatedAt"] and found["createdAt"] == case["createdAt"]
+
+
+def test_assigning_to_a_queue_leaves_no_agent_and_counts_as_unassigned(sim):
+    from cases.kore.simulator.catalog import catalog
+
+    case = create(sim)
+    queue = catalog(STREAM).queues[0]
+    body = {"assigneeType": "queues", "queues": [queue["_id"]], "currAssignee": {}}
+    assert call(sim, f"updateCase/{case['_id']}", body).json()["assigneeType"] == "queues"
+    found = the_case(sim, case["_id"])
+    assert found["currAssignee"] == {} and found["queues"] == [queue["_id"]]
+    assert listed(sim, {"unassigned": True})["totalResults"] == 1
+    sim.set_readings(unassigned="unassigned_only")
+    assert listed(sim, {"unassigned": True})["totalResults"] == 0
+
+
+def test_assigning_to_an_agent_takes_the_agent_kore_knows(sim):
+    from cases.kore.simulator.catalog import ALL_AGENTS
+
+    case = create(sim)
+    chosen = next(a for a in ALL_AGENTS if a.name != case["currAssignee"]["name"])
+    answer = call(sim, f"updateCase/{case['_id']}", {"currAssignee": {"agentId": chosen.agent_id}})
+    assert answer.status_code == 200 and answer.json()["assigneeType"] == "agent"
+    assert the_case(sim, case["_id"])["currAssignee"] == chosen.assignee
+    refused = call(sim, f"updateCase/{case['_id']}", {"currAssignee": {"agentId": "u-nobody"}})
+    assert refused.status_code == 400
+
+
+def test_update_case_takes_epoch_milliseconds_only_for_the_due_date(sim):
+    case = create(sim)
+    response = call(sim, f"updateCase/{case['_id']}", {"dueDate": "1924992000000"})
+    assert response.status_code == 400 and "epoch milliseconds" in messages(response)[0]
+
+
+def test_paths_with_and_without_an_id_are_kept_apart(sim):
+    case = create(sim)
+    assert call(sim, "updateCase", {}).status_code == 404
+    assert call(sim, f"createCase/{case['_id']}", SAMPLE).status_code == 404
+    assert call(sim, f"getTasks/{case['_id']}", {}).status_code == 404
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+TASK = {
+    "taskTmp": "ttm-16623a9-c63c-4bda-b1e4-147549390000",
+    "name": "This is demo task",
+    "desc": "Call the customer back",
+    "userInfo": {"name": "John", "emailId": "john.doe@example.com", "phoneNumber": "9023981234"},
+    "source": "rtm",
+}
+
+
+def create_task(sim, case=None, **overrides):
+    case = case or create(sim)
+    body = {"caseId": case["_id"], "caseRefId": case["refId"], **TASK, **overrides}
+    response = call(sim, "createTask", body)
+    assert response.status_code == 200, response.text
+    return case, response.json()
+
+
+@pytest.mark.parametrize(
+    "field, check",
+    [
+        ("_id", lambda v, case: v.startswith("ti-")),
+        ("refId", lambda v, case: v == "TS00000001"),
+        ("caseId", lambda v, case: v == case["_id"]),
+        ("caseRefId", lambda v, case: v == case["refId"]),
+        ("taskTmp", lambda v, case: v == "Call back"),  # the template's name, as caseTmp
+        ("name", lambda v, case: v == TASK["name"]),
+        ("lname", lambda v, case: v == TASK["name"].lower()),
+        ("userInfo", lambda v, case: set(v) == {"_id", "name"} and v["_id"].startswith("u-")),
+        ("status", lambda v, case: set(v) == {"_id", "name", "statusCategory"} and v["name"] == "Open"),
+        ("priority", lambda v, case: set(v) == {"_id", "name", "color", "score"} and v["name"] == "Medium"),
+        ("conversationType", lambda v, case: v == "TASK"),
+        ("assigneeType", lambda v, case: v == "unassigned"),
+        ("currAssignee", lambda v, case: v == {}),
+        ("ETA", lambda v, case: v == ""),
+        ("fields", lambda v, case: isinstance(v, list) and all("_id" in f for f in v)),
+        ("createdAt", lambda v, case: v.endswith("Z")),
+        ("updatedAt", lambda v, case: v.endswith("Z")),
+        ("iId", lambda v, case: v == STREAM),
+    ],
+)
+def test_each_documented_field_of_the_create_task_answer(sim, field, check):
+    sim.register_template(STREAM, TASK["taskTmp"], "Call back")
+    case, answer = create_task(sim)
+    assert check(answer[field], case), answer[field]
+
+
+def test_a_task_answer_never_carries_the_requesters_phone_or_email(sim):
+    _, answer = create_task(sim)
+    listed_tasks = call(sim, "getTasks", {}).json()
+    for text in (json.dumps(answer), json.dumps(listed_tasks)):
+        assert TASK["userInfo"]["phoneNumber"] not in text and TASK["userInfo"]["emailId"] not in text
+
+
+def test_create_task_lists_every_problem(sim):
+    response = call(sim, "createTask", {"userInfo": {"emailId": "nope"}, "phoneNumber": "9023981234"})
+    assert response.status_code == 400
+    found = messages(response)
+    for key in ("caseId", "caseRefId", "taskTmp", "name", "desc", "source"):
+        assert f"{key} is required." in found
+    assert "userInfo.name is required." in found
+    assert any("userInfo.emailId" in m and "valid" in m for m in found)
+    assert len(sim.tasks) == 0
+
+
+def test_create_task_wants_the_contact_inside_user_info(sim):
+    case = create(sim)
+    body = {"caseId": case["_id"], "caseRefId": case["refId"], **TASK, "userInfo": {"name": "John"}}
+    body["emailId"] = "john.doe@example.com"  # where createCase takes it, not createTask
+    response = call(sim, "createTask", body)
+    assert response.status_code == 400
+    assert messages(response) == [
+        "userInfo.emailId or userInfo.phoneNumber is required when userInfo has no _id."
+    ]
+
+
+def test_create_task_needs_a_case_of_the_stream_and_its_ref_id(sim):
+    case = create(sim)
+    wrong_ref = {"caseId": case["_id"], "caseRefId": "CS99999999", **TASK}
+    assert "is not the refId" in messages(call(sim, "createTask", wrong_ref))[0]
+    unknown = {"caseId": "ci-0000000-0000-0000-0000-000000000000", "caseRefId": case["refId"], **TASK}
+    assert "is not a case of this stream" in messages(call(sim, "createTask", unknown))[0]
+
+
+def test_create_task_does_not_need_the_account_header(sim):
+    case = create(sim)
+    body = {"caseId": case["_id"], "caseRefId": case["refId"], **TASK}
+    assert call(sim, "createTask", body, account="").status_code == 200
+    assert the_case(sim, case["_id"])["taskIds"] == [sim.tasks.records(STREAM)[0].doc["_id"]]
+
+
+@pytest.mark.parametrize("touches", [False, True])
+def test_a_new_task_touches_its_case_only_under_the_reading(sim, touches):
+    sim.set_readings(task_touches_case=touches)
+    case = create(sim)
+    before = the_case(sim, case["_id"])
+    _, task = create_task(sim, case)
+    after = the_case(sim, case["_id"])
+    assert after["taskIds"] == [task["_id"]]
+    assert (after["updatedAt"] > before["updatedAt"]) is touches
+
+
+@pytest.mark.parametrize("endpoint", ["getTasks", "updateTask/ti-x"])
+def test_task_reads_and_updates_require_the_account_header(sim, endpoint):
+    response = call(sim, endpoint, {}, account="")
+    assert response.status_code == 400 and "accountId" in messages(response)[0]
+
+
+@pytest.mark.parametrize(
+    "field, check",
+    [
+        ("_id", lambda v, task, case: v == task["_id"]),
+        ("caseId", lambda v, task, case: v == case["_id"]),
+        ("caseRefId", lambda v, task, case: v == case["refId"]),
+        ("name", lambda v, task, case: v == TASK["name"]),
+        ("priority", lambda v, task, case: v == {"name": "Medium", "color": "#16A34A"}),
+        ("status", lambda v, task, case: v == {"name": "Open", "statusCategory": "open"}),
+        ("createdAt", lambda v, task, case: v == task["createdAt"]),
+        ("updatedAt", lambda v, task, case: v == task["updatedAt"]),
+    ],
+)
+def test_each_documented_field_of_a_get_tasks_result(sim, field, check):
+    case, task = create_task(sim)
+    answer = call(sim, "getTasks", {"skip": 0, "limit": 50}).json()
+    assert set(answer) == {"results", "page", "limit", "hasMore", "totalPages", "totalResults"}
+    (found,) = answer["results"]
+    assert set(found) == {
+        "_id",
+        "caseId",
+        "caseRefId",
+        "name",
+        "priority",
+        "status",
+        "createdAt",
+        "updatedAt",
+    }
+    assert check(found[field], task, case), found[field]
+
+
+def test_get_tasks_pages_by_skip_and_limit(sim):
+    case = create(sim)
+    for number in range(5):
+        create_task(sim, case, name=f"Task {number}")
+    first = call(sim, "getTasks", {"skip": 0, "limit": 2}).json()
+    third = call(sim, "getTasks", {"skip": 4, "limit": 2, "page": 1}).json()
+    assert [t["name"] for t in first["results"]] == ["Task 4", "Task 3"] and first["hasMore"] is True
+    assert [t["name"] for t in third["results"]] == ["Task 0"] and third["hasMore"] is False
+    assert third["page"] == 3 and third["totalResults"] == 5
+
+
+def test_get_tasks_filters_by_case_only_under_the_reading(sim):
+    first, _ = create_task(sim)
+    create_task(sim, name="Other case's task")
+    body = {"caseId": first["_id"]}
+    assert call(sim, "getTasks", body).json()["totalResults"] == 2  # not a documented filter
+    sim.set_readings(tasks_by_case=True)
+    assert call(sim, "getTasks", body).json()["totalResults"] == 1
+
+
+def test_get_tasks_takes_get_cases_filters(sim):
+    case, task = create_task(sim)
+    create_task(sim, case, name="Another")
+    call(sim, f"updateTask/{task['_id']}", {"status": status_body("Resolved")})
+    assert call(sim, "getTasks", {"unresolved": True}).json()["totalResults"] == 1
+    assert call(sim, "getTasks", {"status": ["resolved"]}).json()["results"][0]["_id"] == task["_id"]
+    assert call(sim, "getTasks", {"searchText": "another"}).json()["totalResults"] == 1
+
+
+def test_update_task_changes_the_task_and_answers_it(sim):
+    case, task = create_task(sim)
+    body = {"name": "Task Testing", "status": status_body("In Progress"), "priority": priority_body("High")}
+    response = call(sim, f"updateTask/{task['_id']}", body)
+    answer = response.json()
+    assert response.status_code == 200 and answer["_id"] == task["_id"] and answer["ETA"] == ""
+    assert answer["name"] == "Task Testing" and answer["lname"] == "task testing"
+    (found,) = call(sim, "getTasks", {}).json()["results"]
+    assert found["status"]["name"] == "In Progress" and found["priority"]["name"] == "High"
+    assert found["updatedAt"] > task["updatedAt"]
+
+
+def test_update_task_refuses_what_update_case_refuses(sim):
+    _, task = create_task(sim)
+    response = call(sim, f"updateTask/{task['_id']}", {"status": {"_id": "sts-nope"}, "dueDate": "soon"})
+    assert response.status_code == 400 and len(messages(response)) == 2
+    assert call(sim, "updateTask/ti-0000000-0000-0000-0000-000000000000", {}).status_code == 404
+
+
+# --- getCases filters ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_cases(sim):
+    """Open/Medium (oldest), In Progress/High in a queue, Resolved/Low (newest)."""
+    from cases.kore.simulator.catalog import catalog
+
+    queue = catalog(STREAM).queues[1]
+    oldest = create(sim, name="Oldest printer case", dueDate="2031-01-01T10:00:00.000Z")
+    middle = create(sim, name="Middle vpn case", dueDate="2031-01-02T10:00:00.000Z")
+    newest = create(sim, name="Newest refund case", dueDate="2031-01-03T10:00:00.000Z")
+    call(
+        sim,
+        f"updateCase/{middle['_id']}",
+        {
+            "status": status_body("In Progress"),
+            "priority": priority_body("High"),
+            "assigneeType": "queues",
+            "queues": [queue["_id"]],
+        },
+    )
+    call(
+        sim,
+        f"updateCase/{newest['_id']}",
+        {"status": status_body("Resolved"), "priority": priority_body("Low")},
+    )
+    call(sim, f"updateCase/{oldest['_id']}", {"channel": ["email"]})  # updated last
+    return {"oldest": oldest, "middle": middle, "newest": newest, "queue": queue}
+
+
+def names(answer):
+    return [found["name"].split()[0] for found in answer["results"]]
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({}, ["Newest", "Middle", "Oldest"]),
+        ({"unresolved": True}, ["Middle", "Oldest"]),
+        ({"unassigned": True}, ["Middle"]),
+        ({"mycase": True}, ["Newest", "Middle", "Oldest"]),  # a JWT app is no agent: ignored
+        ({"status": ["Open", "resolved"]}, ["Newest", "Oldest"]),
+        ({"priority": ["high"]}, ["Middle"]),
+        ({"priority": ["Low", "Medium"]}, ["Newest", "Oldest"]),
+        ({"channel": ["email"]}, ["Oldest"]),
+        ({"queues": ["Billing"]}, ["Middle"]),
+        ({"sortBy": "createdDate"}, ["Newest", "Middle", "Oldest"]),
+        ({"sortBy": "updatedDate"}, ["Oldest", "Newest", "Middle"]),
+        ({"sortBy": {"createdDate": "asc"}}, ["Oldest", "Middle", "Newest"]),
+        ({"sortBy": {"dueDate": "desc"}}, ["Newest", "Middle", "Oldest"]),
+        ({"searchText": "vpn", "unresolved": True}, ["Middle"]),
+    ],
+)
+def test_each_get_cases_filter(sim, three_cases, body, expected):
+    assert names(listed(sim, body)) == expected
+
+
+def test_get_cases_filters_by_status_and_priority_ids(sim, three_cases):
+    middle = three_cases["middle"]
+    status_id, priority_id = status_body("In Progress")["_id"], priority_body("High")["_id"]
+    assert names(listed(sim, {"status": [status_id]})) == ["Middle"]
+    assert names(listed(sim, {"priority": [priority_id]})) == ["Middle"]
+    assert names(listed(sim, {"queues": [three_cases["queue"]["_id"]]})) == ["Middle"]
+    assert listed(sim, {"status": [status_id]})["results"][0]["_id"] == middle["_id"]
+
+
+def test_a_sort_by_name_gives_its_direction_by_the_reading(sim, three_cases):
+    assert names(listed(sim, {"sortBy": "createdDate"})) == ["Newest", "Middle", "Oldest"]
+    sim.set_readings(sort_direction="asc")
+    assert names(listed(sim, {"sortBy": "createdDate"})) == ["Oldest", "Middle", "Newest"]
+    assert names(listed(sim, {"sortBy": "updatedDate"})) == ["Middle", "Newest", "Oldest"]
+
+
+@pytest.mark.parametrize(
+    "reading, due, expected",
+    [
+        ("exact", "2031-01-02T10:00:00.000Z", ["Middle"]),
+        ("exact", "2031-01-02T00:00:00.000Z", []),
+        ("day", "2031-01-02T00:00:00.000Z", ["Middle"]),
+        ("until", "2031-01-02T23:00:00.000Z", ["Middle", "Oldest"]),
+    ],
+)
+def test_the_due_date_filter_by_the_reading(sim, three_cases, reading, due, expected):
+    sim.set_readings(due_date_filter=reading)
+    assert names(listed(sim, {"dueDate": due})) == expected
+
+
+def test_queues_are_answered_as_ids_or_objects_by_the_reading(sim, three_cases):
+    queue = three_cases["queue"]
+    assert listed(sim, {"queues": ["Billing"]})["results"][0]["queues"] == [queue["_id"]]
+    sim.set_readings(queues="objects")
+    assert listed(sim, {"queues": ["Billing"]})["results"][0]["queues"] == [queue]
+
+
+def test_a_filter_of_the_wrong_type_is_refused_with_every_problem(sim):
+    response = call(sim, "getCases", {"status": "Open", "unresolved": "yes", "startDate": "last week"})
+    assert response.status_code == 400 and len(messages(response)) == 3
+
+
+def test_the_rate_limit_counts_every_endpoint_of_the_account(sim):
+    sim.set_rate_limit(5, 60)
+    case, task = create_task(sim)  # createCase, createTask
+    assert call(sim, "getCases").status_code == 200
+    assert call(sim, f"updateCase/{case['_id']}", {"name": "x"}).status_code == 200
+    assert call(sim, "getTasks").status_code == 200
+    limited = call(sim, f"updateTask/{task['_id']}", {"name": "y"})
+    assert limited.status_code == 429 and "exceeded the per-minute rate limit" in messages(limited)[0]
+    assert call(sim, "getCases", account="acc-2").status_code == 200  # another account's own budget

@@ -8,7 +8,9 @@ It checks the ``auth`` JWT as Kore does (HS256, ``appId`` of a known app, its se
 and ``exp`` rules), validates bodies as the createCase document says, and answers with cases
 shaped as the documentation shows (store.py). It can be told to misbehave: latency, 5xx, Kore's
 rate-limit answer, timeouts, dropped connections, malformed bodies. Endpoints live in a route
-table, so the other case endpoints can join ``createCase`` and ``getCases``.
+table: ``createCase`` and ``getCases`` here, ``updateCase`` in updates.py, the task endpoints in
+tasks.py; every one counts against the same per-account rate limit. A Kore agent (agent.py)
+works the cases from Kore's side; the control plane is in control.py.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NamedTuple
 
 from cases.kore.answers import RATE_LIMIT_TEXT
 from cases.kore.create_case import create_case_problems, problem_messages
-from cases.kore.errors import error_payload
+from cases.kore.simulator import control, tasks, updates
+from cases.kore.simulator.agent import KoreAgent
 from cases.kore.simulator.apps_file import load_apps_file, load_templates_file
-from cases.kore.simulator.store import CaseStore, Readings
+from cases.kore.simulator.readings import Readings
+from cases.kore.simulator.responses import Refused, SimResponse, require_account
+from cases.kore.simulator.store import CaseStore
+from cases.kore.simulator.tasks import TaskStore
 from cases.kore.tokens import TokenRejected, verify_token
 
 RATE_LIMIT_MESSAGE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
@@ -52,24 +58,6 @@ FAULTS = {
 
 
 @dataclass
-class SimResponse:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    action: str | None = None  # "drop": close the connection without answering
-
-    @classmethod
-    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> SimResponse:
-        return cls(
-            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
-        )
-
-    @classmethod
-    def errors(cls, status: int, *messages: str, code: int | None = None, headers=None) -> SimResponse:
-        return cls.json(status, error_payload(status, *messages, code=code), headers)
-
-
-@dataclass
 class Fault:
     kind: str
     endpoint: str = "createCase"
@@ -85,13 +73,14 @@ class App:
 class Simulator:
     """In-memory, thread-safe Kore.ai case API."""
 
-    def __init__(self, *, control: bool = False):
+    def __init__(self, *, control: bool = False, seed: int | None = None):
         self.control = control
         self.url = ""  # set by whoever serves it, for convenience in tests
         self._lock = threading.RLock()
         self._apps: dict[str, App] = {}
         self._templates: dict[tuple[str, str], str] = {}
         self._apps_file_mtime: float | None = None
+        self.agent = KoreAgent(self, seed=seed)
         self.reset()
 
     # --- state and configuration ---------------------------------------------------------
@@ -100,6 +89,7 @@ class Simulator:
         """Forget cases, faults, counters and readings (not the registered apps and templates)."""
         with self._lock:
             self.store = CaseStore(templates=self._templates)
+            self.tasks = TaskStore()
             self.readings = Readings()
             self._jtis: dict[str, float] = {}
             self._faults: deque[Fault] = deque()
@@ -112,7 +102,7 @@ class Simulator:
 
     @property
     def cases(self) -> list[dict]:
-        """Every case, oldest first, as getCases would list it."""
+        """Every case in the order it was stored, in its stored (getCases) form."""
         return self.store.cases
 
     @property
@@ -131,6 +121,35 @@ class Simulator:
     def app_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._apps)
+
+    def template_keys(self) -> list[tuple[str, str]]:
+        """(stream id, template id) of every registered template."""
+        with self._lock:
+            return list(self._templates)
+
+    def stream_ids(self) -> list[str]:
+        """Every stream the simulator knows: with cases, or named by an app or a template."""
+        with self._lock:
+            known = dict.fromkeys(self.store.stream_ids())
+            for app in self._apps.values():
+                known.update(dict.fromkeys(app.stream_ids or []))
+            known.update(dict.fromkeys(stream for stream, _ in self._templates))
+            return list(known)
+
+    def account_of(self, stream_id: str) -> str:
+        """The account a stream's cases belong to, as the cases sent to it said."""
+        with self._lock:
+            records = self.store.records(stream_id)
+            return records[-1].doc["accountId"] if records else ""
+
+    def start_agent(self, every_seconds: float, *, seed: int | None = None) -> None:
+        """Let the Kore agent work every known stream once each ``every_seconds`` (background)."""
+        if seed is not None:
+            self.agent.reseed(seed)
+        self.agent.start(every_seconds)
+
+    def stop_agent(self) -> None:
+        self.agent.stop()
 
     def inject(self, fault: str, times: int = 1, *, endpoint: str = "createCase", delay: float = 3.0) -> None:
         """Queue ``times`` faults, consumed in order by the next matching requests."""
@@ -180,9 +199,10 @@ class Simulator:
         if path.startswith("/_simulator/"):
             if not self.control:
                 return SimResponse.errors(404, "Not found.")
-            return self._control(method, path, body)
+            return control.handle(self, method, path, body)
         match = ROUTE.match(path)
-        if not match or match["endpoint"] not in ENDPOINTS:
+        endpoint = ENDPOINTS.get(match["endpoint"]) if match else None
+        if endpoint is None or endpoint.takes_id != bool(match["id"]):
             return SimResponse.errors(404, "The requested API does not exist.")
         if method.upper() != "POST":
             return SimResponse.errors(405, "Method not allowed.")
@@ -221,8 +241,11 @@ class Simulator:
         if fault and fault.kind == "400":
             return SimResponse.errors(400, "caseTmp is invalid: no such case template.")
 
-        handler = ENDPOINTS[match["endpoint"]]
-        response = handler(self, match["stream"], payload, headers)
+        try:
+            with self._lock:
+                response = endpoint.handler(self, match["stream"], payload, headers, match["id"])
+        except Refused as refused:
+            response = refused.response()
         if fault and fault.kind == "timeout_after_create":
             time.sleep(fault.delay)
         elif fault and fault.kind == "drop_after_create":
@@ -287,73 +310,30 @@ class Simulator:
 
     # --- endpoints -----------------------------------------------------------------------
 
-    def create_case(self, stream_id: str, body: dict, headers: Mapping[str, str]) -> SimResponse:
+    def create_case(self, stream_id: str, body: dict, headers: Mapping[str, str], _id=None) -> SimResponse:
         problems = create_case_problems(body)
         if problems:
             return SimResponse.errors(400, *problem_messages(problems))
-        with self._lock:
-            case = self.store.add(stream_id, body, headers.get("accountid", ""))
-            return SimResponse.json(200, self.store.as_created(case))
+        case = self.store.add(stream_id, body, headers.get("accountid", ""))
+        return SimResponse.json(200, self.store.as_created(case, self.readings))
 
-    def get_cases(self, stream_id: str, body: dict, headers: Mapping[str, str]) -> SimResponse:
-        if not headers.get("accountid"):
-            return SimResponse.errors(400, "accountId header is required.")
-        with self._lock:
-            return SimResponse.json(200, self.store.query(stream_id, body, self.readings))
-
-    # --- control plane (standalone server only) ------------------------------------------
-
-    def _control(self, method: str, path: str, body: bytes) -> SimResponse:
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return SimResponse.errors(400, "Body must be JSON.")
-        action = path.removeprefix("/_simulator/").strip("/")
-        try:
-            if action == "stats" and method == "GET":
-                with self._lock:
-                    cases = [
-                        {"_id": c["_id"], "refId": c["refId"], "name": c["name"], "stream_id": c["iId"]}
-                        for c in self.cases
-                    ]
-                return SimResponse.json(
-                    200,
-                    {
-                        "created_count": self.created_count,
-                        "request_count": self.request_count,
-                        "rate_limited_count": self.rate_limited_count,
-                        "cases": cases,
-                    },
-                )
-            if method != "POST":
-                return SimResponse.errors(405, "Method not allowed.")
-            if action == "apps":
-                self.register_app(data["client_id"], data["secret"], data.get("stream_ids"))
-            elif action == "templates":
-                self.register_template(data["stream_id"], data["template_id"], data["name"])
-            elif action == "faults":
-                self.inject(
-                    data["fault"],
-                    int(data.get("times", 1)),
-                    endpoint=data.get("endpoint", "createCase"),
-                    delay=float(data.get("delay", 3.0)),
-                )
-            elif action == "latency":
-                self.set_latency(float(data["seconds"]))
-            elif action == "rate_limit":
-                self.set_rate_limit(data.get("limit"), float(data.get("window", 60)))
-            elif action == "readings":
-                self.set_readings(**data)
-            elif action == "reset":
-                self.reset()
-            else:
-                return SimResponse.errors(404, f"No control action {action!r}.")
-        except (KeyError, TypeError, ValueError) as exc:
-            return SimResponse.errors(400, f"Bad control request: {exc}")
-        return SimResponse.json(200, {"ok": True})
+    def get_cases(self, stream_id: str, body: dict, headers: Mapping[str, str], _id=None) -> SimResponse:
+        require_account(headers)
+        return SimResponse.json(200, self.store.query(stream_id, body, self.readings))
 
 
-ENDPOINTS: dict[str, Callable[[Simulator, str, dict, Mapping[str, str]], SimResponse]] = {
-    "createCase": Simulator.create_case,
-    "getCases": Simulator.get_cases,
+class Endpoint(NamedTuple):
+    """An endpoint's handler, run under the simulator's lock; ``takes_id``: its path ends in an id."""
+
+    handler: Callable[[Simulator, str, dict, Mapping[str, str], str | None], SimResponse]
+    takes_id: bool = False
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "createCase": Endpoint(Simulator.create_case),
+    "getCases": Endpoint(Simulator.get_cases),
+    "updateCase": Endpoint(updates.update_case, takes_id=True),
+    "createTask": Endpoint(tasks.create_task),
+    "getTasks": Endpoint(tasks.get_tasks),
+    "updateTask": Endpoint(tasks.update_task, takes_id=True),
 }

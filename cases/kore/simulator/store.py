@@ -1,209 +1,261 @@
 """The simulator's cases, kept and answered as Kore's documentation shows them, never kinder.
 
-Where the documentation is silent, the simulator has a ``Readings`` choice, so that tests can
-run the portal against each reading: which keys page getCases, how big its pages are, which
-date ``startDate``/``endDate`` filter on, how ``searchText`` matches, and what status a
-rate-limit answer carries.
+Where the documentation is silent, the simulator has a ``Readings`` choice (readings.py).
 
 What the documented answers hold, and so what the simulator answers:
-- createCase: the whole case, the requester's ``userInfo._id`` as sent (the sample does), the
-  template's *name* as ``caseTmp``, ``ETA`` as the due date sent;
-- getCases: full cases with Kore's own ``u-…`` user id, ``createdAt``/``updatedAt``/``ETA`` as
-  ISO strings and ``dueDate`` as epoch milliseconds; never the requester's phone number.
+- createCase: the whole case without ``desc``, the requester's ``userInfo._id`` as sent (the
+  sample does), the template's *name* as ``caseTmp``, ``ETA`` as the due date sent, status
+  ``{_id, name, statusCategory}`` and priority ``{_id, name, color, score}``;
+- getCases: full cases with Kore's own ``u-…`` user id, the system fields with their
+  ``selectedValue``, ``createdAt``/``updatedAt``/``ETA`` as ISO strings and ``dueDate`` as epoch
+  milliseconds; never the requester's phone number;
+- updateCase: a trimmed case (``as_updated``): priority without colour, ``ETA`` "".
+
+Cases are indexed by stream, in ``createdAt`` order, as records (query.py), so a getCases page
+over a stream of 20,000 cases costs one pass over that stream and no date parsing.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
 
-from cases.kore.dates import epoch_ms, format_kore_datetime, parse_kore_datetime
+from cases.kore.dates import epoch_ms
+from cases.kore.simulator.catalog import ALL_AGENTS, BOT, DEFAULT_PRIORITY, Agent, catalog
+from cases.kore.simulator.query import Record, iso, moment_ms, now_ms, page_of
+from cases.kore.simulator.readings import Readings
 
-PRIORITIES = [
-    {"_id": "pr-low", "name": "Low", "color": "#2563EB", "score": 5},
-    {"_id": "pr-medium", "name": "Medium", "color": "#16A34A", "score": 10},
-    {"_id": "pr-high", "name": "High", "color": "#DC2626", "score": 20},
-]
-OPEN_STATUS = {
-    "_id": "sts-599163e-b869-4532-bbb3-c76a3d080000",
-    "name": "Open",
-    "lname": "open",
-    "statusCategory": "open",
-    "type": "open",
-}
-AGENTS = ["Asha Rao", "Ben Okafor", "Chen Wei", "Dana Smith"]
-CLOSED_CATEGORIES = {"resolved", "closed"}
-PAGING_KEYS = ("page", "skip")
-DATE_FILTERS = ("createdAt", "updatedAt", "dueDate")
-SEARCH_MODES = ("substring", "words")
+ORG_ID = "o-734f0871-3217-515b-bd5f-36abef3c0000"
 
 
-@dataclass
-class Readings:
-    """The simulator's answers where Kore's documentation does not say."""
+def person(agent: Agent) -> dict:
+    """``createdBy``/``updatedBy`` as the samples show them."""
+    return {"name": agent.name, "_id": agent.agent_id, "profImage": "no-avatar"}
 
-    paging: str = "page"  # "page": page and limit; "skip": skip and limit
-    page_size: int | None = None  # None: honour ``limit`` (default 50); a number: always that many
-    date_filter: str = "createdAt"  # the date startDate/endDate filter on
-    search: str = "substring"  # searchText: a part of the name, or every word of it
-    rate_limit_status: int = 429  # the status of the rate-limit answer
 
-    def __post_init__(self) -> None:
-        if self.paging not in PAGING_KEYS:
-            raise ValueError(f"paging is one of {PAGING_KEYS}")
-        if self.date_filter not in DATE_FILTERS:
-            raise ValueError(f"date_filter is one of {DATE_FILTERS}")
-        if self.search not in SEARCH_MODES:
-            raise ValueError(f"search is one of {SEARCH_MODES}")
+def participant(agent: Agent, at: str) -> dict:
+    return {
+        "agentId": agent.agent_id,
+        "aId": agent.a_id,
+        "name": agent.name,
+        "pStatus": "ACTIVE",
+        "assignedAt": at,
+    }
+
+
+def requester_id(body: dict, user: dict) -> str:
+    """Kore's own ``u-…`` id for the requester, whatever id was sent."""
+    key = user.get("_id") or user.get("id") or user.get("emailId") or body.get("emailId")
+    key = key or user.get("phoneNumber") or body.get("phoneNumber") or ""
+    return _kore_user_id(str(key))
+
+
+@lru_cache(maxsize=4096)
+def _kore_user_id(key: str) -> str:
+    return f"u-{uuid.uuid5(uuid.NAMESPACE_URL, key)}"
 
 
 class CaseStore:
-    """Cases by stream, oldest first; not thread-safe on its own (the Simulator locks)."""
+    """Cases by stream, in ``createdAt`` order; not thread-safe on its own (the Simulator locks)."""
 
     def __init__(self, *, templates: dict[tuple[str, str], str]) -> None:
-        self.cases: list[dict] = []
+        self.cases: list[dict] = []  # every case, in the order it was stored
         self.templates = templates  # (stream id, template id) -> name, kept by the Simulator
+        self._records: dict[str, Record] = {}
+        self._streams: dict[str, list[Record]] = {}
         self._sent_user_ids: dict[str, str] = {}
         self._ref_counter = 0
 
     def template_name(self, stream_id: str, template_id: str) -> str:
-        """Kore answers ``caseTmp`` with the template's name, not the id sent."""
+        """Kore answers ``caseTmp`` (and ``taskTmp``) with the template's name, not the id sent."""
         return self.templates.get((stream_id, template_id)) or f"Template {template_id[-4:]}"
 
-    def add(self, stream_id: str, body: dict, account_id: str, *, now: datetime | None = None) -> dict:
-        """Store a case made from a createCase body; returns the stored (getCases) form."""
+    def stream_ids(self) -> list[str]:
+        return [stream_id for stream_id, records in self._streams.items() if records]
+
+    def records(self, stream_id: str) -> list[Record]:
+        """The stream's cases, oldest ``createdAt`` first (the store's own list: do not change it)."""
+        return self._streams.get(stream_id, [])
+
+    def find(self, case_id: str) -> Record | None:
+        return self._records.get(case_id)
+
+    def get(self, stream_id: str, case_id: str) -> Record | None:
+        record = self._records.get(case_id)
+        return record if record and record.doc["iId"] == stream_id else None
+
+    def add(
+        self,
+        stream_id: str,
+        body: dict,
+        account_id: str,
+        *,
+        now: datetime | None = None,
+        status: str = "Open",
+        priority: str = DEFAULT_PRIORITY,
+        assignee: Agent | None | str = "in turn",
+        queues: Iterable[str] = (),
+        channel: Iterable[str] = (),
+        created_by: Agent | None = None,
+        index: bool = True,
+    ) -> dict:
+        """Store a case made from a createCase body; returns the stored (getCases) form.
+
+        By default the case goes to the account's agents in turn (the sample's case is created
+        assigned); ``assignee=None`` leaves it unassigned, or in ``queues``. ``index=False``
+        leaves ordering to ``index_bulk`` (bulk seeding).
+        """
         self._ref_counter += 1
         number = self._ref_counter
-        created = format_kore_datetime(now or datetime.now(UTC))
-        agent = AGENTS[number % len(AGENTS)]
-        agent_id = f"u-{uuid.uuid5(uuid.NAMESPACE_DNS, agent)}"
+        created_ms = epoch_ms(now) if now else now_ms()
+        created = iso(created_ms)
+        stream = catalog(stream_id)
+        agent = ALL_AGENTS[number % len(ALL_AGENTS)] if assignee == "in turn" else assignee
+        queue_ids = [stream.queue(key)["_id"] for key in queues]
+        creator = created_by or agent or BOT
         user = body.get("userInfo") if isinstance(body.get("userInfo"), dict) else {}
-        requester = str(
-            user.get("_id") or user.get("id") or body.get("emailId") or body.get("phoneNumber") or ""
-        )
-        kore_id = f"ci-{uuid.uuid4()}"
-        case = {
-            "_id": kore_id,
+        case_id = f"ci-{str(uuid.uuid4())[1:]}"
+        due = moment_ms(body.get("dueDate"))
+        doc = {
+            "_id": case_id,
             "caseTmp": self.template_name(stream_id, str(body.get("caseTmp", ""))),
             "name": body.get("name", ""),
             "lname": str(body.get("name", "")).lower(),
             "desc": body.get("desc", ""),
             "tags": [],
-            # Kore's own id for the requester, whatever id was sent.
-            "userInfo": {
-                "_id": f"u-{uuid.uuid5(uuid.NAMESPACE_URL, requester)}",
-                "name": user.get("name", ""),
-            },
+            "userInfo": {"_id": requester_id(body, user), "name": user.get("name", "")},
             "sessIds": [],
             "accountId": account_id,
             "iId": stream_id,
-            "orgId": "o-734f0871-3217-515b-bd5f-36abef3c0000",
+            "orgId": ORG_ID,
             "convIds": [],
-            "status": dict(OPEN_STATUS),
+            "status": stream.status(status),
             "source": body.get("source", ""),
             "language": "en",
             "conversationType": "CASE",
-            "fields": [],
-            "participants": [
-                {
-                    "agentId": agent_id,
-                    "aId": f"a-{number:08d}",
-                    "name": agent,
-                    "pStatus": "ACTIVE",
-                    "assignedAt": created,
-                }
-            ],
-            "priority": dict(PRIORITIES[number % len(PRIORITIES)]),
+            "fields": [],  # custom fields; the system fields are drawn from name, desc and ETA
+            "participants": [participant(agent, created)] if agent else [],
+            "queues": queue_ids,
+            "priority": stream.priority(priority),
             "refId": f"CS{number:08d}",
-            "assigneeType": "agent",
-            "currAssignee": {"aId": f"a-{number:08d}", "name": agent, "agentId": agent_id},
-            "tasks": [],
+            "assigneeType": "agent" if agent else ("queues" if queue_ids else "unassigned"),
             "isActive": True,
+            "taskIds": [],
+            "attachments": [],
+            "feedback": [],
+            "createdBy": person(creator),
+            "updatedBy": person(creator),
+            "timestampValue": created_ms,
+            "activityIds": [],
+            "commentIds": [],
+            "resolutionCmts": [],
             "isBreached": False,
+            "supportCustomTasks": True,
+            "channel": list(channel),
             "createdAt": created,
             "updatedAt": created,
-            "timestampValue": epoch_ms(parse_kore_datetime(created)),
-            "ETA": body.get("dueDate", ""),
+            "currAssignee": agent.assignee if agent else {},
+            "ETA": iso(due) if due is not None else "",
         }
-        if body.get("emailId"):
-            case["userInfo"]["emailId"] = body["emailId"]
+        if user.get("emailId") or body.get("emailId"):
+            doc["userInfo"]["emailId"] = user.get("emailId") or body["emailId"]
         sent_id = user.get("_id") or user.get("id")
         if sent_id:
-            self._sent_user_ids[kore_id] = str(sent_id)
-        self.cases.append(case)
-        return case
+            self._sent_user_ids[case_id] = str(sent_id)
+        record = Record(doc, created_ms, created_ms, due)
+        self._records[case_id] = record
+        self.cases.append(doc)
+        if index:
+            bisect.insort(self._streams.setdefault(stream_id, []), record, key=attrgetter("created"))
+        return doc
 
-    def as_created(self, case: dict) -> dict:
-        """The createCase answer: the case, with the requester's id as sent (as the sample shows)."""
-        answer = {**case, "userInfo": dict(case["userInfo"])}
-        if case["_id"] in self._sent_user_ids:
-            answer["userInfo"]["_id"] = self._sent_user_ids[case["_id"]]
+    def index_bulk(self, stream_id: str, docs: list[dict]) -> None:
+        """Index cases stored with ``index=False``: one sort, not one insertion each."""
+        records = self._streams.setdefault(stream_id, [])
+        records.extend(self._records[doc["_id"]] for doc in docs)
+        records.sort(key=attrgetter("created"))
+
+    def record_of(self, doc: dict) -> Record:
+        return self._records[doc["_id"]]
+
+    # --- answers -------------------------------------------------------------------------
+
+    def as_created(self, doc: dict, readings: Readings) -> dict:
+        """The createCase answer, keys as the document's sample: no ``desc``, status and priority
+        in short, the system fields without values, the requester's id as sent."""
+        answer = {key: value for key, value in doc.items() if key != "desc"}
+        answer["userInfo"] = dict(doc["userInfo"])
+        if doc["_id"] in self._sent_user_ids:
+            answer["userInfo"]["_id"] = self._sent_user_ids[doc["_id"]]
+        answer["status"] = pick(doc["status"], "_id", "name", "statusCategory")
+        answer["priority"] = pick(doc["priority"], "_id", "name", "color", "score")
+        answer["fields"] = [
+            {**field, "selectedValue": ""} if field["lname"] == "description" else dict(field)
+            for field in catalog(doc["iId"]).fields
+        ] + doc["fields"]
+        answer["tasks"] = []
+        answer["queues"] = queues_answer(doc, readings)
         return answer
 
-    @staticmethod
-    def as_listed(case: dict) -> dict:
-        """A getCases result: ISO dates, and the due date again as epoch milliseconds."""
-        due = parse_kore_datetime(case.get("ETA"))
-        return {**case, "dueDate": epoch_ms(due) if due else None}
-
-    def query(self, stream_id: str, body: dict, readings: Readings) -> dict:
-        """getCases: filter, newest first, then one page as the readings say."""
-        found = [case for case in reversed(self.cases) if case["iId"] == stream_id]
-        found = [case for case in found if _matches(case, body, readings)]
-        limit = readings.page_size or _number(body.get("limit"), 50, low=1, high=100)
-        if readings.paging == "skip":
-            skip = _number(body.get("skip"), 0, low=0)
-            page = skip // limit + 1
-        else:
-            page = _number(body.get("page"), 1, low=1)
-            skip = (page - 1) * limit
-        total = len(found)
+    def as_listed(self, record: Record, readings: Readings) -> dict:
+        """A getCases result: ISO dates, the due date again as epoch milliseconds."""
+        doc = record.doc
+        values = {"title": doc["name"], "description": doc["desc"], "due date": doc["ETA"]}
+        fields = [{**field, "selectedValue": values[field["lname"]]} for field in catalog(doc["iId"]).fields]
         return {
-            "results": [self.as_listed(case) for case in found[skip : skip + limit]],
-            "page": page,
-            "limit": limit,
-            "hasMore": skip + limit < total,
-            "totalPages": max(1, math.ceil(total / limit)),
-            "totalResults": total,
+            **doc,
+            "fields": fields + doc["fields"],
+            "queues": queues_answer(doc, readings),
+            "dueDate": record.due,
         }
 
-
-def _number(value: Any, default: int, *, low: int, high: int | None = None) -> int:
-    try:
-        number = int(value) if value is not None and value != "" else default
-    except (TypeError, ValueError):
-        number = default
-    number = max(low, number)
-    return min(high, number) if high is not None else number
-
-
-def _matches(case: dict, body: dict, readings: Readings) -> bool:
-    text = str(body.get("searchText") or "").strip().lower()
-    if text:
-        name = case["name"].lower()
-        if readings.search == "words":
-            if not all(word in name.split() for word in text.split()):
-                return False
-        elif text not in name:
-            return False
-    statuses = {str(s).lower() for s in body.get("status") or []}
-    if statuses and not statuses & {case["status"]["name"].lower(), case["status"]["_id"].lower()}:
-        return False
-    priorities = {str(p).lower() for p in body.get("priority") or []}
-    if priorities and not priorities & {case["priority"]["name"].lower(), case["priority"]["_id"].lower()}:
-        return False
-    if body.get("unresolved") and case["status"]["statusCategory"] in CLOSED_CATEGORIES:
-        return False
-    if body.get("unassigned") and case.get("assigneeType") != "unassigned":
-        return False
-    start, end = parse_kore_datetime(body.get("startDate")), parse_kore_datetime(body.get("endDate"))
-    if start or end:
-        moment = parse_kore_datetime(
-            case["ETA"] if readings.date_filter == "dueDate" else case[readings.date_filter]
+    @staticmethod
+    def as_updated(doc: dict) -> dict:
+        """updateCase's answer: the trimmed case of the document's sample, ``ETA`` ""."""
+        answer = pick(
+            doc,
+            "_id",
+            "caseTmp",
+            "name",
+            "lname",
+            "userInfo",
+            "accountId",
+            "status",
+            "priority",
+            "refId",
+            "assigneeType",
+            "isActive",
+            "createdAt",
+            "updatedAt",
         )
-        if moment is None or (start and moment < start) or (end and moment > end):
-            return False
-    return True
+        answer["userInfo"] = dict(doc["userInfo"])
+        answer["status"] = pick(doc["status"], "_id", "name", "statusCategory")
+        answer["priority"] = pick(doc["priority"], "_id", "name", "desc")
+        answer["ETA"] = ""
+        return answer
+
+    def query(self, stream_id: str, body: dict, readings: Readings) -> dict:
+        """getCases: filter, order (newest first unless ``sortBy``), then one page."""
+        return page_of(
+            self.records(stream_id),
+            body,
+            readings,
+            catalog(stream_id),
+            paging=readings.paging,
+            render=lambda record: self.as_listed(record, readings),
+        )
+
+
+def pick(source: dict, *keys: str) -> dict:
+    return {key: source[key] for key in keys if key in source}
+
+
+def queues_answer(doc: dict, readings: Readings) -> list:
+    if readings.queues == "ids":
+        return list(doc["queues"])
+    stream = catalog(doc["iId"])
+    return [stream.queue(queue_id) or {"_id": queue_id} for queue_id in doc["queues"]]

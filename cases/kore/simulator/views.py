@@ -1,7 +1,9 @@
 """The simulator mounted inside the dev site at /simulator/, so a stream's host can be
-``http://127.0.0.1:8000/simulator``. One simulator per process, learning its JWT apps from
-``KORE_SIMULATOR_APPS_FILE``. Its control plane stays off here; a dropped connection, which a
-Django view cannot produce, is answered as 502."""
+``http://127.0.0.1:8000/simulator``. One simulator per process, in memory only, learning its JWT
+apps from ``KORE_SIMULATOR_APPS_FILE``; its Kore agent works the cases every
+``KORE_SIMULATOR_AGENT_SECONDS`` (0: never), so ``make run`` shows cases changing at "Kore". Its
+control plane stays off here; a dropped connection, which a Django view cannot produce, is
+answered as 502."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ def get_site_simulator() -> Simulator:
     with _lock:
         if _site_simulator is None:
             _site_simulator = Simulator(control=False)
+            if settings.KORE_SIMULATOR_AGENT_SECONDS > 0:
+                _site_simulator.start_agent(settings.KORE_SIMULATOR_AGENT_SECONDS)
     _site_simulator.sync_apps_from_file(settings.KORE_SIMULATOR_APPS_FILE)
     return _site_simulator
 

@@ -10,7 +10,10 @@ from cases.kore.simulator.server import SimulatorServer
 
 
 class Command(BaseCommand):
-    help = "Serve the Kore.ai simulator (createCase, getCases) with its /_simulator/ control plane."
+    help = (
+        "Serve the Kore.ai simulator (the six case and task endpoints) with its /_simulator/ control "
+        "plane, and optionally its Kore agent working the cases."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -28,9 +31,16 @@ class Command(BaseCommand):
             "--rate-limit", type=int, default=0, help="Requests per window per account (0: off)."
         )
         parser.add_argument("--rate-window", type=float, default=60.0)
+        parser.add_argument(
+            "--agent-seconds",
+            type=float,
+            default=0.0,
+            help="Seconds between the Kore agent's rounds of work on the cases (0: off).",
+        )
+        parser.add_argument("--seed", type=int, help="Seed the Kore agent's choices, for repeatable runs.")
 
     def handle(self, *args, **options):
-        simulator = Simulator(control=True)
+        simulator = Simulator(control=True, seed=options["seed"])
         for spec in options["app"]:
             parts = spec.split(":")
             if len(parts) not in (2, 3) or not all(parts[:2]):
@@ -47,10 +57,14 @@ class Command(BaseCommand):
             simulator.set_rate_limit(options["rate_limit"], options["rate_window"])
         server = SimulatorServer(simulator, options["host"], options["port"])
         self.stdout.write(f"Kore.ai simulator on {server.url} (control plane at {server.url}/_simulator/)")
+        if options["agent_seconds"] > 0:
+            simulator.start_agent(options["agent_seconds"])
+            self.stdout.write(f"Kore agent at work every {options['agent_seconds']:g} s")
         self.stdout.write(f"Apps: {', '.join(simulator.app_ids()) or 'none yet (POST /_simulator/apps)'}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
+            simulator.stop_agent()
             server.httpd.server_close()
