@@ -16,6 +16,7 @@ class CasesConfig(AppConfig):
         from cases.proxy_config import configuration_changed
         from cases.roles import sync_role_groups
         from cases.sessions import forget_sign_out, remember_sign_in
+        from cases.sso import config as sso_config  # noqa: F401 - registers the OIDC_ROLE_MAP check
 
         post_migrate.connect(fulltext.ensure_sqlite_triggers, sender=self)
         post_migrate.connect(case_counts.ensure_sqlite_triggers, sender=self)
