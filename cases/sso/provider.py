@@ -60,8 +60,8 @@ def provider_unavailable(detail: str) -> SignInFailed:
 def token_refused(detail: str) -> SignInFailed:
     return SignInFailed(
         "token_refused",
-        "The identity provider's answer did not pass the portal's checks, so nobody was signed in. "
-        "Try again; if it keeps happening, tell an administrator.",
+        "The identity provider's answer did not pass the portal's checks. Try again; if it keeps "
+        "happening, tell an administrator.",
         detail=detail,
     )
 
