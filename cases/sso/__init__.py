@@ -14,5 +14,6 @@ streams from the groups claim).
 - ``views`` and ``urls``: thin pages over the two.
 
 May import: Django, Authlib/joserfc, ``cases.models``, ``cases.roles``, ``cases.audit``,
-``cases.kore.hostguard``. Nothing else in ``cases`` imports this package except the URLs.
+``cases.kore.hostguard``. Nothing else imports this package but the URLs and ``cases/apps.py``
+(for the role map's startup check).
 """
