@@ -11,6 +11,7 @@ from cases.models import (
     DeliveryAttempt,
     IdempotencyKey,
     ImportBatch,
+    OIDCIdentity,
     OpenCaseCount,
     OpenDueCount,
     SavedView,
@@ -166,3 +167,16 @@ class CreatedCountAdmin(KeptCountAdmin):
 @admin.register(OpenDueCount)
 class OpenDueCountAdmin(KeptCountAdmin):
     list_display = ["day", "stream", "count"]
+
+
+@admin.register(OIDCIdentity)
+class OIDCIdentityAdmin(ReadOnlyAdmin):
+    """Which provider account signs in as which person (cases/sso/). Made by signing in, never
+    by hand; deleting one unlinks it (the next single sign-on links or creates again, by the
+    rules in cases/sso/provisioning.py)."""
+
+    list_display = ["user", "issuer", "subject", "created_at", "last_sign_in_at"]
+    search_fields = ["user__username", "subject"]
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("cases.delete_oidcidentity")

@@ -16,6 +16,7 @@ class CasesConfig(AppConfig):
         from cases.people.audit import user_changed, user_deleted
         from cases.people.roles import sync_role_groups
         from cases.people.sessions import forget_sign_out, remember_sign_in
+        from cases.sso import config as sso_config  # noqa: F401 - registers the OIDC_ROLE_MAP check
 
         post_migrate.connect(word_index.ensure_sqlite_triggers, sender=self)
         post_migrate.connect(kept_counts.ensure_sqlite_triggers, sender=self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -308,6 +309,31 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Single sign-on (OpenID Connect) -------------------------------------------------------
+# With OIDC_ISSUER set, the sign-in page offers "Sign in with <OIDC_PROVIDER_NAME>" (cases/sso/).
+# Endpoints come from the issuer's discovery document; the redirect URI to register at the
+# provider is https://<portal>/accounts/sso/callback/. See docs/security.md.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip()
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "").strip()
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "").strip() or "single sign-on"
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
+# JSON: provider group -> {"role": "administrator|agent|viewer", "streams": ["st-…"]}; checked at startup.
+OIDC_ROLE_MAP = os.environ.get("OIDC_ROLE_MAP", "")
+# Only single sign-on on the sign-in page; superusers keep a local form at /accounts/login/local/.
+OIDC_ONLY = env_bool("OIDC_ONLY", False)
+# The provider's own allow-list for the outbound host guard (an internal address or plain http://).
+OIDC_ALLOWED_HOSTS = env_list("OIDC_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,::1")
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
+if OIDC_ONLY and not OIDC_ISSUER:
+    raise ImproperlyConfigured("OIDC_ONLY needs OIDC_ISSUER: nobody but superusers could sign in.")
+if OIDC_ISSUER:
+    # Signing out continues at the provider's end_session endpoint (RP-initiated logout), a
+    # redirect from the sign-out form that browsers check against form-action.
+    _issuer = urlsplit(OIDC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_issuer.scheme}://{_issuer.netloc}")
 
 # --- Logging -----------------------------------------------------------------------------
 # LOG_FORMAT=json: one JSON object per line (casesite/logging.py), one line per request and per

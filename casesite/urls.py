@@ -3,12 +3,13 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from cases.sso import views as sso_views
 from cases.web import api_clients, audit, browsing, cases, configuration, deliveries, health, users
 
 urlpatterns = [
     path("", browsing.dashboard, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in and sign-out, single sign-on included (cases/sso/).
+    path("accounts/", include("cases.sso.urls")),
     path("account/", users.account, name="account"),
     path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
@@ -59,6 +60,7 @@ urlpatterns = [
         name="user_sign_out_everywhere",
     ),
     path("audit/", audit.audit_list, name="audit_list"),
+    path("admin/login/", sso_views.admin_sign_in),  # under OIDC_ONLY, the break-glass form
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

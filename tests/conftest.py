@@ -179,3 +179,34 @@ def closed_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+IDP_CLIENT_ID = "case-portal"
+IDP_CLIENT_SECRET = "idp-client-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def idp(settings):
+    """A real OpenID provider on loopback (tests/oidc_provider.py), and the portal configured to
+    sign in with it: the test client's callback and sign-in page are registered at it."""
+    from cases.sso.provider import forget_provider_clients
+    from tests.oidc_provider import TestProvider
+
+    provider = TestProvider(
+        client_id=IDP_CLIENT_ID,
+        client_secret=IDP_CLIENT_SECRET,
+        redirect_uris=["http://testserver/accounts/sso/callback/"],
+        post_logout_redirect_uris=["http://testserver/accounts/login/"],
+    )
+    with provider:
+        settings.OIDC_ISSUER = provider.issuer
+        settings.OIDC_CLIENT_ID = IDP_CLIENT_ID
+        settings.OIDC_CLIENT_SECRET = IDP_CLIENT_SECRET
+        settings.OIDC_PROVIDER_NAME = "Test IdP"
+        settings.OIDC_GROUPS_CLAIM = "groups"
+        settings.OIDC_ROLE_MAP = ""
+        settings.OIDC_ONLY = False
+        settings.OIDC_ALLOWED_HOSTS = ["127.0.0.1"]
+        forget_provider_clients()
+        yield provider
+        forget_provider_clients()

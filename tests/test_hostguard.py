@@ -158,3 +158,34 @@ def test_loopback_is_refused_at_connection_unless_listed(simulator, settings):
         KoreClient(config).create_case({})
     assert not isinstance(raised.value, KoreHostRefused)  # it got through to the simulator
     assert simulator.request_count == 1
+
+
+def test_another_caller_names_its_own_allow_list(settings):
+    settings.KORE_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.OIDC_ALLOWED_HOSTS = []
+    hostguard.check_url("http://127.0.0.1:8080/")  # Kore's list allows it for streams
+    with pytest.raises(hostguard.HostRefused, match="OIDC_ALLOWED_HOSTS"):
+        hostguard.check_url("https://127.0.0.1:8080/", allowed_setting="OIDC_ALLOWED_HOSTS")
+    with pytest.raises(hostguard.HostRefused, match="only for hosts in OIDC_ALLOWED_HOSTS"):
+        hostguard.check_url("http://127.0.0.1:8080/", allowed_setting="OIDC_ALLOWED_HOSTS")
+
+    settings.KORE_ALLOWED_HOSTS = []
+    settings.OIDC_ALLOWED_HOSTS = ["127.0.0.1"]
+    hostguard.check_url("http://127.0.0.1:8080/", allowed_setting="OIDC_ALLOWED_HOSTS")
+    with pytest.raises(hostguard.HostRefused, match="KORE_ALLOWED_HOSTS"):
+        hostguard.check_url("http://127.0.0.1:8080/")
+
+
+def test_an_adapter_with_its_own_allow_list_checks_each_connection_against_it(settings, simulator):
+    import requests
+
+    settings.KORE_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.OIDC_ALLOWED_HOSTS = []
+    session = requests.Session()
+    session.mount("http://", hostguard.GuardedHTTPAdapter(allowed_setting="OIDC_ALLOWED_HOSTS"))
+    with pytest.raises(hostguard.HostRefused, match="OIDC_ALLOWED_HOSTS"):
+        session.get(f"{simulator.url}/_simulator/stats", timeout=2)
+    settings.OIDC_ALLOWED_HOSTS = ["127.0.0.1"]
+    session = requests.Session()
+    session.mount("http://", hostguard.GuardedHTTPAdapter(allowed_setting="OIDC_ALLOWED_HOSTS"))
+    assert session.get(f"{simulator.url}/_simulator/stats", timeout=2).status_code == 200

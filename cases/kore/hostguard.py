@@ -6,7 +6,9 @@ never a Kore.ai tenant: loopback, private, carrier-grade NAT, link-local (cloud 
 169.254.169.254), multicast, reserved, documentation, unspecified, and their IPv6 forms. Explicit
 lists, not ``ipaddress.is_private``: Python 3.11.7 predates the CVE-2024-4032 fix of those
 properties. ``KORE_ALLOWED_HOSTS`` lists names or addresses allowed anyway (the demo's simulator
-on 127.0.0.1).
+on 127.0.0.1). Other callers name their own allow-list setting (``allowed_setting``): single sign-on
+reaches the identity provider with ``OIDC_ALLOWED_HOSTS``, so allowing an internal provider never
+allows a stream to reach it.
 
 The check runs when a stream is saved and again at every connection, on the very address the
 socket then connects to (``GuardedHTTPAdapter``), so a DNS answer that changes between the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import partial
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
@@ -65,10 +68,13 @@ class HostRefused(Exception):
     """The host resolves to an address the portal must not connect to."""
 
 
-def _allowed_names() -> set[str]:
+KORE_ALLOWED_HOSTS = "KORE_ALLOWED_HOSTS"
+
+
+def _allowed_names(allowed_setting: str = KORE_ALLOWED_HOSTS) -> set[str]:
     from django.conf import settings
 
-    return {name.strip().lower().strip("[]") for name in getattr(settings, "KORE_ALLOWED_HOSTS", [])}
+    return {name.strip().lower().strip("[]") for name in getattr(settings, allowed_setting, [])}
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -94,42 +100,45 @@ def forbidden_reason(address: str) -> str | None:
     return None
 
 
-def checked_addresses(host: str, port: int) -> list[tuple]:
-    """Resolve ``host`` and return its getaddrinfo entries, refusing if any address is forbidden.
+def checked_addresses(host: str, port: int, *, allowed_setting: str = KORE_ALLOWED_HOSTS) -> list[tuple]:
+    """Resolve ``host`` and return its getaddrinfo entries, refusing if any address is forbidden
+    (unless the name or the address is in the allow-list setting named ``allowed_setting``).
 
     Every address must pass, not just one: a name that mixes a public and a private address is
     how rebinding attacks hide.
     """
     name = host.strip("[]").lower()
     infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-    if name in _allowed_names():
+    allowed = _allowed_names(allowed_setting)
+    if name in allowed:
         return infos
     for *_rest, sockaddr in infos:
-        if sockaddr[0] in _allowed_names():
+        if sockaddr[0] in allowed:
             continue
         reason = forbidden_reason(sockaddr[0])
         if reason:
             raise HostRefused(
-                f"The host {host} resolves to {reason}. Add it to KORE_ALLOWED_HOSTS if it is truly meant."
+                f"The host {host} resolves to {reason}. Add it to {allowed_setting} if it is truly meant."
             )
     return infos
 
 
-def check_url(url: str) -> None:
-    """Save-time check of a stream's host URL: scheme, then every resolved address."""
+def check_url(url: str, *, allowed_setting: str = KORE_ALLOWED_HOSTS) -> None:
+    """Save-time check of a stream's host URL (or any URL the portal will call): scheme, then
+    every resolved address."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    allowed = host.lower() in _allowed_names()
+    allowed = host.lower() in _allowed_names(allowed_setting)
     if parts.scheme != "https" and not (parts.scheme == "http" and allowed):
         raise HostRefused(
-            "The host must use https://. Plain http:// is allowed only for hosts in KORE_ALLOWED_HOSTS."
+            f"The host must use https://. Plain http:// is allowed only for hosts in {allowed_setting}."
         )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise HostRefused("The host's port is not a number from 1 to 65535.") from None
     try:
-        checked_addresses(host, port)
+        checked_addresses(host, port, allowed_setting=allowed_setting)
     except socket.gaierror:
         raise HostRefused(f"The host name {host} does not resolve.") from None
 
@@ -140,7 +149,7 @@ def check_url(url: str) -> None:
 def _guarded_socket(conn: HTTPConnection) -> socket.socket:
     """What urllib3's _new_conn does, but connecting only to addresses that passed the guard."""
     try:
-        infos = checked_addresses(conn._dns_host, conn.port)
+        infos = checked_addresses(conn._dns_host, conn.port, allowed_setting=conn.allowed_setting)
     except socket.gaierror as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc
     error: OSError | None = None
@@ -160,11 +169,19 @@ def _guarded_socket(conn: HTTPConnection) -> socket.socket:
 
 
 class GuardedHTTPConnection(HTTPConnection):
+    def __init__(self, *args, allowed_setting: str = KORE_ALLOWED_HOSTS, **kwargs) -> None:
+        self.allowed_setting = allowed_setting
+        super().__init__(*args, **kwargs)
+
     def _new_conn(self) -> socket.socket:
         return _guarded_socket(self)
 
 
 class GuardedHTTPSConnection(HTTPSConnection):
+    def __init__(self, *args, allowed_setting: str = KORE_ALLOWED_HOSTS, **kwargs) -> None:
+        self.allowed_setting = allowed_setting
+        super().__init__(*args, **kwargs)
+
     def _new_conn(self) -> socket.socket:
         return _guarded_socket(self)
 
@@ -178,11 +195,19 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 class GuardedHTTPAdapter(HTTPAdapter):
-    """A requests adapter whose every new connection goes through the host guard."""
+    """A requests adapter whose every new connection goes through the host guard, allowing
+    anyway the hosts in the setting named ``allowed_setting`` (default ``KORE_ALLOWED_HOSTS``)."""
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "allowed_setting"]
+
+    def __init__(self, *args, allowed_setting: str = KORE_ALLOWED_HOSTS, **kwargs) -> None:
+        self.allowed_setting = allowed_setting  # before super(), which builds the pool manager
+        super().__init__(*args, **kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
+        # The pools hand extra keywords on to each connection they make.
         self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
+            "http": partial(GuardedHTTPConnectionPool, allowed_setting=self.allowed_setting),
+            "https": partial(GuardedHTTPSConnectionPool, allowed_setting=self.allowed_setting),
         }

@@ -6,7 +6,7 @@
 - ``open_cases``: what an open case is, as a Q and as SQL; ``words``: word search; ``sql``:
   shared SQL expressions;
 - ``counts``: the counts the database keeps for the dashboard;
-- ``people``: SavedView, AuditEvent, SignedInSession.
+- ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity.
 
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
@@ -14,7 +14,7 @@ Imports cases.crypto and cases.kore only: every other package builds on these.
 from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
 from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
-from cases.models.people import AuditEvent, SavedView, SignedInSession
+from cases.models.people import AuditEvent, OIDCIdentity, SavedView, SignedInSession
 from cases.models.sql import ColumnsSQL, UtcDay
 from cases.models.streams import ApiClient, CaseTemplate, IdempotencyKey, Stream
 
@@ -31,6 +31,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "ImportBatch",
+    "OIDCIdentity",
     "OpenCaseCount",
     "OpenDueCount",
     "SavedView",

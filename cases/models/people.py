@@ -1,5 +1,5 @@
-"""What the portal keeps about people: their saved views of the case list, the audit trail, and
-the sessions they signed in with."""
+"""What the portal keeps about people: their saved views of the case list, the audit trail, the
+sessions they signed in with, and their identities at the company's OpenID provider."""
 
 from __future__ import annotations
 
@@ -75,3 +75,25 @@ class SignedInSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OIDCIdentity(models.Model):
+    """A person's account at an OpenID provider, known by its issuer and subject (``sub``): the
+    only pair the provider promises never to reassign, so single sign-on matches people by it,
+    never by username or e-mail. Written by cases/sso/provisioning.py."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OpenID Connect identity"
+        verbose_name_plural = "OpenID Connect identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="unique_oidc_identity")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

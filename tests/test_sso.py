@@ -1,0 +1,606 @@
+"""Single sign-on with OpenID Connect (issue 17), against a real provider on loopback
+(tests/oidc_provider.py): the whole code flow over HTTP, the people it makes and links, roles
+from groups, signing out at the provider, and every way it can fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.urls import reverse
+
+from cases.models import AuditEvent, OIDCIdentity, SignedInSession
+from cases.people import roles
+from cases.sso.config import check_role_map, parse_role_map
+from cases.sso.provider import forget_provider_clients
+from tests.conftest import IDP_CLIENT_ID, IDP_CLIENT_SECRET
+from tests.factories import StreamFactory, UserFactory
+from tests.oidc_provider import TestProvider
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parent.parent
+
+DANA = {
+    "sub": "00u-dana-1",
+    "email": "dana@example.com",
+    "email_verified": True,
+    "name": "Dana Scully",
+    "given_name": "Dana",
+    "family_name": "Scully",
+    "preferred_username": "dana",
+}
+
+
+def to_the_provider_and_back(client: Client, *, next_url: str | None = None) -> str:
+    """What a browser does: the portal sends it to the provider, which answers with a redirect
+    back to the portal's callback. Returns that callback URL."""
+    start = client.get(reverse("sso_start"), {"next": next_url} if next_url else {})
+    assert start.status_code == 302, start.content
+    at_provider = requests.get(start.url, allow_redirects=False, timeout=5)
+    assert at_provider.status_code == 302, at_provider.text
+    return at_provider.headers["Location"]
+
+
+def sso_sign_in(client: Client, *, next_url: str | None = None):
+    return client.get(to_the_provider_and_back(client, next_url=next_url))
+
+
+def signed_in_user(client: Client):
+    response = client.get(reverse("account"))
+    return response.context["user"] if response.status_code == 200 else None
+
+
+def failures(reason: str | None = None):
+    events = AuditEvent.objects.filter(action="sso.failed")
+    return events.filter(details__reason=reason) if reason else events
+
+
+# --- The sign-in page ----------------------------------------------------------------------
+
+
+def test_the_sign_in_page_offers_the_provider_and_keeps_the_local_form(client, idp):
+    content = client.get(reverse("login"), {"next": "/cases/"}).content.decode()
+    assert "Sign in with Test IdP" in content
+    assert f"{reverse('sso_start')}?next=%2Fcases%2F" in content
+    assert 'name="username"' in content and 'name="password"' in content
+
+
+def test_local_sign_in_still_works_beside_single_sign_on(client, idp, member_user):
+    response = client.post(reverse("login"), {"username": member_user.username, "password": PASSWORD})
+    assert response.status_code == 302
+    assert signed_in_user(client) == member_user
+
+
+def test_without_an_issuer_the_sign_in_page_is_as_before(client, settings):
+    settings.OIDC_ISSUER = ""
+    content = client.get(reverse("login")).content.decode()
+    assert "Sign in with" not in content and 'name="password"' in content
+    assert client.get(reverse("sso_start")).status_code == 404
+    assert client.get(reverse("sso_callback")).status_code == 404
+
+
+# --- Just-in-time people, matched by issuer and subject -----------------------------------
+
+
+def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp):
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(client)
+
+    assert response.status_code == 302 and response.url == "/"
+    dana = User.objects.get(username="dana")
+    assert signed_in_user(client) == dana
+    assert (dana.email, dana.first_name, dana.last_name) == ("dana@example.com", "Dana", "Scully")
+    assert not dana.has_usable_password()
+    assert roles.role_of(dana) == roles.VIEWER and not dana.member_streams.exists()
+    assert OIDCIdentity.objects.get(user=dana).issuer == idp.issuer
+    assert SignedInSession.objects.filter(user=dana).count() == 1
+    actions = set(AuditEvent.objects.filter(target_id=str(dana.pk)).values_list("action", flat=True))
+    assert {"sso.user_created", "sso.signed_in"} <= actions
+    # The code was exchanged with a PKCE verifier, and no token ever reached the audit trail.
+    assert idp.token_requests[0]["code_verifier"]
+    assert "eyJ" not in str(list(AuditEvent.objects.values()))
+
+
+def test_later_sign_ins_update_name_and_email_but_keep_the_username(client, idp):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    idp.sign_in_as(
+        **{**DANA, "email": "dana.scully@example.com", "given_name": "Dana K.", "preferred_username": "dks"}
+    )
+    browser = Client()
+    sso_sign_in(browser)
+
+    dana = User.objects.get()
+    assert signed_in_user(browser) == dana
+    assert (dana.username, dana.email, dana.first_name) == ("dana", "dana.scully@example.com", "Dana K.")
+    assert AuditEvent.objects.filter(action="user.changed", target_id=str(dana.pk)).exists()
+
+
+def test_people_are_matched_by_issuer_and_subject_not_by_name_or_email(client, idp):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    # Another person at the same provider, with Dana's username and an unverified e-mail: never Dana.
+    idp.sign_in_as(sub="00u-other", preferred_username="dana", email="other@example.com")
+    other = Client()
+    sso_sign_in(other)
+    assert signed_in_user(other).username == "dana-2"
+    assert User.objects.count() == 2
+
+
+def test_the_same_subject_at_another_issuer_is_another_person(client, idp, settings):
+    idp.sign_in_as(**{**DANA, "email_verified": False, "email": ""})
+    sso_sign_in(client)
+    second = TestProvider(
+        client_id=IDP_CLIENT_ID,
+        client_secret=IDP_CLIENT_SECRET,
+        redirect_uris=["http://testserver/accounts/sso/callback/"],
+    )
+    with second:
+        settings.OIDC_ISSUER = second.issuer
+        second.sign_in_as(**{**DANA, "email_verified": False, "email": ""})
+        browser = Client()
+        sso_sign_in(browser)
+        assert signed_in_user(browser) != signed_in_user(client)
+    assert sorted(OIDCIdentity.objects.values_list("subject", flat=True)) == [DANA["sub"]] * 2
+
+
+def test_a_local_username_is_never_a_reason_to_link(client, idp):
+    UserFactory(username="dana", email="someone@example.com")
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    assert signed_in_user(client).username == "dana-2"
+
+
+# --- Linking an existing local account ------------------------------------------------------
+
+
+def test_a_verified_email_of_exactly_one_active_account_links_that_account(client, idp):
+    local = UserFactory(username="dscully", email="Dana@Example.com", role=roles.AGENT)
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+
+    assert signed_in_user(client) == local
+    assert User.objects.count() == 1
+    assert OIDCIdentity.objects.get().user == local
+    assert roles.role_of(local) == roles.AGENT  # without a role map, access stays as it was
+    link = AuditEvent.objects.get(action="sso.account_linked")
+    assert link.target_id == str(local.pk) and link.details["subject"] == DANA["sub"]
+    # The link holds: the next sign-in needs no e-mail at all.
+    idp.sign_in_as(sub=DANA["sub"])
+    browser = Client()
+    sso_sign_in(browser)
+    assert signed_in_user(browser) == local
+
+
+@pytest.mark.parametrize(
+    ("accounts", "verified", "words"),
+    [
+        ([{"is_active": True}], False, "does not say that address is verified"),
+        ([{"is_active": True}, {"is_active": True}], True, "Several portal accounts"),
+        ([{"is_active": False}], True, "is deactivated"),
+    ],
+    ids=["unverified", "two-accounts", "deactivated"],
+)
+def test_an_email_that_cannot_be_linked_safely_is_refused(client, idp, accounts, verified, words):
+    for n, account in enumerate(accounts):
+        UserFactory(username=f"local{n}", email="dana@example.com", **account)
+    idp.sign_in_as(**{**DANA, "email_verified": verified})
+    response = sso_sign_in(client)
+
+    assert response.status_code == 403
+    assert words in response.content.decode()
+    assert "Nobody was signed in" in response.content.decode()
+    assert signed_in_user(client) is None
+    assert User.objects.count() == len(accounts) and not OIDCIdentity.objects.exists()
+    assert failures("account_refused").count() == 1
+
+
+def test_an_account_linked_to_another_identity_is_not_linked_again(client, idp):
+    local = UserFactory(username="dscully", email="dana@example.com")
+    OIDCIdentity.objects.create(user=local, issuer=idp.issuer, subject="00u-older")
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(client)
+    assert response.status_code == 403 and "already linked" in response.content.decode()
+
+
+def test_a_deactivated_person_cannot_sign_in_with_the_provider(client, idp):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    User.objects.filter(username="dana").update(is_active=False)
+    browser = Client()
+    response = sso_sign_in(browser)
+    assert response.status_code == 403 and "deactivated" in response.content.decode()
+    assert signed_in_user(browser) is None
+
+
+# --- Roles and streams from groups ----------------------------------------------------------
+
+
+@pytest.fixture
+def three_streams(db):
+    return StreamFactory(name="EMEA"), StreamFactory(name="Billing"), StreamFactory(name="Labs")
+
+
+@pytest.fixture
+def role_map(settings, three_streams):
+    emea, billing, _labs = three_streams
+    settings.OIDC_ROLE_MAP = (
+        '{"case-admins": {"role": "administrator"},'
+        f' "support-emea": {{"role": "agent", "streams": ["{emea.stream_id}"]}},'
+        f' "billing-readers": {{"role": "viewer", "streams": ["{billing.stream_id}"]}}}}'
+    )
+
+
+def role_now(user) -> str | None:
+    """The role as the database has it now (a user object keeps the permissions it read)."""
+    return roles.role_of(User.objects.get(pk=user.pk))
+
+
+def stream_names(user) -> list[str]:
+    return sorted(user.member_streams.values_list("name", flat=True))
+
+
+def test_the_role_map_gives_the_highest_role_and_every_mapped_stream(client, idp, role_map):
+    idp.sign_in_as(**DANA, groups=["billing-readers", "support-emea", "coffee-club"])
+    sso_sign_in(client)
+    dana = User.objects.get(username="dana")
+    assert role_now(dana) == roles.AGENT
+    assert stream_names(dana) == ["Billing", "EMEA"]
+    assert client.get(reverse("case_new")).status_code == 200
+
+
+def test_the_role_map_applies_at_each_sign_in_and_replaces_only_what_it_controls(
+    client, idp, role_map, three_streams
+):
+    _emea, _billing, labs = three_streams
+    idp.sign_in_as(**DANA, groups=["support-emea"])
+    sso_sign_in(client)
+    dana = User.objects.get(username="dana")
+    dana.member_streams.add(labs)  # an administrator's own choice: Labs is not in the map
+
+    idp.sign_in_as(**DANA, groups=["billing-readers"])
+    sso_sign_in(Client())
+    assert role_now(dana) == roles.VIEWER
+    assert stream_names(dana) == ["Billing", "Labs"]
+    change = AuditEvent.objects.filter(action="user.access_changed", target_id=str(dana.pk)).first()
+    assert change.details["source"] == "single sign-on" and change.details["role"] == "viewer"
+
+    idp.sign_in_as(**DANA, groups=["case-admins"])
+    sso_sign_in(Client())
+    assert role_now(dana) == roles.ADMINISTRATOR
+
+    # Out of every mapped group: a viewer of nothing the map hands out.
+    idp.sign_in_as(**DANA)
+    sso_sign_in(Client())
+    assert role_now(dana) == roles.VIEWER and stream_names(dana) == ["Labs"]
+
+
+def test_superusers_are_never_demoted_by_the_role_map(client, idp, role_map, three_streams):
+    root = UserFactory(username="root", email="dana@example.com", is_superuser=True, is_staff=True)
+    roles.set_role(root, roles.ADMINISTRATOR)
+    root.member_streams.add(three_streams[2])
+    idp.sign_in_as(**DANA, groups=["billing-readers"])
+    sso_sign_in(client)
+
+    root.refresh_from_db()
+    assert signed_in_user(client) == root
+    assert root.is_superuser and root.is_staff
+    assert role_now(root) == roles.ADMINISTRATOR and stream_names(root) == ["Labs"]
+
+
+def test_without_a_role_map_a_new_person_is_a_viewer_of_no_stream_and_later_left_alone(client, idp):
+    StreamFactory(name="EMEA")
+    idp.sign_in_as(**DANA, groups=["case-admins"])
+    sso_sign_in(client)
+    dana = User.objects.get(username="dana")
+    assert role_now(dana) == roles.VIEWER and stream_names(dana) == []
+
+    roles.set_role(dana, roles.AGENT)  # an administrator sets them up, as today
+    sso_sign_in(Client())
+    assert role_now(dana) == roles.AGENT
+
+
+def test_a_role_map_that_is_not_right_stops_the_portal_at_startup():
+    assert parse_role_map("") == {}
+    grant = parse_role_map('{"g": {"role": "agent", "streams": ["st-1"]}}')["g"]
+    assert (grant.role, grant.streams) == ("agent", ("st-1",))
+    for text, words in [
+        ("{not json", "not JSON"),
+        ('["g"]', "JSON object"),
+        ('{"g": {"role": "owner"}}', "one of administrator, agent, viewer"),
+        ('{"g": {"streams": "st-1"}}', "list of Kore stream ids"),
+        ('{"g": {"rights": "all"}}', '"role", "streams" or both'),
+    ]:
+        with pytest.raises(ImproperlyConfigured, match=words):
+            parse_role_map(text)
+
+
+def test_the_startup_check_names_a_bad_role_map(settings):
+    settings.OIDC_ROLE_MAP = '{"g": {"role": "owner"}}'
+    (error,) = check_role_map()
+    assert error.id == "cases.sso.E001" and "one of administrator, agent, viewer" in error.msg
+
+
+# --- OIDC_ONLY and the break-glass form ------------------------------------------------------
+
+
+@pytest.fixture
+def oidc_only(settings, idp):
+    settings.OIDC_ONLY = True
+    return idp
+
+
+def test_with_oidc_only_the_sign_in_page_checks_no_password(client, oidc_only, member_user):
+    content = client.get(reverse("login")).content.decode()
+    assert "Sign in with Test IdP" in content and 'name="password"' not in content
+    response = client.post(
+        reverse("login"), {"username": member_user.username, "password": PASSWORD}, follow=True
+    )
+    assert "turned off" in response.content.decode()
+    assert signed_in_user(client) is None
+
+
+def test_with_oidc_only_superusers_sign_in_at_the_break_glass_url_and_each_use_is_audited(
+    client, oidc_only, member_user
+):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    url = reverse("login_local")
+    assert "Break-glass sign-in" in client.get(url).content.decode()
+
+    # An agent with the right password, and a wrong password: the same refusal, both recorded.
+    for username, password in [(member_user.username, PASSWORD), ("root", "not it")]:
+        response = client.post(url, {"username": username, "password": password})
+        assert response.status_code == 200 and "superuser account" in response.content.decode()
+        assert signed_in_user(client) is None
+    refused = AuditEvent.objects.filter(action="sign_in.break_glass_refused")
+    assert sorted(e.details["username"] for e in refused) == ["bob", "root"]
+
+    response = client.post(url, {"username": "root", "password": PASSWORD})
+    assert response.status_code == 302
+    assert signed_in_user(client) == root
+    assert AuditEvent.objects.get(action="sign_in.break_glass").actor == root
+
+
+def test_the_break_glass_url_is_the_normal_page_without_oidc_only(client, idp):
+    response = client.get(reverse("login_local"), {"next": "/cases/"})
+    assert response.status_code == 302 and response.url == reverse("login") + "?next=%2Fcases%2F"
+
+
+def test_with_oidc_only_the_admin_sign_in_is_the_break_glass_form(client, oidc_only, settings):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302 and response.url.startswith(reverse("login_local"))
+    settings.OIDC_ONLY = False
+    assert client.get("/admin/login/").status_code == 200  # the admin's own form, as before
+
+
+# --- Signing out ---------------------------------------------------------------------------
+
+
+def test_signing_out_ends_the_portal_session_and_the_providers(client, idp):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    response = client.post(reverse("logout"))
+
+    assert response.status_code == 302 and response.url.startswith(f"{idp.issuer}/end_session?")
+    query = parse_qs(urlsplit(response.url).query)
+    assert query["post_logout_redirect_uri"] == ["http://testserver/accounts/login/"]
+    assert query["client_id"] == [IDP_CLIENT_ID] and query["id_token_hint"][0].startswith("eyJ")
+    assert signed_in_user(client) is None
+    assert not SignedInSession.objects.exists()
+
+    at_provider = requests.get(response.url, allow_redirects=False, timeout=5)
+    assert at_provider.status_code == 302
+    assert at_provider.headers["Location"].startswith("http://testserver/accounts/login/")
+    assert idp.logouts[0]["sub"] == DANA["sub"] and idp.signed_in is None
+    event = AuditEvent.objects.get(action="sso.signed_out")
+    assert event.actor.username == "dana" and event.details["at_provider"] is True
+
+
+def test_a_provider_without_end_session_signs_out_of_the_portal_only(client, idp):
+    idp.end_session = False
+    forget_provider_clients()
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    response = client.post(reverse("logout"))
+    assert response.status_code == 302 and response.url == reverse("login")
+    assert signed_in_user(client) is None
+
+
+def test_a_local_sign_out_never_goes_to_the_provider(member_client, idp):
+    response = member_client.post(reverse("logout"))
+    assert response.status_code == 302 and response.url == reverse("login")
+    assert not AuditEvent.objects.filter(action="sso.signed_out").exists()
+
+
+def test_signing_out_everywhere_ends_every_single_sign_on_session(client, idp):
+    idp.sign_in_as(**DANA)
+    laptop, phone = Client(), Client()
+    sso_sign_in(laptop)
+    sso_sign_in(phone)
+    dana = User.objects.get(username="dana")
+    assert SignedInSession.objects.filter(user=dana).count() == 2
+
+    laptop.post(reverse("account_sign_out_everywhere"))
+    assert signed_in_user(laptop) is None and signed_in_user(phone) is None
+    assert not SignedInSession.objects.filter(user=dana).exists()
+    assert AuditEvent.objects.filter(action="user.signed_out_everywhere", actor=dana).exists()
+
+
+# --- Failures: a clear page, nobody signed in, an audit record -------------------------------
+
+
+def assert_failed_cleanly(client: Client, response, *, status: int, reason: str, words: str) -> None:
+    assert response.status_code == status, response.content
+    content = response.content.decode()
+    assert "Sign-in with Test IdP failed" in content and words in content
+    assert signed_in_user(client) is None
+    assert not User.objects.filter(username="dana").exists()
+    assert failures(reason).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "why"),
+    [
+        ("wrong_signature", "BadSignatureError"),
+        ("tampered", "BadSignatureError"),
+        ("wrong_audience", "Invalid claim: 'aud'"),
+        ("wrong_issuer", "Invalid claim: 'iss'"),
+        ("expired", "ExpiredTokenError"),
+        ("wrong_nonce", "Invalid claim: 'nonce'"),
+        ("unsigned", "Algorithm of 'none' is not allowed"),
+    ],
+)
+def test_an_id_token_that_fails_a_check_signs_nobody_in(client, idp, fault, why):
+    idp.sign_in_as(**DANA)
+    idp.fault = fault
+    response = sso_sign_in(client)
+    assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
+    assert why in failures().get().details["detail"]
+
+
+def test_a_token_answer_without_an_id_token_signs_nobody_in(client, idp):
+    idp.sign_in_as(**DANA)
+    idp.fault = "no_id_token"
+    response = sso_sign_in(client)
+    assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
+
+
+def test_a_code_the_provider_will_not_exchange_signs_nobody_in(client, idp):
+    idp.sign_in_as(**DANA)
+    idp.fault = "token_error"
+    response = sso_sign_in(client)
+    assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
+    assert "invalid_grant" in failures().get().details["detail"]
+
+
+def test_a_provider_that_fails_at_the_token_endpoint_is_unavailable(client, idp):
+    idp.sign_in_as(**DANA)
+    idp.fault = "token_500"
+    response = sso_sign_in(client)
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+
+
+def test_a_provider_that_is_down_gets_a_clear_page(client, idp):
+    idp.stop()
+    response = client.get(reverse("sso_start"))
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+
+
+def test_a_provider_that_goes_down_after_the_redirect_gets_a_clear_page(client, idp):
+    idp.sign_in_as(**DANA)
+    callback = to_the_provider_and_back(client)
+    idp.stop()
+    response = client.get(callback)
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+
+
+def test_a_replayed_state_is_refused(client, idp):
+    idp.sign_in_as(**DANA)
+    callback = to_the_provider_and_back(client)
+    # Someone else's browser with the same answer: no sign-in waits there for this state.
+    attacker = Client()
+    response = attacker.get(callback)
+    assert response.status_code == 400 and "already used" in response.content.decode()
+    assert signed_in_user(attacker) is None
+
+    assert client.get(callback).status_code == 302  # the person's own browser, once
+    client.logout()
+    response = client.get(callback)  # and never twice
+    assert response.status_code == 400 and "already used" in response.content.decode()
+    assert signed_in_user(client) is None
+    assert failures("state_refused").count() == 2
+
+
+def test_a_callback_without_state_is_refused(client, idp):
+    response = client.get(reverse("sso_callback"), {"code": "anything"})
+    assert_failed_cleanly(client, response, status=400, reason="state_refused", words="Start again")
+
+
+def test_a_person_the_provider_refuses_sees_why(client, idp):
+    idp.sign_in_as(**DANA)
+    idp.refuse_next = "access_denied"
+    response = sso_sign_in(client)
+    assert_failed_cleanly(
+        client, response, status=403, reason="provider_refused", words="did not sign you in"
+    )
+    assert "access_denied" in failures().get().details["detail"]
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(client, idp, settings):
+    settings.OIDC_ISSUER = idp.issuer + "/"  # the same discovery URL, but not the issuer it names
+    response = client.get(reverse("sso_start"))
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+    assert "names the issuer" in failures().get().details["detail"]
+
+
+def test_a_provider_on_loopback_needs_its_own_allow_list(client, idp, settings):
+    settings.OIDC_ALLOWED_HOSTS = []
+    settings.KORE_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]  # Kore's list is not the provider's
+    response = client.get(reverse("sso_start"))
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+    assert "OIDC_ALLOWED_HOSTS" in failures().get().details["detail"]
+
+    settings.OIDC_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.KORE_ALLOWED_HOSTS = []
+    idp.sign_in_as(**DANA)
+    assert sso_sign_in(client).status_code == 302
+    assert signed_in_user(client).username == "dana"
+
+
+def test_the_person_lands_where_they_were_going_and_never_elsewhere(client, idp):
+    idp.sign_in_as(**DANA)
+    assert sso_sign_in(client, next_url="/cases/?status=Open").url == "/cases/?status=Open"
+    assert sso_sign_in(Client(), next_url="https://evil.example/").url == "/"
+
+
+# --- Settings -------------------------------------------------------------------------------
+
+
+def run_settings(env: dict[str, str], code: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "casesite.settings", **env}
+    environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_settings_need_the_client_credentials_and_let_sign_out_continue_at_the_provider():
+    issuer = "https://idp.example.com/realms/staff"
+    result = run_settings({"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "portal"}, "print(1)")
+    assert result.returncode != 0 and "OIDC_CLIENT_SECRET" in result.stderr
+
+    result = run_settings({"OIDC_ONLY": "true"}, "print(1)")
+    assert result.returncode != 0 and "OIDC_ONLY needs OIDC_ISSUER" in result.stderr
+
+    result = run_settings(
+        {"OIDC_ISSUER": issuer, "OIDC_CLIENT_ID": "portal", "OIDC_CLIENT_SECRET": "s3cret"},
+        "from django.conf import settings; "
+        "print(settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['form-action'])",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'https://idp.example.com'" in result.stdout
