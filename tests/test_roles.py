@@ -224,3 +224,15 @@ def test_a_superuser_is_an_administrator_without_a_group(client, world):
     assert roles.role_of(root) == roles.ADMINISTRATOR and roles.sees_every_stream(root)
     client.force_login(root)
     assert client.get(reverse("user_list")).status_code == 200
+
+
+def test_the_users_page_judges_roles_by_permission_not_group_name(staff_client, django_assert_max_num_queries):
+    """A company's own group holding an agent's permissions makes an agent, on every page."""
+    roles.sync_role_groups()
+    leads = Group.objects.create(name="Support leads")
+    leads.permissions.set(Group.objects.get(name="Agents").permissions.all())
+    for n in range(5):
+        UserFactory(username=f"lead{n}").groups.add(leads)
+    with django_assert_max_num_queries(12):  # as many for five people as for one
+        page = staff_client.get(reverse("user_list")).content.decode()
+    assert page.count("Agent") >= 5

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from cases.api.auth import KoreTokenFailed
-from cases.kore.errors import error_payload
+from cases.kore.errors import error_payload, field_errors_payload
 
 
 def kore_errors(status_code: int, *messages: str, headers: dict | None = None) -> Response:
@@ -27,16 +27,15 @@ def kore_exception_handler(exc, context):
         return response
     detail = response.data
     if isinstance(detail, dict) and "detail" in detail:
-        messages = [{"msg": str(detail["detail"]), "code": response.status_code}]
+        response.data = error_payload(response.status_code, str(detail["detail"]))
     elif isinstance(detail, dict):
-        messages = [
-            {"msg": f"{field}: {message}", "code": response.status_code, "field": field}
-            for field, problems in detail.items()
-            for message in (problems if isinstance(problems, list) else [problems])
-        ]
+        problems = {
+            field: [f"{field}: {message}" for message in (found if isinstance(found, list) else [found])]
+            for field, found in detail.items()
+        }
+        response.data = field_errors_payload(response.status_code, problems)
     else:
-        messages = [{"msg": str(item), "code": response.status_code} for item in detail]
-    response.data = {"errors": messages}
+        response.data = error_payload(response.status_code, *[str(item) for item in detail])
     return response
 
 
@@ -62,7 +61,4 @@ ERROR_SCHEMA = inline_serializer(
 
 def validation_errors(problems: dict[str, list[str]]) -> Response:
     """400 listing every problem, in Kore's form plus a ``fields`` map by body key."""
-    messages = [
-        {"msg": problem, "code": 400, "field": key} for key, found in problems.items() for problem in found
-    ]
-    return Response({"errors": messages, "fields": problems}, status=400)
+    return Response(field_errors_payload(400, problems), status=400)

@@ -18,6 +18,19 @@ def error_json(status: int, *messages: str, code: Any = None) -> str:
     return json.dumps(error_payload(status, *messages, code=code))
 
 
+def field_errors_payload(status: int, problems: dict[str, list[str]]) -> dict:
+    """Kore's form for problems with named fields: each entry says its ``field``, and a
+    ``fields`` map lists them again by field (the portal's addition, for forms and tools)."""
+    return {
+        "errors": [
+            {"msg": message, "code": status, "field": field}
+            for field, messages in problems.items()
+            for message in messages
+        ],
+        "fields": problems,
+    }
+
+
 class KoreError(Exception):
     """A call to Kore.ai did not produce what was asked.
 

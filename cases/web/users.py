@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from cases.models import Stream
 from cases.people import roles
 from cases.people.audit import audit_record
-from cases.people.roles import administrator_required
+from cases.people.roles import administrator_required, held_permissions
 from cases.people.sessions import sign_out_everywhere
 
 User = get_user_model()
@@ -110,19 +110,21 @@ def access_details(user) -> dict:
 @administrator_required
 def user_list(request: HttpRequest) -> HttpResponse:
     people = User.objects.order_by("-is_active", "username").prefetch_related(
-        "groups", Prefetch("member_streams", queryset=Stream.objects.order_by("name"))
+        *roles.PERMISSIONS_PREFETCH, Prefetch("member_streams", queryset=Stream.objects.order_by("name"))
     )
-    role_by_group = {role.group: role.label for role in roles.ROLES.values()}
-    rows = [
-        {
-            "person": person,
-            "role": "Administrator"
-            if person.is_superuser
-            else ", ".join(role_by_group[g.name] for g in person.groups.all() if g.name in role_by_group),
-            "streams": [stream.name for stream in person.member_streams.all()],
-        }
-        for person in people
-    ]
+    labels = {role.key: role.label for role in roles.ROLES.values()}
+    rows = []
+    for person in people:
+        # Judged by permissions, as everywhere: a custom group with the same ones counts too.
+        held = held_permissions(person)
+        role = roles.ADMINISTRATOR if person.is_superuser else roles.role_for(held.__contains__)
+        rows.append(
+            {
+                "person": person,
+                "role": labels.get(role, ""),
+                "streams": [stream.name for stream in person.member_streams.all()],
+            }
+        )
     return render(request, "cases/user_list.html", {"rows": rows})
 
 
