@@ -30,15 +30,18 @@ demo: migrate
 run: demo
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) ./scripts/run.sh
 
+# Installs redis-server, chromium and postgresql when missing. Where it could (Debian, root or
+# sudo), the tests that drive them are required: missing, they fail rather than skip.
+SYSTEM_PACKAGES = status=0; ./scripts/ensure-system-packages.sh || status=$$?; \
+	if [ $$status -eq 0 ]; then export PORTAL_SYSTEM_PACKAGES=required; elif [ $$status -ne 3 ]; then exit $$status; fi
+
 ## Lint, then the whole suite on SQLite (browser, Redis and PostgreSQL parts start what they need).
 test: dev-venv lint
-	./scripts/ensure-system-packages.sh
-	$(VENV)/bin/pytest
+	@$(SYSTEM_PACKAGES); $(VENV)/bin/pytest
 
 ## The whole suite again on a throwaway PostgreSQL server (Debian's PostgreSQL 15), with real Redis.
 test-pg: dev-venv
-	./scripts/ensure-system-packages.sh
-	./scripts/with-postgres.sh $(VENV)/bin/pytest
+	@$(SYSTEM_PACKAGES); ./scripts/with-postgres.sh $(VENV)/bin/pytest
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .

@@ -26,6 +26,10 @@ if ! bindir="$(find_bindir)"; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null 2>&1 || true
   fi
   if ! bindir="$(find_bindir)"; then
+    if [ "${PORTAL_SYSTEM_PACKAGES:-}" = required ]; then
+      echo "error: PostgreSQL server binaries not found, though this machine can install them" >&2
+      exit 1
+    fi
     echo "skipped: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
     exit 0
   fi

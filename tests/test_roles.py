@@ -226,7 +226,9 @@ def test_a_superuser_is_an_administrator_without_a_group(client, world):
     assert client.get(reverse("user_list")).status_code == 200
 
 
-def test_the_users_page_judges_roles_by_permission_not_group_name(staff_client, django_assert_max_num_queries):
+def test_the_users_page_judges_roles_by_permission_not_group_name(
+    staff_client, django_assert_max_num_queries
+):
     """A company's own group holding an agent's permissions makes an agent, on every page."""
     roles.sync_role_groups()
     leads = Group.objects.create(name="Support leads")

@@ -33,8 +33,8 @@ def count_matches(user, params: Mapping[str, Any], cap: int = COUNT_CAP) -> tupl
     On PostgreSQL a status filter (a status name or category) is counted as the union of the
     cases with that name and those with that category, each counted up to the cap from its
     own index: as one "name IN … OR category IN …" condition it can only combine the two
-    indexes into a bitmap and read every counted case (10 ms at a million cases instead of
-    4). SQLite counts the OR from its indexes already.
+    indexes into a bitmap and read every counted case. SQLite counts the OR from its indexes
+    already.
     """
     statuses = params.get("status")
     if not statuses or connection.vendor != "postgresql":

@@ -70,7 +70,7 @@ def page_of(
     With ``load`` (a condition on ids in, the rows to show out) the page is read id-first, in
     one statement: the page's ids from the filters alone, then their rows joined to what the
     page shows. Joined straight away, SQLite's planner weighs the joins instead of the LIMIT and
-    may read and sort every match (150 ms at a million cases) instead of walking an index for 51
+    may read and sort every match instead of walking an index for a page's worth of
     rows. A nullable sort then reads both parts' ids in that one statement too.
     """
     spec, descending = SORTS[sort.lstrip("-")], sort.startswith("-")
@@ -131,7 +131,7 @@ def due_range_days(params: Mapping[str, Any]) -> list[date] | None:
 
     Due dates follow creation dates, so the newest cases due in a past month lie far down the
     created index, and finding them among all the cases due in the range reads each of those
-    (77,000 for a month at a million cases: 10 ms). The case_due_day_created index keeps each
+    (tens of thousands for a month at a million cases). The case_due_day_created index keeps each
     UTC due day's cases in created order, so a page reads at most a page from each day.
     """
     if params["sort"].lstrip("-") != "created" or not (params.get("due_after") and params.get("due_before")):

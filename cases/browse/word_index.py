@@ -1,4 +1,4 @@
-"""Keeps SQLite's word-search index (the FTS5 table of migration 0002) wired to cases_case.
+"""Keeps SQLite's word-search index (the FTS5 table cases_case_fts) wired to cases_case.
 
 SQLite rebuilds a table for many schema changes (a later migration altering a Case field), and
 dropping the old table drops its triggers with it. After every migrate this puts back any
@@ -35,7 +35,7 @@ def ensure_sqlite_triggers(using=None, **kwargs) -> bool:
         cursor.execute("SELECT type, name FROM sqlite_master WHERE name LIKE 'cases_case_fts%'")
         present = {name for _, name in cursor.fetchall()}
         if "cases_case_fts" not in present:
-            return False  # migration 0002 not applied yet
+            return False  # the FTS table is not migrated yet
         missing = [name for name in TRIGGERS if name not in present]
         for name in missing:
             cursor.execute(TRIGGERS[name])

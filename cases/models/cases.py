@@ -221,9 +221,9 @@ class Case(models.Model):
         # each filter has an index that also yields the default order (newest first), so page 1
         # and page 10,000 cost the same at any size. Those filter indexes end with the stream:
         # counting the matches of someone who sees only some streams then reads the index alone
-        # rather than each matching case (77 ms → 4 ms for an agent's status filter at a million
-        # cases on PostgreSQL). Word search uses a full-text index created by migrations 0003
-        # and 0009 (SQLite FTS5, or a GIN index on PostgreSQL's stored search_words column).
+        # rather than each matching case. Word search uses a full-text index kept outside this
+        # list (cases/models/words.py: SQLite FTS5, or a GIN index on PostgreSQL's stored
+        # search_words column).
         indexes = [
             models.Index(fields=["created_at", "id"], name="case_created_id"),
             models.Index(fields=["due_date", "id"], name="case_due_id"),

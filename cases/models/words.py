@@ -1,6 +1,6 @@
 """Word search over a case's name and description, through the database's own full-text index
-(SQLite: the FTS5 table of migration 0003, kept by triggers; PostgreSQL: the stored tsvector
-column ``search_words`` with its GIN index, migration 0009), and how a search box is read."""
+(SQLite: the FTS5 table cases_case_fts, kept by triggers; PostgreSQL: the stored tsvector
+column ``search_words`` with its GIN index), and how a search box is read."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.pages import ARTIFACTS
+from tests.servers import missing_system_program
 
 # Playwright's sync API runs an event loop in this thread; Django refuses database calls from a
 # thread with a running loop unless told that this one is safe (it is: the calls are synchronous).
@@ -40,7 +41,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (scripts/ensure-system-packages.sh installs it with apt)")
+        missing_system_program(
+            "/usr/bin/chromium is missing (scripts/ensure-system-packages.sh installs it with apt)"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
