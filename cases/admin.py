@@ -6,17 +6,23 @@ from cases.models import (
     ApiClient,
     AuditEvent,
     Case,
+    CaseChange,
     CaseTemplate,
     CreatedCount,
     DeliveryAttempt,
     IdempotencyKey,
     ImportBatch,
+    KoreAssignee,
+    KorePriority,
+    KoreStatus,
     OIDCIdentity,
     OpenCaseCount,
     OpenDueCount,
     SavedView,
     SignedInSession,
     Stream,
+    StreamSync,
+    SyncLease,
 )
 from cases.people.audit import audit_record
 from cases.web.configuration_forms import StreamForm
@@ -180,3 +186,40 @@ class OIDCIdentityAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.has_perm("cases.delete_oidcidentity")
+
+
+@admin.register(CaseChange)
+class CaseChangeAdmin(ReadOnlyAdmin):
+    """A case's history of changes at Kore, as the sync saw them."""
+
+    list_display = ["case", "field", "old_value", "new_value", "changed_at", "seen_at", "source"]
+    list_filter = ["field", "source"]
+
+
+@admin.register(StreamSync)
+class StreamSyncAdmin(ReadOnlyAdmin):
+    """Each stream's sync; switched and timed on the Sync page, where changes are audited."""
+
+    list_display = ["stream", "enabled", "interval_seconds", "last_finished_at", "failures", "next_pass_at"]
+
+
+@admin.register(SyncLease)
+class SyncLeaseAdmin(ReadOnlyAdmin):
+    list_display = ["key", "owner", "expires_at"]
+
+
+@admin.register(KoreStatus)
+class KoreStatusAdmin(ReadOnlyAdmin):
+    """Learned from the cases Kore returns: Kore has no API that lists them."""
+
+    list_display = ["stream", "name", "category", "kore_id", "last_seen_at"]
+
+
+@admin.register(KorePriority)
+class KorePriorityAdmin(ReadOnlyAdmin):
+    list_display = ["stream", "name", "score", "color", "kore_id", "last_seen_at"]
+
+
+@admin.register(KoreAssignee)
+class KoreAssigneeAdmin(ReadOnlyAdmin):
+    list_display = ["stream", "kind", "name", "kore_id", "last_seen_at"]

@@ -207,6 +207,16 @@ KORE_LOOKUP_MAX_PAGES = env_int("KORE_LOOKUP_MAX_PAGES", 10)
 KORE_LOOKUP_PAGE_SIZE = env_int("KORE_LOOKUP_PAGE_SIZE", 50)
 KORE_LOOKUP_MARGIN_SECONDS = env_float("KORE_LOOKUP_MARGIN_SECONDS", 300.0)
 
+# The sync from Kore (cases/sync/, docs/sync.md): how often each stream is read by default, the
+# share of an account's rate limit it may use (deliveries come first), how far back a stream's
+# first pass reads, and how far each pass reaches back past the last one.
+KORE_SYNC_INTERVAL_SECONDS = env_int("KORE_SYNC_INTERVAL_SECONDS", 120)
+KORE_SYNC_SHARE = env_float("KORE_SYNC_SHARE", 0.5)
+KORE_SYNC_FIRST_DAYS = env_int("KORE_SYNC_FIRST_DAYS", 30)
+KORE_SYNC_OVERLAP_SECONDS = env_int("KORE_SYNC_OVERLAP_SECONDS", 300)
+KORE_SYNC_MAX_PAGES = env_int("KORE_SYNC_MAX_PAGES", 400)
+KORE_SYNC_LEASE_SECONDS = env_int("KORE_SYNC_LEASE_SECONDS", 120)
+
 # --- Cache -------------------------------------------------------------------------------
 # The pacing cache must be shared by every web and worker process: Redis when CACHE_URL or a
 # redis broker is given, else a table in the database (atomic add across processes).

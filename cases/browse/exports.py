@@ -148,9 +148,9 @@ class Names:
     """Stream, template and user names for exported rows, read once (users as they appear)."""
 
     def __init__(self, user):
-        templates = FilterChoices.load(user, with_values=False).templates
-        self.templates = {t.pk: t.name for t in templates}
-        self.streams = {t.stream_id: t.stream.name for t in templates}
+        choices = FilterChoices.load(user, with_values=False)
+        self.templates = {t.pk: t.name for t in choices.templates}
+        self.streams = dict(choices.streams)
         self.users: dict[int, str] = {}
 
     def learn_users(self, batch: list[dict]) -> None:

@@ -24,7 +24,7 @@ from django.db import connection
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
-from cases.models import Case, CaseTemplate
+from cases.models import Case, CaseTemplate, Stream
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
@@ -185,27 +185,21 @@ class FlagField(forms.Field):
 
 @dataclass
 class FilterChoices:
-    """What the filter controls offer: templates and streams, and the values cases carry."""
+    """What the filter controls offer: streams, templates, and the values cases carry."""
 
+    streams: list[tuple[int, str]] = field(default_factory=list)
     templates: list[CaseTemplate] = field(default_factory=list)
     values: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def streams(self) -> list[tuple[int, str]]:
-        seen: dict[int, str] = {}
-        for template in self.templates:
-            seen.setdefault(template.stream_id, template.stream.name)
-        return sorted(seen.items(), key=lambda item: item[1].lower())
-
     @classmethod
     def load(cls, user, *, with_values: bool = True) -> FilterChoices:
-        """Two queries: the templates with their streams that ``user`` may see (every case has
-        one, so every stream holding cases is among them), and the distinct values of the text
-        columns."""
+        """Three queries: the streams ``user`` may see (a stream may hold cases made at Kore and
+        no template), their templates, and the distinct values of the text columns."""
+        streams = list(Stream.objects.visible_to(user).order_by("name").values_list("pk", "name"))
         templates = list(
             CaseTemplate.objects.visible_to(user).select_related("stream").order_by("stream__name", "name")
         )
-        return cls(templates=templates, values=distinct_case_values() if with_values else {})
+        return cls(streams=streams, templates=templates, values=distinct_case_values() if with_values else {})
 
 
 # Distinct values found by walking each column's index (a loose index scan): one seek per value,

@@ -92,8 +92,10 @@ def kore_fields(kore_case: KoreCase, case: Case) -> dict:
     return {
         "kore_id": kore_case.kore_id,
         "ref_id": kore_case.ref_id or "",
+        "status_kore_id": kore_case.status_id or "",
         "status_name": kore_case.status_name or "",
         "status_category": kore_case.status_category or "",
+        "priority_kore_id": kore_case.priority_id or "",
         "priority_name": kore_case.priority_name or "",
         "priority_color": kore_case.priority_color or "",
         "priority_score": priority_score(kore_case.raw),

@@ -22,8 +22,10 @@ class KoreCase:
     kore_id: str
     ref_id: str = ""
     name: str = ""
+    status_id: str = ""
     status_name: str = ""
     status_category: str = ""
+    priority_id: str = ""
     priority_name: str = ""
     priority_color: str = ""
     assignee_name: str = ""
@@ -59,8 +61,10 @@ def parse_case(data: Any) -> KoreCase:
         kore_id=data["_id"],
         ref_id=_text(data.get("refId")),
         name=_text(data.get("name")),
+        status_id=_text(status.get("_id")),
         status_name=_text(status.get("name")),
         status_category=_text(status.get("statusCategory")),
+        priority_id=_text(priority.get("_id")),
         priority_name=_text(priority.get("name")),
         priority_color=_text(priority.get("color")),
         assignee_name=_text(assignee.get("name")),

@@ -1,8 +1,10 @@
 """The portal's records, one module per subject:
 
 - ``streams``: Stream, CaseTemplate, ApiClient, IdempotencyKey, and who sees which stream;
-- ``cases``: Case (with CaseQuerySet, the one definition of "which cases"), DeliveryAttempt,
-  ImportBatch;
+- ``cases``: Case (with CaseQuerySet, the one definition of "which cases"), its history of
+  changes at Kore (CaseChange), DeliveryAttempt, ImportBatch;
+- ``sync``: each stream's sync state, the sync's leases, and what it learns from Kore
+  (statuses, priorities, agents and queues);
 - ``open_cases``: what an open case is, as a Q and as SQL; ``words``: word search; ``sql``:
   shared SQL expressions;
 - ``counts``: the counts the database keeps for the dashboard;
@@ -11,12 +13,13 @@
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
 
-from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
+from cases.models.cases import Case, CaseChange, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
 from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
 from cases.models.people import AuditEvent, OIDCIdentity, SavedView, SignedInSession
 from cases.models.sql import ColumnsSQL, UtcDay
 from cases.models.streams import ApiClient, CaseTemplate, IdempotencyKey, Stream
+from cases.models.sync import KoreAssignee, KorePriority, KoreStatus, StreamSync, SyncLease
 
 __all__ = [
     "CLOSED_CATEGORIES",
@@ -24,12 +27,16 @@ __all__ = [
     "ApiClient",
     "AuditEvent",
     "Case",
+    "CaseChange",
     "CaseQuerySet",
     "CaseTemplate",
     "ColumnsSQL",
     "CreatedCount",
     "DeliveryAttempt",
     "IdempotencyKey",
+    "KoreAssignee",
+    "KorePriority",
+    "KoreStatus",
     "ImportBatch",
     "OIDCIdentity",
     "OpenCaseCount",
@@ -37,5 +44,7 @@ __all__ = [
     "SavedView",
     "SignedInSession",
     "Stream",
+    "StreamSync",
+    "SyncLease",
     "UtcDay",
 ]

@@ -143,12 +143,19 @@ class Case(models.Model):
         NEEDS_REVIEW = "needs_review", "Needs review"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Origin(models.TextChoices):
+        PORTAL = "portal", "Portal"
+        KORE = "kore", "Made at Kore"
+
     PENDING_STATES = (State.QUEUED, State.SENDING, State.RETRYING)
 
     # No index of their own on the stream, the template, the submitter, the creation time, the
     # state or the refId: each leads one of the composite indexes below, which serves it too.
     stream = models.ForeignKey(Stream, on_delete=models.PROTECT, related_name="cases", db_index=False)
-    template = models.ForeignKey(CaseTemplate, on_delete=models.PROTECT, related_name="cases", db_index=False)
+    # Empty for a case made at Kore whose template the portal does not know.
+    template = models.ForeignKey(
+        CaseTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -163,10 +170,14 @@ class Case(models.Model):
     api_client = models.ForeignKey(
         ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
     )
-    created_at = models.DateTimeField("Submitted", default=timezone.now)
+    # Made through the portal, or at Kore (its own screens, a bot, another channel), found by the sync.
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PORTAL)
+    # Submitted to the portal; for a case made at Kore, Kore's createdAt.
+    created_at = models.DateTimeField("Created", default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    # The exact createCase body; every attempt sends these bytes' content unchanged.
-    request_body = models.JSONField()
+    # The exact createCase body; every attempt sends these bytes' content unchanged. None for a
+    # case made at Kore.
+    request_body = models.JSONField(null=True, blank=True)
 
     # Delivery
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
@@ -206,6 +217,13 @@ class Case(models.Model):
     kore_created_at = models.DateTimeField(null=True, blank=True)
     kore_updated_at = models.DateTimeField(null=True, blank=True)
     kore_case = models.JSONField(null=True, blank=True, help_text="The whole case as Kore returned it.")
+    # Kore's own ids of the status and priority (sts-…, pr-…): what updateCase needs.
+    status_kore_id = models.CharField(max_length=120, blank=True)
+    priority_kore_id = models.CharField(max_length=120, blank=True)
+    # When the sync last read the case at Kore, and since when Kore no longer lists it (flagged,
+    # never deleted).
+    kore_seen_at = models.DateTimeField(null=True, blank=True)
+    kore_missing_since = models.DateTimeField(null=True, blank=True)
 
     objects = CaseQuerySet.as_manager()
 
@@ -327,3 +345,32 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} for {self.case}"
+
+
+class CaseChange(models.Model):
+    """One field of a case changed at Kore, as the portal saw it: the case page's history."""
+
+    class Field(models.TextChoices):
+        NAME = "name", "Title"
+        STATUS = "status", "Status"
+        PRIORITY = "priority", "Priority"
+        ASSIGNEE = "assignee", "Assignee"
+        DUE_DATE = "due_date", "Due date"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(max_length=20, choices=Field.choices)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    # When Kore says the case changed (its updatedAt), and when the portal saw it.
+    changed_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(
+        max_length=20, default="sync", help_text="sync, refresh or the action that saw it"
+    )
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        indexes = [models.Index(fields=["case", "seen_at"], name="case_change_case_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} of {self.case_id}: {self.old_value} -> {self.new_value}"
