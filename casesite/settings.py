@@ -216,6 +216,9 @@ KORE_SYNC_FIRST_DAYS = env_int("KORE_SYNC_FIRST_DAYS", 30)
 KORE_SYNC_OVERLAP_SECONDS = env_int("KORE_SYNC_OVERLAP_SECONDS", 300)
 KORE_SYNC_MAX_PAGES = env_int("KORE_SYNC_MAX_PAGES", 400)
 KORE_SYNC_LEASE_SECONDS = env_int("KORE_SYNC_LEASE_SECONDS", 120)
+KORE_SYNC_FULL_READ_MAX_PAGES = env_int("KORE_SYNC_FULL_READ_MAX_PAGES", 4000)
+# How often beat looks for streams whose pass is due.
+KORE_SYNC_TICK_SECONDS = env_float("KORE_SYNC_TICK_SECONDS", 15.0)
 
 # --- Cache -------------------------------------------------------------------------------
 # The pacing cache must be shared by every web and worker process: Redis when CACHE_URL or a
@@ -272,6 +275,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "cases.tasks.sweep_deliveries", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
+    "sync-due-streams": {"task": "cases.sync.tasks.sync_due_streams", "schedule": KORE_SYNC_TICK_SECONDS},
 }
 
 # --- Security ----------------------------------------------------------------------------

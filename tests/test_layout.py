@@ -16,6 +16,7 @@ LAYERS = {
     "people": 2,
     "delivery": 3,
     "browse": 3,
+    "sync": 3,
     "api": 4,
     "sso": 4,
     "web": 5,

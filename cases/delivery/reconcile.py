@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from cases.delivery import pacing
@@ -33,8 +34,9 @@ from cases.delivery.outcomes import (
 from cases.kore.answers import parse_case
 from cases.kore.client import KoreClient
 from cases.kore.errors import KoreError
-from cases.kore.lookup import SentCase, contradictions, is_candidate, lookup_filters, read_all_pages
-from cases.models import Case, DeliveryAttempt
+from cases.kore.lookup import SentCase, contradictions, is_candidate, lookup_filters
+from cases.kore.paging import read_all_pages
+from cases.models import Case, CaseChange, DeliveryAttempt
 
 State = Case.State
 Outcome = DeliveryAttempt.Outcome
@@ -116,8 +118,10 @@ def look_up_before_sending(case: Case, client: KoreClient, *, limit: int) -> Del
         return record_failure(case, exc, started=started)
 
     found = [item for item in reading.cases if is_candidate(item, sent, margin=margin)]
+    # A case already imported by the sync (made at Kore, as far as it could tell) stays a
+    # candidate: adopting it folds that record into this submission's.
     held = set(
-        Case.objects.filter(kore_id__in=[item.get("_id") for item in found])
+        Case.objects.filter(kore_id__in=[item.get("_id") for item in found], origin=Case.Origin.PORTAL)
         .exclude(pk=case.pk)
         .values_list("kore_id", flat=True)
     )
@@ -148,9 +152,7 @@ def look_up_before_sending(case: Case, client: KoreClient, *, limit: int) -> Del
         problems = contradictions(candidates[0], sent)
         if not problems:
             note = f"Exactly one Kore case is this submission ({looked})."
-            return record_delivery(
-                case, parse_case(candidates[0]), started=started, outcome=Outcome.ADOPTED, note=note
-            )
+            return adopt(case, candidates[0], started=started, note=note)
         ref = candidates[0].get("refId") or candidates[0].get("_id")
         return review(
             f"{ref} has this title, but Kore answers a different {', '.join(problems)}: check it, "
@@ -175,7 +177,25 @@ def case_adopt(*, case: Case, kore_id: str) -> bool:
     if not claimed:
         return False
     case.refresh_from_db()
-    result = record_delivery(
-        case, parse_case(chosen), started=now, outcome=Outcome.ADOPTED, note="Adopted after review."
-    )
+    result = adopt(case, chosen, started=now, note="Adopted after review.")
     return result.case.state == State.DELIVERED
+
+
+def adopt(case: Case, found: dict, *, started, note: str) -> DeliveryResult:
+    """Record ``found`` as this submission's Kore case. When the sync had imported it already
+    (as made at Kore), that record's history moves onto the submission's and the record goes:
+    one Kore case, one record, and the submission keeps its id and attempts."""
+    kore_case = parse_case(found)
+    with transaction.atomic():
+        imported = (
+            Case.objects.filter(kore_id=kore_case.kore_id, origin=Case.Origin.KORE)
+            .exclude(pk=case.pk)
+            .first()
+        )
+        if imported is not None:
+            CaseChange.objects.filter(case=imported).update(case=case)
+            imported.delete()
+            note = f"{note} The sync had imported it as made at Kore; that record was folded into this one."
+        # Nothing else holds its Kore id (candidates exclude the portal's other records), so
+        # the record is written: the folded record cannot come back.
+        return record_delivery(case, kore_case, started=started, outcome=Outcome.ADOPTED, note=note)

@@ -28,7 +28,12 @@ class KoreCase:
     priority_id: str = ""
     priority_name: str = ""
     priority_color: str = ""
+    # "agent", "queue" or "unassigned" when Kore says; "" when the answer does not say (a
+    # missing key is not a change: the sync keeps what it has).
+    assignee_kind: str = ""
+    assignee_id: str = ""
     assignee_name: str = ""
+    desc: str = ""
     requester_id: str = ""
     requester_name: str = ""
     requester_email: str = ""
@@ -55,7 +60,8 @@ def parse_case(data: Any) -> KoreCase:
             "Kore's answer is not a case: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
         )
     status, priority = _object(data.get("status")), _object(data.get("priority"))
-    assignee, user = _object(data.get("currAssignee")), _object(data.get("userInfo"))
+    user = _object(data.get("userInfo"))
+    kind, assignee_id, assignee_name = _assignee(data)
     return KoreCase(
         raw=data,
         kore_id=data["_id"],
@@ -67,7 +73,10 @@ def parse_case(data: Any) -> KoreCase:
         priority_id=_text(priority.get("_id")),
         priority_name=_text(priority.get("name")),
         priority_color=_text(priority.get("color")),
-        assignee_name=_text(assignee.get("name")),
+        assignee_kind=kind,
+        assignee_id=assignee_id,
+        assignee_name=assignee_name,
+        desc=_text(data.get("desc")) or _field_value(data, "description"),
         requester_id=_text(user.get("_id") or user.get("id")),
         requester_name=_text(user.get("name")),
         requester_email=_text(data.get("emailId") or user.get("emailId")),
@@ -76,6 +85,37 @@ def parse_case(data: Any) -> KoreCase:
         kore_created_at=parse_kore_datetime(data.get("createdAt")),
         kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
     )
+
+
+def _assignee(data: dict) -> tuple[str, str, str]:
+    """(kind, id, name) of whoever works the case: an agent (``currAssignee``), a queue
+    (``assigneeType: queues``, the first of ``queues``, ids or ``{_id, name}``), or nobody."""
+    kind = _text(data.get("assigneeType")).lower()
+    current = _object(data.get("currAssignee"))
+    if kind in ("agent", "") and current.get("name"):
+        return "agent", _text(current.get("agentId") or current.get("aId")), _text(current.get("name"))
+    if kind == "queues":
+        queues = data.get("queues") if isinstance(data.get("queues"), list) else []
+        first = queues[0] if queues else None
+        if isinstance(first, dict):
+            return "queue", _text(first.get("_id")), _text(first.get("name") or first.get("_id"))
+        if first:
+            return "queue", _text(first), f"Queue {first}"
+        return "queue", "", ""
+    if kind == "unassigned":
+        return "unassigned", "", ""
+    return "", "", ""
+
+
+def _field_value(data: dict, name: str) -> str:
+    """A system field's ``selectedValue`` (``fields[]``, by lname or metaData name)."""
+    for item in data.get("fields") or []:
+        if not isinstance(item, dict):
+            continue
+        names = {_text(item.get("lname")).lower(), _text(_object(item.get("metaData")).get("name")).lower()}
+        if name in names and isinstance(item.get("selectedValue"), str):
+            return item["selectedValue"]
+    return ""
 
 
 def kore_messages(payload: Any) -> tuple[str, Any]:

@@ -6,7 +6,7 @@ filters are loose (``searchText`` matches "name or title", and the docs do not s
 neither the requester's phone nor, reliably, the user id we sent. So this module:
 
 - asks broadly (the title, and a date range wide enough for any reading of the date filters),
-- reads every page (``page``, ``limit`` and ``skip`` sent, ``hasMore`` followed, bounded),
+- reads every page (cases/kore/paging.py),
 - decides on our side: same title, created in the window, nothing Kore echoes contradicting us.
 
 What to do with the candidates is the delivery workflow's decision (cases/reconcile.py).
@@ -14,78 +14,11 @@ What to do with the candidates is the delivery workflow's decision (cases/reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
-
-DEFAULT_PAGE_SIZE = 50  # the documented answer's own page size
-
-
-@dataclass(frozen=True)
-class CasePage:
-    """One getCases answer: its cases (raw dicts) and whether more follow."""
-
-    results: list[dict]
-    has_more: bool
-
-
-def parse_case_page(payload: dict, *, asked_limit: int, page: int) -> CasePage:
-    """Read ``{results, hasMore, totalPages, totalResults}``; ``hasMore`` wins when present."""
-    results = [item for item in payload.get("results") or [] if isinstance(item, dict)]
-    has_more = payload.get("hasMore")
-    if not isinstance(has_more, bool):
-        total_pages = payload.get("totalPages")
-        if isinstance(total_pages, int) and not isinstance(total_pages, bool):
-            has_more = page < total_pages
-        else:
-            # Without any paging facts, a full page may have a next one.
-            has_more = len(results) >= asked_limit
-    return CasePage(results=results, has_more=has_more)
-
-
-@dataclass
-class Reading:
-    """Every case a paged getCases query answered, and whether the reading was complete."""
-
-    cases: list[dict] = field(default_factory=list)
-    pages: int = 0
-    complete: bool = False
-
-
-def read_all_pages(
-    fetch: Callable[[dict], dict],
-    filters: dict,
-    *,
-    max_pages: int,
-    page_size: int = DEFAULT_PAGE_SIZE,
-) -> Reading:
-    """Follow ``hasMore`` through at most ``max_pages`` pages of a getCases query.
-
-    Each request sends ``page``, ``limit`` and ``skip`` (the cases received so far), so any
-    reading of the undocumented paging keys, and a page size Kore chooses itself, lands on the
-    next unseen case. ``fetch`` makes one call (and takes its own pacing slot). A page that is
-    empty while ``hasMore`` says more follow ends the reading incomplete, as does the bound.
-    """
-    reading, seen = Reading(), set()
-    for page in range(1, max_pages + 1):
-        answer = fetch({**filters, "page": page, "limit": page_size, "skip": len(reading.cases)})
-        parsed = parse_case_page(answer, asked_limit=page_size, page=page)
-        reading.pages = page
-        for case in parsed.results:
-            key = case.get("_id")
-            if key not in seen:  # a case created meanwhile may shift one onto the next page
-                seen.add(key)
-                reading.cases.append(case)
-        if not parsed.has_more:
-            reading.complete = True
-            return reading
-        if not parsed.results:
-            return reading
-    return reading
-
 
 # --- The case we are looking for -------------------------------------------------------
 
@@ -126,9 +59,14 @@ def _words(text: Any) -> str:
     return " ".join(str(text or "").split())
 
 
+def same_title(found: Any, sent: Any) -> bool:
+    """Titles are the same when their words are (Kore may tidy whitespace)."""
+    return _words(found) == _words(sent)
+
+
 def is_candidate(found: dict, sent: SentCase, *, margin: timedelta) -> bool:
     """The same title, and created in the window of the send (when Kore says when)."""
-    if _words(found.get("name")) != _words(sent.title):
+    if not same_title(found.get("name"), sent.title):
         return False
     created = parse_kore_datetime(found.get("createdAt"))
     if created is None:
@@ -155,7 +93,3 @@ def contradictions(found: dict, sent: SentCase) -> list[str]:
     if found_source and sent_source and found_source != sent_source:
         problems.append(f"source {found_source}")
     return problems
-
-
-def candidates_in(cases: list[dict], sent: SentCase, *, margin: timedelta) -> Iterator[dict]:
-    return (found for found in cases if is_candidate(found, sent, margin=margin))

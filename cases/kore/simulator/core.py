@@ -186,6 +186,11 @@ class Simulator:
             self.register_template(template["stream_id"], template["template_id"], template["name"])
         self._apps_file_mtime = mtime
 
+    def delete_case_directly(self, case_id: str) -> None:
+        """Delete a case as if someone had used Kore's own UI (no API does this)."""
+        with self._lock:
+            self.store.remove(case_id)
+
     def create_case_directly(self, *, stream_id: str, body: dict, account_id: str = "", now=None) -> dict:
         """Create a case as if someone had used Kore's own UI: no request, no checks."""
         with self._lock:

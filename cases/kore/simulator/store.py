@@ -179,6 +179,13 @@ class CaseStore:
         records.extend(self._records[doc["_id"]] for doc in docs)
         records.sort(key=attrgetter("created"))
 
+    def remove(self, case_id: str) -> None:
+        """Forget a case, as when someone deletes it in Kore's own screens."""
+        record = self._records.pop(case_id, None)
+        if record is not None:
+            self._streams[record.doc["iId"]].remove(record)
+            self.cases.remove(record.doc)
+
     def record_of(self, doc: dict) -> Record:
         return self._records[doc["_id"]]
 

@@ -1,0 +1,179 @@
+"""Reading getCases page after page, whatever Kore's undocumented paging keys mean.
+
+Each request sends ``page``, ``limit`` and ``skip`` (the cases received so far), so any reading
+of the keys, and a page size Kore chooses itself, lands on the next unseen case; ``hasMore`` is
+followed (``totalPages`` when it is missing), and every read is bounded. ``fetch`` makes one
+call (and takes its own pacing slot): the workflows decide how calls are paced and counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cases.kore.dates import parse_kore_datetime
+
+DEFAULT_PAGE_SIZE = 50  # the documented answer's own page size
+Fetch = Callable[[dict], dict]
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One getCases answer: its cases (raw dicts), whether more follow, how many pages in all."""
+
+    results: list[dict]
+    has_more: bool
+    total_pages: int | None = None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def parse_case_page(payload: dict, *, asked_limit: int, page: int) -> CasePage:
+    """Read ``{results, hasMore, totalPages, totalResults}``; ``hasMore`` wins when present."""
+    results = [item for item in payload.get("results") or [] if isinstance(item, dict)]
+    total_pages = _count(payload.get("totalPages"))
+    has_more = payload.get("hasMore")
+    if not isinstance(has_more, bool):
+        # Without any paging facts, a full page may have a next one.
+        has_more = page < total_pages if total_pages is not None else len(results) >= asked_limit
+    return CasePage(results=results, has_more=has_more, total_pages=total_pages)
+
+
+@dataclass
+class PagedRead:
+    """A getCases query read page by page: iterate it for each page's new cases; afterwards
+    ``complete`` says whether the last page was reached within ``max_pages``."""
+
+    fetch: Fetch
+    filters: dict
+    max_pages: int
+    page_size: int = DEFAULT_PAGE_SIZE
+    pages: int = 0
+    received: int = 0
+    complete: bool = False
+    seen: set = field(default_factory=set)
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        for page in range(1, self.max_pages + 1):
+            answer = self.fetch(
+                {**self.filters, "page": page, "limit": self.page_size, "skip": self.received}
+            )
+            parsed = parse_case_page(answer, asked_limit=self.page_size, page=page)
+            self.pages = page
+            self.received += len(parsed.results)
+            fresh = []
+            for case in parsed.results:
+                key = case.get("_id")
+                if key not in self.seen:  # a case created meanwhile may shift one onto the next page
+                    self.seen.add(key)
+                    fresh.append(case)
+            yield fresh
+            if not parsed.has_more:
+                self.complete = True
+                return
+            if not parsed.results:
+                return  # more promised, none given: incomplete
+
+
+@dataclass
+class Reading:
+    """Every case a paged getCases query answered, and whether the reading was complete."""
+
+    cases: list[dict] = field(default_factory=list)
+    pages: int = 0
+    complete: bool = False
+
+
+def read_all_pages(
+    fetch: Fetch, filters: dict, *, max_pages: int, page_size: int = DEFAULT_PAGE_SIZE
+) -> Reading:
+    """Every case of a query (for a look-up: a few pages at most), collected."""
+    read = PagedRead(fetch, filters, max_pages=max_pages, page_size=page_size)
+    cases = [case for page in read for case in page]
+    return Reading(cases=cases, pages=read.pages, complete=read.complete)
+
+
+# --- Newest updates first ----------------------------------------------------------------
+
+
+def _updated(case: dict) -> datetime | None:
+    return parse_kore_datetime(case.get("updatedAt"))
+
+
+def _direction(results: list[dict]) -> str | None:
+    """ "desc" or "asc" when a page's cases are in order of ``updatedAt``, None when they are not."""
+    moments = [_updated(case) for case in results]
+    if any(moment is None for moment in moments):
+        return None
+    if all(a >= b for a, b in zip(moments, moments[1:], strict=False)):
+        return "desc"
+    if all(a <= b for a, b in zip(moments, moments[1:], strict=False)):
+        return "asc"
+    return None
+
+
+@dataclass
+class UpdatedSince:
+    """The cases of a query updated since a moment, read newest update first.
+
+    ``sortBy`` is documented as a string such as ``createdDate``; ``updatedDate`` is asked for,
+    and the answer's own order decides: newest first, the pages are read until they reach
+    older updates; oldest first, from the last page backwards. When the answer is in neither
+    order (Kore does not sort that way), ``sorted`` is False after reading the first page and
+    the caller must find the cases another way.
+    """
+
+    fetch: Fetch
+    filters: dict
+    since: datetime
+    max_pages: int
+    page_size: int = DEFAULT_PAGE_SIZE
+    pages: int = 0
+    sorted: bool = True
+    complete: bool = False
+
+    def _page(self, number: int, limit: int) -> CasePage:
+        query = {**self.filters, "sortBy": "updatedDate", "page": number, "limit": limit}
+        answer = self.fetch({**query, "skip": (number - 1) * limit})
+        self.pages += 1
+        return parse_case_page(answer, asked_limit=limit, page=number)
+
+    def _recent(self, results: list[dict]) -> list[dict]:
+        return [case for case in results if (_updated(case) or self.since) >= self.since]
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        first = self._page(1, self.page_size)
+        direction = _direction(first.results) if len(first.results) > 1 else "desc"
+        if direction is None:
+            self.sorted = False
+            return
+        # Kore may choose its own page size: page through at the size it answers.
+        limit = len(first.results) if first.has_more and first.results else self.page_size
+        if direction == "desc":
+            page, number = first, 1
+            while True:
+                yield self._recent(page.results)
+                oldest = _updated(page.results[-1]) if page.results else None
+                if not page.has_more or (oldest is not None and oldest < self.since):
+                    self.complete = True
+                    return
+                if self.pages >= self.max_pages or not page.results:
+                    return
+                number += 1
+                page = self._page(number, limit)
+            return
+        number = first.total_pages or 1
+        page = first if number == 1 else self._page(number, limit)
+        while True:
+            yield self._recent(page.results)
+            newest_first_on_page = _updated(page.results[0]) if page.results else None
+            if number == 1 or (newest_first_on_page is not None and newest_first_on_page < self.since):
+                self.complete = True
+                return
+            if self.pages >= self.max_pages:
+                return
+            number -= 1
+            page = first if number == 1 else self._page(number, limit)

@@ -1,0 +1,245 @@
+"""Applying what Kore answered onto the local records, one page of cases at a time.
+
+- **Never backwards.** A known case changes only when Kore's ``updatedAt`` is newer than the
+  stored one; each changed field (title, status, priority, assignee, due date) leaves a
+  ``CaseChange`` in the case's history.
+- **Empty is missing.** A key that is absent or empty (``ETA: ""``, a priority without colour)
+  never replaces a stored value; only Kore's explicit "unassigned" clears an assignee.
+- **One Kore case, one record.** An unknown case that may be the answer to one of the portal's
+  own submissions still being sent or looked up (same title, created while it was in flight)
+  is left to delivery's reconciliation, never imported beside it.
+- Cases made elsewhere are imported as made at Kore, dated by Kore's ``createdAt``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from cases.kore.answers import KoreCase, parse_case, priority_score
+from cases.kore.errors import KoreMalformed
+from cases.kore.lookup import same_title
+from cases.models import Case, CaseChange, CaseTemplate, Stream
+
+logger = logging.getLogger(__name__)
+State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
+
+
+@dataclass
+class Applied:
+    """What applying some pages did."""
+
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    left_to_delivery: int = 0
+    kore_ids: set[str] = field(default_factory=set)
+
+    def add(self, other: Applied) -> None:
+        self.seen += other.seen
+        self.new += other.new
+        self.changed += other.changed
+        self.left_to_delivery += other.left_to_delivery
+        self.kore_ids |= other.kore_ids
+
+
+def _cut(value: str, field_name: str) -> str:
+    limit = Case._meta.get_field(field_name).max_length
+    return value[:limit] if limit else value
+
+
+def _shown(case: Case, name: str) -> str:
+    value = getattr(case, name)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+class CaseApplier:
+    """Applies pages of Kore's cases for one stream; keeps what it needs across pages."""
+
+    def __init__(self, stream: Stream, *, seen_at: datetime, source: str = "sync"):
+        self.stream, self.seen_at, self.source = stream, seen_at, source
+        self.templates: dict[str, CaseTemplate] = {}
+        for template in CaseTemplate.objects.filter(stream=stream):
+            self.templates.setdefault(template.template_id.casefold(), template)
+            self.templates.setdefault(template.name.strip().casefold(), template)
+
+    def apply(self, raws: list[dict]) -> Applied:
+        result = Applied()
+        found: list[KoreCase] = []
+        for raw in raws:
+            try:
+                found.append(parse_case(raw))
+            except KoreMalformed:
+                logger.warning("sync: a case without _id in stream %s was skipped", self.stream.stream_id)
+        if not found:
+            return result
+        known = {case.kore_id: case for case in Case.objects.filter(kore_id__in=[f.kore_id for f in found])}
+        in_flight = self._submissions_in_flight() if len(known) < len(found) else []
+        untouched, new = [], []
+        for kore_case in found:
+            result.seen += 1
+            result.kore_ids.add(kore_case.kore_id)
+            case = known.get(kore_case.kore_id)
+            if case is None:
+                if any(self._may_be(submission, kore_case) for submission in in_flight):
+                    result.left_to_delivery += 1
+                else:
+                    new.append(self._made_at_kore(kore_case))
+            elif case.state != State.DELIVERED:
+                continue  # still being delivered (or adopted): delivery writes it
+            elif self._update(case, kore_case):
+                result.changed += 1
+            else:
+                untouched.append(case.pk)
+        if untouched:
+            Case.objects.filter(pk__in=untouched).update(kore_seen_at=self.seen_at, kore_missing_since=None)
+        result.new += self._insert(new)
+        return result
+
+    # --- cases the portal does not know ---------------------------------------------------
+
+    def _submissions_in_flight(self) -> list[Case]:
+        """This stream's submissions whose request may have created a case Kore has answered
+        about without the portal hearing (sending now, or waiting for a look-up or a person)."""
+        return list(
+            Case.objects.filter(stream=self.stream, kore_id__isnull=True, origin=Origin.PORTAL)
+            .filter(Q(state__in=[State.SENDING, State.NEEDS_REVIEW]) | Q(lookup_required=True))
+            .only("pk", "name", "created_at", "request_body")
+        )
+
+    def _may_be(self, submission: Case, kore_case: KoreCase) -> bool:
+        title = (submission.request_body or {}).get("name") or submission.name
+        if not same_title(kore_case.name, title):
+            return False
+        created = kore_case.kore_created_at
+        margin = timedelta(seconds=settings.KORE_LOOKUP_MARGIN_SECONDS)
+        return created is None or created >= submission.created_at - margin
+
+    def _made_at_kore(self, kore_case: KoreCase) -> Case:
+        created = kore_case.kore_created_at or self.seen_at
+        template = self.templates.get(str(kore_case.raw.get("caseTmp") or "").strip().casefold())
+        return Case(
+            stream=self.stream,
+            template=template,
+            origin=Origin.KORE,
+            state=State.DELIVERED,
+            created_at=created,
+            delivered_at=created,
+            request_body=None,
+            name=_cut(kore_case.name, "name"),
+            desc=kore_case.desc,
+            source=_cut(kore_case.source, "source"),
+            due_date=kore_case.due_date,
+            requester_id=_cut(kore_case.requester_id, "requester_id"),
+            requester_name=_cut(kore_case.requester_name, "requester_name"),
+            requester_email=_cut(kore_case.requester_email, "requester_email"),
+            kore_id=kore_case.kore_id,
+            ref_id=_cut(kore_case.ref_id, "ref_id"),
+            status_kore_id=kore_case.status_id,
+            status_name=_cut(kore_case.status_name, "status_name"),
+            status_category=_cut(kore_case.status_category, "status_category"),
+            priority_kore_id=kore_case.priority_id,
+            priority_name=_cut(kore_case.priority_name, "priority_name"),
+            priority_color=_cut(kore_case.priority_color, "priority_color"),
+            priority_score=priority_score(kore_case.raw),
+            assignee_name=_cut(kore_case.assignee_name, "assignee_name"),
+            kore_created_at=kore_case.kore_created_at,
+            kore_updated_at=kore_case.kore_updated_at,
+            kore_case=kore_case.raw,
+            kore_seen_at=self.seen_at,
+        )
+
+    def _insert(self, cases: list[Case]) -> int:
+        """Insert cases made at Kore; one at a time only if a batch meets a case that delivery
+        recorded meanwhile (the same Kore id)."""
+        if not cases:
+            return 0
+        try:
+            with transaction.atomic():
+                Case.objects.bulk_create(cases)
+            return len(cases)
+        except IntegrityError:
+            inserted = 0
+            for case in cases:
+                case.pk = None
+                try:
+                    with transaction.atomic():
+                        case.save(force_insert=True)
+                    inserted += 1
+                except IntegrityError:
+                    pass  # recorded by delivery a moment ago
+            return inserted
+
+    # --- cases the portal knows ----------------------------------------------------------
+
+    def _update(self, case: Case, kore_case: KoreCase) -> bool:
+        """Apply a newer answer; True when a field people see changed."""
+        newer = kore_case.kore_updated_at is not None and (
+            case.kore_updated_at is None or kore_case.kore_updated_at > case.kore_updated_at
+        )
+        if not newer:
+            return False
+        before = {
+            name: _shown(case, name)
+            for name in ("name", "status_name", "priority_name", "assignee_name", "due_date")
+        }
+        self._take_values(case, kore_case)
+        after = {name: _shown(case, name) for name in before}
+        tracked = {"name": Field.NAME, "status_name": Field.STATUS, "priority_name": Field.PRIORITY,
+                   "assignee_name": Field.ASSIGNEE, "due_date": Field.DUE_DATE}  # fmt: skip
+        changes = [
+            CaseChange(
+                case=case,
+                field=tracked[name],
+                old_value=before[name],
+                new_value=after[name],
+                changed_at=kore_case.kore_updated_at,
+                seen_at=self.seen_at,
+                source=self.source,
+            )  # fmt: skip
+            for name in tracked
+            if before[name] != after[name]
+        ]
+        with transaction.atomic():
+            case.save()
+            CaseChange.objects.bulk_create(changes)
+        return bool(changes)
+
+    def _take_values(self, case: Case, kore_case: KoreCase) -> None:
+        """Kore's values onto the case, except the empty ones (empty is missing)."""
+        if kore_case.name:
+            case.name = _cut(kore_case.name, "name")
+        if kore_case.status_name:
+            case.status_name = _cut(kore_case.status_name, "status_name")
+            case.status_category = _cut(kore_case.status_category, "status_category") or case.status_category
+            case.status_kore_id = kore_case.status_id or case.status_kore_id
+        if kore_case.priority_name:
+            case.priority_name = _cut(kore_case.priority_name, "priority_name")
+            case.priority_color = _cut(kore_case.priority_color, "priority_color") or case.priority_color
+            score = priority_score(kore_case.raw)
+            case.priority_score = score if score is not None else case.priority_score
+            case.priority_kore_id = kore_case.priority_id or case.priority_kore_id
+        if kore_case.assignee_kind == "unassigned":
+            case.assignee_name = ""
+        elif kore_case.assignee_name:
+            case.assignee_name = _cut(kore_case.assignee_name, "assignee_name")
+        if kore_case.due_date is not None:
+            case.due_date = kore_case.due_date
+        if kore_case.desc:
+            case.desc = kore_case.desc
+        if kore_case.requester_name:
+            case.requester_name = _cut(kore_case.requester_name, "requester_name")
+        if kore_case.requester_email:
+            case.requester_email = _cut(kore_case.requester_email, "requester_email")
+        stored = case.kore_case if isinstance(case.kore_case, dict) else {}
+        case.kore_case = {**stored, **{k: v for k, v in kore_case.raw.items() if v not in ("", None)}}
+        case.kore_updated_at = kore_case.kore_updated_at
+        case.kore_seen_at = self.seen_at
+        case.kore_missing_since = None

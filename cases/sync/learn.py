@@ -1,0 +1,74 @@
+"""What the sync learns from the cases Kore returns: the statuses and priorities a stream uses
+(their ``sts-…``/``pr-…`` ids, names, categories, colours) and the agents and queues cases are
+assigned to. Kore has no API that lists them, and updateCase needs their ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cases.kore.answers import parse_case
+from cases.kore.errors import KoreMalformed
+from cases.models import KoreAssignee, KorePriority, KoreStatus, Stream
+
+
+class Learner:
+    """Collects what a pass sees, then writes the new and the renamed once, at the end."""
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        self.statuses: dict[str, dict] = {}
+        self.priorities: dict[str, dict] = {}
+        self.assignees: dict[tuple[str, str], str] = {}
+
+    def learn(self, raws: list[dict]) -> None:
+        for raw in raws:
+            try:
+                case = parse_case(raw)
+            except KoreMalformed:
+                continue
+            status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
+            if case.status_id and case.status_name:
+                self.statuses[case.status_id] = {
+                    "name": case.status_name[:80],
+                    "category": case.status_category[:40],
+                    "color": str(status.get("color") or "")[:20],
+                }
+            if case.priority_id and case.priority_name:
+                priority = raw["priority"]
+                score = priority.get("score")
+                self.priorities[case.priority_id] = {
+                    "name": case.priority_name[:80],
+                    "color": case.priority_color[:20],
+                    "score": score if isinstance(score, int) and not isinstance(score, bool) else None,
+                }
+            if case.assignee_kind in ("agent", "queue") and case.assignee_id and case.assignee_name:
+                self.assignees[(case.assignee_kind, case.assignee_id)] = case.assignee_name[:200]
+
+    def save(self, *, seen_at: datetime) -> None:
+        """Insert what is new, update what changed (an empty colour never wipes a known one)."""
+        self._save(KoreStatus, self.statuses, seen_at)
+        self._save(KorePriority, self.priorities, seen_at)
+        known = {(a.kind, a.kore_id): a for a in KoreAssignee.objects.filter(stream=self.stream)}
+        for (kind, kore_id), name in self.assignees.items():
+            row = known.get((kind, kore_id))
+            if row is None:
+                KoreAssignee.objects.get_or_create(
+                    stream=self.stream,
+                    kind=kind,
+                    kore_id=kore_id,
+                    defaults={"name": name, "last_seen_at": seen_at},
+                )
+            else:
+                KoreAssignee.objects.filter(pk=row.pk).update(name=name, last_seen_at=seen_at)
+
+    def _save(self, model, seen: dict[str, dict], seen_at: datetime) -> None:
+        known = {row.kore_id: row for row in model.objects.filter(stream=self.stream)}
+        for kore_id, values in seen.items():
+            row = known.get(kore_id)
+            if row is None:
+                model.objects.get_or_create(
+                    stream=self.stream, kore_id=kore_id, defaults={**values, "last_seen_at": seen_at}
+                )
+                continue
+            changed = {key: value for key, value in values.items() if value not in ("", None)}
+            model.objects.filter(pk=row.pk).update(**changed, last_seen_at=seen_at)

@@ -1,0 +1,156 @@
+"""Running the sync: which streams are due, one account at a time under its lease, each pass's
+outcome recorded on the stream's ``StreamSync``, and the full re-read an administrator asks for."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from cases.kore.errors import KoreError
+from cases.kore.paging import PagedRead
+from cases.models import Stream, StreamSync
+from cases.sync.apply import CaseApplier
+from cases.sync.learn import Learner
+from cases.sync.lease import Lease, LeaseLost
+from cases.sync.passes import PacedFetch, PassResult, Paused, StreamPass
+
+logger = logging.getLogger(__name__)
+# A paused pass (no rate-limit slot in time) goes on this soon.
+RESUME_AFTER = timedelta(seconds=15)
+
+
+def sync_state(stream: Stream) -> StreamSync:
+    state, _ = StreamSync.objects.get_or_create(stream=stream)
+    return state
+
+
+def lease_key(stream: Stream) -> str:
+    """Streams of one account share Kore's budget, so they sync one at a time."""
+    return f"sync:{stream.rate_limit_key()}"
+
+
+def due_accounts(now: datetime | None = None) -> dict[str, list[int]]:
+    """The streams whose pass is due (sync on, stream active), by account."""
+    now = now or timezone.now()
+    streams = Stream.objects.filter(is_active=True).filter(
+        Q(sync__isnull=True)
+        | Q(sync__enabled=True, sync__next_pass_at__isnull=True)
+        | Q(sync__enabled=True, sync__next_pass_at__lte=now)
+    )
+    accounts: dict[str, list[int]] = defaultdict(list)
+    for stream in streams:
+        accounts[lease_key(stream)].append(stream.pk)
+    return dict(accounts)
+
+
+@dataclass
+class AccountRun:
+    ran: list[int]
+    lease_taken: bool
+
+
+def sync_account(key: str, stream_ids: list[int]) -> AccountRun:
+    """Run the due passes of one account's streams, one after another, if its lease is free."""
+    with Lease(key) as lease:
+        if not lease.held:
+            return AccountRun(ran=[], lease_taken=False)
+        ran = []
+        for stream in Stream.objects.filter(pk__in=stream_ids, is_active=True).order_by("pk"):
+            state = sync_state(stream)
+            if not state.enabled or (state.next_pass_at and state.next_pass_at > timezone.now()):
+                continue  # another worker ran it meanwhile, or it was switched off
+            try:
+                run_pass(stream, state, lease=lease)
+            except LeaseLost:
+                break
+            ran.append(stream.pk)
+        return AccountRun(ran=ran, lease_taken=True)
+
+
+def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassResult | None:
+    """One pass of a stream, its outcome written on ``state``. Kore's errors are recorded (the
+    Sync page and the dashboard show a stream that keeps failing), never raised."""
+    started = timezone.now()
+    overlap = timedelta(seconds=settings.KORE_SYNC_OVERLAP_SECONDS)
+    since = (
+        state.high_water_mark - overlap
+        if state.high_water_mark
+        else started - timedelta(days=settings.KORE_SYNC_FIRST_DAYS)
+    )
+    clock = time.monotonic()
+    StreamSync.objects.filter(pk=state.pk).update(last_started_at=started)
+    try:
+        result = StreamPass(stream, lease=lease, since=since, now=started).run()
+    except KoreError as exc:
+        state.failures += 1
+        state.last_error = exc.message[:4000]
+        state.last_finished_at = timezone.now()
+        state.last_duration_ms = int((time.monotonic() - clock) * 1000)
+        state.next_pass_at = timezone.now() + state.interval
+        state.save()
+        logger.warning("sync of stream %s failed: %s", stream.stream_id, exc.message)
+        return None
+    state.last_started_at = started
+    state.last_finished_at = timezone.now()
+    state.last_duration_ms = int((time.monotonic() - clock) * 1000)
+    state.last_calls, state.last_seen = result.calls, result.applied.seen
+    state.last_changed, state.last_new, state.last_missing = (
+        result.applied.changed,
+        result.applied.new,
+        result.missing,
+    )
+    state.failures, state.last_error = 0, ""
+    if result.complete:
+        state.high_water_mark = started
+    state.next_pass_at = timezone.now() + (RESUME_AFTER if result.paused else state.interval)
+    state.save()
+    logger.info(
+        "sync of stream %s: %s calls, %s seen, %s changed, %s new, %s missing%s",
+        stream.stream_id, result.calls, result.applied.seen, result.applied.changed,
+        result.applied.new, result.missing, " (paused)" if result.paused else "",
+    )  # fmt: skip
+    return result
+
+
+def full_read(stream: Stream) -> None:
+    """Read every case Kore lists for the stream (an administrator's request, not the routine),
+    its progress on the stream's ``StreamSync``; under the account's lease, paced like a pass."""
+    state = sync_state(stream)
+    with Lease(lease_key(stream)) as lease:
+        if not lease.held:
+            return  # a pass is running; the request stays and the next run takes it
+        started = timezone.now()
+        applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
+        paced = PacedFetch(stream, lease)
+
+        def fetch(query: dict) -> dict:
+            answer = paced(query)
+            if isinstance(answer.get("totalResults"), int):
+                StreamSync.objects.filter(pk=state.pk).update(full_read_total=answer["totalResults"])
+            return answer
+
+        StreamSync.objects.filter(pk=state.pk).update(
+            full_read_pages=0, full_read_cases=0, full_read_finished_at=None
+        )
+        read = PagedRead(fetch, {}, max_pages=settings.KORE_SYNC_FULL_READ_MAX_PAGES)
+        try:
+            for page in read:
+                learner.learn(page)
+                applier.apply(page)
+                StreamSync.objects.filter(pk=state.pk).update(
+                    full_read_pages=read.pages, full_read_cases=read.received
+                )
+        except (KoreError, Paused) as exc:
+            reason = exc.message if isinstance(exc, KoreError) else "no rate-limit slot came in time"
+            StreamSync.objects.filter(pk=state.pk).update(last_error=f"Full re-read stopped: {reason}"[:4000])
+            return
+        finally:
+            learner.save(seen_at=started)
+        StreamSync.objects.filter(pk=state.pk).update(full_read_finished_at=timezone.now())
