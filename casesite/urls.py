@@ -4,7 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from cases.sso import views as sso_views
-from cases.web import api_clients, audit, browsing, cases, configuration, deliveries, health, users
+from cases.web import api_clients, audit, browsing, cases, configuration, deliveries, health, sync, users
 
 urlpatterns = [
     path("", browsing.dashboard, name="home"),
@@ -30,6 +30,11 @@ urlpatterns = [
     path("cases/<int:case_id>/retry/", cases.case_retry, name="case_retry"),
     path("cases/<int:case_id>/cancel/", cases.case_cancel, name="case_cancel"),
     path("cases/<int:case_id>/adopt/", cases.case_adopt, name="case_adopt"),
+    path("cases/<int:case_id>/refresh/", sync.case_refresh_view, name="case_refresh"),
+    path("sync/", sync.sync_overview, name="sync_overview"),
+    path("sync/<int:state_id>/settings/", sync.sync_settings, name="sync_settings"),
+    path("sync/<int:state_id>/now/", sync.sync_now, name="sync_now"),
+    path("sync/<int:state_id>/full-read/", sync.sync_full_read, name="sync_full_read"),
     path("cases/import/", deliveries.import_new, name="import_new"),
     path("cases/import/example.csv", deliveries.import_example, name="import_example"),
     path("imports/<int:batch_id>/", deliveries.import_detail, name="import_detail"),

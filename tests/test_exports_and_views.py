@@ -225,7 +225,7 @@ def test_the_dashboard_figures_match_hand_counted_ones(member_user, django_asser
 
 def test_the_dashboard_is_the_landing_page_with_an_svg_chart(member_client, django_assert_max_num_queries):
     CaseFactory.create_batch(3, template=CaseTemplateFactory())
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):  # one of them: streams whose sync keeps failing
         response = member_client.get(reverse("home"))
     content = response.content.decode()
     assert response.status_code == 200 and "<svg" in content and content.count('class="bar"') == 30

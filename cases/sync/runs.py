@@ -100,7 +100,7 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     state.last_started_at = started
     state.last_finished_at = timezone.now()
     state.last_duration_ms = int((time.monotonic() - clock) * 1000)
-    state.last_calls, state.last_seen = result.calls, result.applied.seen
+    state.last_calls, state.last_seen = result.calls, len(result.applied.kore_ids)
     state.last_changed, state.last_new, state.last_missing = (
         result.applied.changed,
         result.applied.new,

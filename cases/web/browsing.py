@@ -16,7 +16,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from cases import browse
 from cases.browse import exports
 from cases.browse.dashboard import dashboard_figures
-from cases.models import Case, SavedView
+from cases.models import Case, SavedView, StreamSync
+from cases.models.streams import within_visible_streams
 from cases.models.words import search_kind
 from cases.people.audit import audit_record
 from cases.people.roles import browse_permission_required
@@ -30,7 +31,15 @@ DASHBOARD_CACHE_SECONDS = 60
 @browse_permission_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     figures = dashboard_figures(request.user, cache_seconds=DASHBOARD_CACHE_SECONDS)
-    return render(request, "cases/dashboard.html", {"figures": figures, "chart": figures.chart})
+    # A stream whose sync keeps failing: its figures no longer follow Kore.
+    failing = within_visible_streams(
+        StreamSync.objects.filter(
+            failures__gte=StreamSync.FAILING_AFTER, enabled=True, stream__is_active=True
+        ),
+        request.user,
+    ).select_related("stream")
+    context = {"figures": figures, "chart": figures.chart, "failing_syncs": list(failing)}
+    return render(request, "cases/dashboard.html", context)
 
 
 # --- The case list -----------------------------------------------------------------------

@@ -60,7 +60,10 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         "attempts": case.attempts.all(),
         "can_manage": can_manage_delivery(request.user, case),
         "candidates": [review_candidate(found) for found in case.review_candidates or []],
-        "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False),
+        "history": case.changes.all()[:200],
+        "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False)
+        if case.request_body
+        else "",
         "kore_case_json": json.dumps(case.kore_case, indent=2, ensure_ascii=False) if case.kore_case else "",
     }
     # While delivery is in progress the page polls this same URL for its status panel.
