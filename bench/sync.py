@@ -263,10 +263,8 @@ def main() -> None:
             f"{len(waits)} deliveries) | {state.last_changed} · {state.last_seen} |"
         )
     if page_before is not None:
-        after = list_page_ms(client)
-        print(
-            f"\nlist page 1 ({Case.objects.count():,} cases): {page_before:.1f} ms before, {after:.1f} ms after"
-        )
+        after, count = list_page_ms(client), Case.objects.count()
+        print(f"\nlist page 1 ({count:,} cases): {page_before:.1f} ms before, {after:.1f} ms after")
     shutil.rmtree(folder, ignore_errors=True)
 
 
