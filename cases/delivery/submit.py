@@ -13,6 +13,7 @@ from cases.delivery.tasks import enqueue_delivery
 from cases.kore.create_case import user_id_of
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
 from cases.models import Case, CaseTemplate, ImportBatch
+from cases.models.cases import fit_column
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ def build_case_body(*, template: CaseTemplate, data: dict) -> dict:
     return body
 
 
-def _column_text(value, field_name: str) -> str:
-    """A body value as a browse column: text, cut to the column's length (the body keeps it whole;
-    lengths are Kore's to judge, and a long value must not make the insert fail)."""
-    text = "" if value is None else str(value)
-    limit = Case._meta.get_field(field_name).max_length
-    return text[:limit] if limit else text
-
-
 def case_fields_from_body(body: dict) -> dict:
     """The browse-by columns of a case that is not delivered yet, taken from its body."""
     user = body.get("userInfo") if isinstance(body.get("userInfo"), dict) else {}
@@ -60,7 +53,7 @@ def case_fields_from_body(body: dict) -> dict:
         "requester_email": body.get("emailId"),
         "requester_phone": body.get("phoneNumber"),
     }
-    fields = {name: _column_text(value, name) for name, value in columns.items()}
+    fields = {name: fit_column(name, value) for name, value in columns.items()}
     fields["desc"] = "" if body.get("desc") is None else str(body.get("desc"))
     fields["due_date"] = parse_kore_datetime(body.get("dueDate"))
     return fields

@@ -347,6 +347,15 @@ class DeliveryAttempt(models.Model):
         return f"Attempt {self.number} for {self.case}"
 
 
+def fit_column(field_name: str, value) -> str:
+    """A value for one of Case's text columns: text, cut to the column's length. What Kore or a
+    caller sends keeps its whole length elsewhere (the body, the stored Kore case); lengths are
+    Kore's to judge, and a long value must never make a write fail."""
+    text = "" if value is None else str(value)
+    limit = Case._meta.get_field(field_name).max_length
+    return text[:limit] if limit else text
+
+
 class CaseChange(models.Model):
     """One field of a case changed at Kore, as the portal saw it: the case page's history."""
 

@@ -25,6 +25,7 @@ from cases.kore.answers import KoreCase, parse_case, priority_score
 from cases.kore.errors import KoreMalformed
 from cases.kore.lookup import same_title
 from cases.models import Case, CaseChange, CaseTemplate, Stream
+from cases.models.cases import fit_column
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
@@ -46,11 +47,6 @@ class Applied:
         self.changed += other.changed
         self.left_to_delivery += other.left_to_delivery
         self.kore_ids |= other.kore_ids
-
-
-def _cut(value: str, field_name: str) -> str:
-    limit = Case._meta.get_field(field_name).max_length
-    return value[:limit] if limit else value
 
 
 def _shown(case: Case, name: str) -> str:
@@ -133,23 +129,23 @@ class CaseApplier:
             created_at=created,
             delivered_at=created,
             request_body=None,
-            name=_cut(kore_case.name, "name"),
+            name=fit_column("name", kore_case.name),
             desc=kore_case.desc,
-            source=_cut(kore_case.source, "source"),
+            source=fit_column("source", kore_case.source),
             due_date=kore_case.due_date,
-            requester_id=_cut(kore_case.requester_id, "requester_id"),
-            requester_name=_cut(kore_case.requester_name, "requester_name"),
-            requester_email=_cut(kore_case.requester_email, "requester_email"),
+            requester_id=fit_column("requester_id", kore_case.requester_id),
+            requester_name=fit_column("requester_name", kore_case.requester_name),
+            requester_email=fit_column("requester_email", kore_case.requester_email),
             kore_id=kore_case.kore_id,
-            ref_id=_cut(kore_case.ref_id, "ref_id"),
+            ref_id=fit_column("ref_id", kore_case.ref_id),
             status_kore_id=kore_case.status_id,
-            status_name=_cut(kore_case.status_name, "status_name"),
-            status_category=_cut(kore_case.status_category, "status_category"),
+            status_name=fit_column("status_name", kore_case.status_name),
+            status_category=fit_column("status_category", kore_case.status_category),
             priority_kore_id=kore_case.priority_id,
-            priority_name=_cut(kore_case.priority_name, "priority_name"),
-            priority_color=_cut(kore_case.priority_color, "priority_color"),
+            priority_name=fit_column("priority_name", kore_case.priority_name),
+            priority_color=fit_column("priority_color", kore_case.priority_color),
             priority_score=priority_score(kore_case.raw),
-            assignee_name=_cut(kore_case.assignee_name, "assignee_name"),
+            assignee_name=fit_column("assignee_name", kore_case.assignee_name),
             kore_created_at=kore_case.kore_created_at,
             kore_updated_at=kore_case.kore_updated_at,
             kore_case=kore_case.raw,
@@ -215,29 +211,33 @@ class CaseApplier:
     def _take_values(self, case: Case, kore_case: KoreCase) -> None:
         """Kore's values onto the case, except the empty ones (empty is missing)."""
         if kore_case.name:
-            case.name = _cut(kore_case.name, "name")
+            case.name = fit_column("name", kore_case.name)
         if kore_case.status_name:
-            case.status_name = _cut(kore_case.status_name, "status_name")
-            case.status_category = _cut(kore_case.status_category, "status_category") or case.status_category
+            case.status_name = fit_column("status_name", kore_case.status_name)
+            case.status_category = (
+                fit_column("status_category", kore_case.status_category) or case.status_category
+            )
             case.status_kore_id = kore_case.status_id or case.status_kore_id
         if kore_case.priority_name:
-            case.priority_name = _cut(kore_case.priority_name, "priority_name")
-            case.priority_color = _cut(kore_case.priority_color, "priority_color") or case.priority_color
+            case.priority_name = fit_column("priority_name", kore_case.priority_name)
+            case.priority_color = (
+                fit_column("priority_color", kore_case.priority_color) or case.priority_color
+            )
             score = priority_score(kore_case.raw)
             case.priority_score = score if score is not None else case.priority_score
             case.priority_kore_id = kore_case.priority_id or case.priority_kore_id
         if kore_case.assignee_kind == "unassigned":
             case.assignee_name = ""
         elif kore_case.assignee_name:
-            case.assignee_name = _cut(kore_case.assignee_name, "assignee_name")
+            case.assignee_name = fit_column("assignee_name", kore_case.assignee_name)
         if kore_case.due_date is not None:
             case.due_date = kore_case.due_date
         if kore_case.desc:
             case.desc = kore_case.desc
         if kore_case.requester_name:
-            case.requester_name = _cut(kore_case.requester_name, "requester_name")
+            case.requester_name = fit_column("requester_name", kore_case.requester_name)
         if kore_case.requester_email:
-            case.requester_email = _cut(kore_case.requester_email, "requester_email")
+            case.requester_email = fit_column("requester_email", kore_case.requester_email)
         stored = case.kore_case if isinstance(case.kore_case, dict) else {}
         case.kore_case = {**stored, **{k: v for k, v in kore_case.raw.items() if v not in ("", None)}}
         case.kore_updated_at = kore_case.kore_updated_at
