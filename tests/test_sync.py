@@ -117,7 +117,7 @@ def test_a_case_made_at_kore_appears_once_however_many_passes(template, simulato
         sync(template.stream)
     case = Case.objects.get(kore_id=made["_id"])
     assert case.origin == Case.Origin.KORE and case.state == Case.State.DELIVERED
-    assert case.name == "Called in: VPN down" and case.request_body is None
+    assert case.name == "Called in: VPN down" and case.request_body == {}
     assert case.created_at == case.kore_created_at  # dated by Kore
     assert Case.objects.open().filter(pk=case.pk).exists()
 

@@ -19,6 +19,22 @@ KORE_IDS_SQL = {
 }
 
 
+TEXT_COLUMNS = (("origin", 10, "portal"), ("status_kore_id", 120, ""), ("priority_kore_id", 120, ""))
+
+
+def add_text_columns(apps, schema_editor):
+    for column, length, default in TEXT_COLUMNS:
+        schema_editor.execute(
+            f"ALTER TABLE cases_case ADD COLUMN {schema_editor.quote_name(column)} "
+            f"varchar({length}) NOT NULL DEFAULT '{default}'"
+        )
+
+
+def drop_text_columns(apps, schema_editor):
+    for column, _length, _default in TEXT_COLUMNS:
+        schema_editor.execute(f"ALTER TABLE cases_case DROP COLUMN {schema_editor.quote_name(column)}")
+
+
 def read_kore_ids(apps, schema_editor):
     sql = KORE_IDS_SQL.get(schema_editor.connection.vendor)
     if sql:
@@ -41,6 +57,29 @@ class Migration(migrations.Migration):
                 ('expires_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
+        # Columns with a constant default are added in place (SQLite's ALTER TABLE ADD COLUMN
+        # takes a NOT NULL column with a DEFAULT), instead of Django's copy of the whole cases
+        # table for each; only the template becoming optional needs one copy on SQLite.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddField(
+                    model_name='case',
+                    name='origin',
+                    field=models.CharField(choices=[('portal', 'Portal'), ('kore', 'Made at Kore')], default='portal', max_length=10),
+                ),
+                migrations.AddField(
+                    model_name='case',
+                    name='priority_kore_id',
+                    field=models.CharField(blank=True, max_length=120),
+                ),
+                migrations.AddField(
+                    model_name='case',
+                    name='status_kore_id',
+                    field=models.CharField(blank=True, max_length=120),
+                ),
+            ],
+            database_operations=[migrations.RunPython(add_text_columns, drop_text_columns)],
+        ),
         migrations.AddField(
             model_name='case',
             name='kore_missing_since',
@@ -51,30 +90,10 @@ class Migration(migrations.Migration):
             name='kore_seen_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
-        migrations.AddField(
-            model_name='case',
-            name='origin',
-            field=models.CharField(choices=[('portal', 'Portal'), ('kore', 'Made at Kore')], default='portal', max_length=10),
-        ),
-        migrations.AddField(
-            model_name='case',
-            name='priority_kore_id',
-            field=models.CharField(blank=True, max_length=120),
-        ),
-        migrations.AddField(
-            model_name='case',
-            name='status_kore_id',
-            field=models.CharField(blank=True, max_length=120),
-        ),
         migrations.AlterField(
             model_name='case',
             name='created_at',
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name='Created'),
-        ),
-        migrations.AlterField(
-            model_name='case',
-            name='request_body',
-            field=models.JSONField(blank=True, null=True),
         ),
         migrations.AlterField(
             model_name='case',

@@ -175,9 +175,9 @@ class Case(models.Model):
     # Submitted to the portal; for a case made at Kore, Kore's createdAt.
     created_at = models.DateTimeField("Created", default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    # The exact createCase body; every attempt sends these bytes' content unchanged. None for a
-    # case made at Kore.
-    request_body = models.JSONField(null=True, blank=True)
+    # The exact createCase body; every attempt sends these bytes' content unchanged. Empty ({})
+    # for a case made at Kore.
+    request_body = models.JSONField()
 
     # Delivery
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)

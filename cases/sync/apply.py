@@ -128,7 +128,7 @@ class CaseApplier:
             state=State.DELIVERED,
             created_at=created,
             delivered_at=created,
-            request_body=None,
+            request_body={},
             name=fit_column("name", kore_case.name),
             desc=kore_case.desc,
             source=fit_column("source", kore_case.source),
