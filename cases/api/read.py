@@ -119,6 +119,13 @@ CASE_LIST_PARAMETERS = [
             ("assignee", "Kore assignee name"),
         )
     ],
+    OpenApiParameter(
+        "origin",
+        OpenApiTypes.STR,
+        many=True,
+        enum=Case.Origin.values,
+        description="Where the case was made: the portal, or at Kore (found by the sync)",
+    ),
     *[
         OpenApiParameter(name, OpenApiTypes.DATE, description=description)
         for name, description in (
@@ -128,7 +135,15 @@ CASE_LIST_PARAMETERS = [
             ("due_before", "Due on or before this day"),
         )
     ],
-    OpenApiParameter("overdue", OpenApiTypes.BOOL, description="Only open cases past their due date"),
+    *[
+        OpenApiParameter(name, OpenApiTypes.BOOL, description=description)
+        for name, description in (
+            ("unresolved", "Only unresolved cases: delivered, status category neither resolved nor closed"),
+            ("unassigned", "Only unresolved cases with no assignee"),
+            ("overdue", "Only unresolved cases past their due date"),
+            ("closed", "Only cases in the resolved or closed status category (not with the three above)"),
+        )
+    ],
     OpenApiParameter("sort", OpenApiTypes.STR, enum=[value for value, _label in browse.SORT_CHOICES]),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="The `next` link's cursor"),
     OpenApiParameter("page_size", OpenApiTypes.INT, enum=list(browse.PAGE_SIZES)),

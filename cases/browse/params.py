@@ -1,12 +1,19 @@
 """Browse parameters: what the list, its exports and the read API accept, validated in one form.
 
-    q stream template status priority state source submitted_by assignee
-    created_after created_before due_after due_before overdue sort cursor page_size
+    q stream template status priority state source submitted_by assignee origin
+    created_after created_before due_after due_before overdue unresolved unassigned closed
+    sort cursor page_size
 
-Every multi-valued filter (stream … assignee) may repeat (``status=Open&status=Pending``); values
+Every multi-valued filter (stream … origin) may repeat (``status=Open&status=Pending``); values
 of one parameter are OR-ed, parameters are AND-ed. Dates are ``YYYY-MM-DD`` in the user's time
 zone and both ends are inclusive days. ``status`` matches a status name or a status category.
 A cursor holds the last row's sort value and id (see cases/browse/pages.py).
+
+The list's one-click views are these parameters (cases/web/browsing.py): Unresolved is
+``unresolved=1`` (delivered and not in a resolved or closed status category: ``Case.objects.open()``),
+Unassigned ``unassigned=1`` (unresolved, no assignee), My cases ``submitted_by=<username>``,
+Overdue ``overdue=1`` (unresolved, past due), Closed ``closed=1`` (status category resolved or
+closed), All none of them. Closed excludes the other three, so combining them is refused.
 """
 
 from __future__ import annotations
@@ -71,11 +78,15 @@ FILTER_PARAMS = (
     "source",
     "submitted_by",
     "assignee",
+    "origin",
     "created_after",
     "created_before",
     "due_after",
     "due_before",
     "overdue",
+    "unresolved",
+    "unassigned",
+    "closed",
 )
 ALL_PARAMS = (*FILTER_PARAMS, "sort", "cursor", "page_size")
 
@@ -146,6 +157,23 @@ class MultipleValuesField(forms.Field):
             # No text column can hold one (PostgreSQL refuses the query); found by the API fuzz.
             raise forms.ValidationError("A value contains a null character.")
         return list(dict.fromkeys(cleaned))
+
+
+class ChoicesField(MultipleValuesField):
+    """Repeated values out of a fixed set (blank values dropped, unlike MultipleChoiceField)."""
+
+    def __init__(self, *, choices, noun: str = "value", **kwargs):
+        super().__init__(**kwargs)
+        self.choices = list(choices)
+        self.noun = noun
+
+    def to_python(self, value) -> list[str]:
+        values = super().to_python(value)
+        known = [choice for choice, _label in self.choices]
+        for text in values:
+            if text not in known:
+                raise forms.ValidationError(f"Unknown {self.noun}: {text}. Use {' or '.join(known)}.")
+        return values
 
 
 class IdsField(MultipleValuesField):
@@ -248,11 +276,15 @@ class BrowseForm(forms.Form):
     source = MultipleValuesField(required=False)
     submitted_by = MultipleValuesField(required=False, label="Submitted by")
     assignee = MultipleValuesField(required=False)
+    origin = ChoicesField(required=False, choices=Case.Origin.choices, noun="origin")
     created_after = forms.DateField(required=False, label="Created from")
     created_before = forms.DateField(required=False, label="Created until")
     due_after = forms.DateField(required=False, label="Due from")
     due_before = forms.DateField(required=False, label="Due until")
     overdue = FlagField(required=False, label="Overdue only")
+    unresolved = FlagField(required=False, label="Unresolved only")
+    unassigned = FlagField(required=False, label="Unassigned only")
+    closed = FlagField(required=False, label="Closed only")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
     cursor = forms.CharField(required=False, max_length=500)
     page_size = forms.TypedChoiceField(
@@ -280,6 +312,11 @@ class BrowseForm(forms.Form):
         for start, end in (("created_after", "created_before"), ("due_after", "due_before")):
             if cleaned.get(start) and cleaned.get(end) and cleaned[start] > cleaned[end]:
                 self.add_error(end, "The end date is before the start date.")
+        if cleaned.get("closed"):
+            # Each of these means unresolved: together with closed nothing could match.
+            clashing = [name for name in ("unresolved", "unassigned", "overdue") if cleaned.get(name)]
+            if clashing:
+                self.add_error("closed", f"Closed cases cannot also be {' or '.join(clashing)}; choose one.")
         if cleaned.get("cursor") and "sort" in cleaned:
             try:
                 cleaned["cursor"] = Cursor.decode(cleaned["cursor"], cleaned["sort"])

@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from cases.models.open_cases import OPEN_CASES, open_cases_condition
+from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES, open_cases_condition
 from cases.models.sql import UtcDay
 from cases.models.streams import ApiClient, CaseTemplate, Stream, within_visible_streams
 from cases.models.words import every_word, search_kind, search_words
@@ -89,6 +89,13 @@ class CaseQuerySet(models.QuerySet):
                 queryset = queryset.filter(**{lookup: day_start(day)})
         if params.get("overdue"):
             queryset = queryset.overdue()
+        # The one-click views (see BrowseForm): unassigned cases are unresolved ones too.
+        if params.get("unresolved") or params.get("unassigned"):
+            queryset = queryset.open()
+        if params.get("unassigned"):
+            queryset = queryset.filter(assignee_name="")
+        if params.get("closed"):
+            queryset = queryset.filter(status_category__in=CLOSED_CATEGORIES)
         return queryset
 
     def open(self) -> CaseQuerySet:
@@ -113,6 +120,7 @@ MULTI_VALUE_FILTERS = {
     "source": "source__in",
     "submitted_by": "submitted_by__username__in",
     "assignee": "assignee_name__in",
+    "origin": "origin__in",
 }
 # Day filters: from the start of a day, or before the start of the day after (both inclusive).
 DAY_FILTERS = {

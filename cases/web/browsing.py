@@ -3,12 +3,15 @@ saved views. Which cases match lives in cases/browse.py; these views only presen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -59,7 +62,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     partial = bool(request.htmx) and request.htmx.target == "case-results"
     choices = browse.FilterChoices.load(request.user, with_values=not partial)
     result = browse.browse_cases(request.user, request.GET, choices=choices)
+    filters = set_filters(request.GET)
     context = {
+        "partial": partial,
+        "case_views": one_click_views(request),
+        # The panel folds away when none of its filters is set (the search box stays outside).
+        "panel_open": any(name != "q" for name in filters),
         "result": result,
         "form": result.form,
         "choices": choices,
@@ -67,9 +75,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "sort_choices": browse.SORT_CHOICES,
         "page_sizes": browse.PAGE_SIZES,
         "state_choices": Case.State.choices,
+        "origin_choices": Case.Origin.choices,
         "selected": _selected(request),
         "is_first_page": not request.GET.get("cursor"),
-        "filtered": any(request.GET.get(name) for name in browse.FILTER_PARAMS),
+        "filtered": bool(filters),
         "query_string": browse.filter_query_string(request.GET, cursor=None),
         "next_query": browse.filter_query_string(request.GET, cursor=result.next_cursor)
         if result.next_cursor
@@ -94,6 +103,57 @@ def _exact_case(request: HttpRequest) -> Case | None:
 
 def _selected(request: HttpRequest) -> dict[str, list[str]]:
     return {name: request.GET.getlist(name) for name in browse.ALL_PARAMS}
+
+
+def set_filters(params: QueryDict) -> dict[str, list[str]]:
+    """The filters a query string sets (raw values, blanks left out), by name."""
+    found = {}
+    for name in browse.FILTER_PARAMS:
+        values = [value for value in params.getlist(name) if value.strip()]
+        if values:
+            found[name] = values
+    return found
+
+
+# --- One-click views ---------------------------------------------------------------------
+
+MINE = object()  # stands for the signed-in person's username
+# Kore's own screen has these: each sets exactly these filters (what each parameter means is in
+# cases/browse/params.py and README's Browsing).
+ONE_CLICK_VIEWS = (
+    ("Unresolved", {"unresolved": "1"}),
+    ("Unassigned", {"unassigned": "1"}),
+    ("My cases", {"submitted_by": MINE}),
+    ("Overdue", {"overdue": "1"}),
+    ("Closed", {"closed": "1"}),
+    ("All", {}),
+)
+
+
+@dataclass(frozen=True)
+class OneClickView:
+    label: str
+    url: str
+    active: bool
+
+
+def one_click_views(request: HttpRequest) -> list[OneClickView]:
+    """The one-click views as links to the case list. On the list they keep its sort and page
+    size, and the view whose filters are exactly the ones set is active."""
+    on_list = bool(request.resolver_match) and request.resolver_match.url_name == "case_list"
+    current = set_filters(request.GET) if on_list else None
+    views = []
+    for label, view_filters in ONE_CLICK_VIEWS:
+        wanted = {
+            name: request.user.get_username() if value is MINE else value
+            for name, value in view_filters.items()
+        }
+        changes = {**dict.fromkeys(browse.FILTER_PARAMS), **wanted, "cursor": None}
+        query = browse.filter_query_string(request.GET if on_list else {}, **changes)
+        url = reverse("case_list") + (f"?{query}" if query else "")
+        active = current == {name: [value] for name, value in wanted.items()}
+        views.append(OneClickView(label=label, url=url, active=active))
+    return views
 
 
 # --- Exports -----------------------------------------------------------------------------
@@ -158,8 +218,6 @@ class SavedViewForm(forms.ModelForm):
 
     def clean_query_string(self) -> str:
         """Keep only the browse parameters (never a page cursor), and only valid ones."""
-        from django.http import QueryDict
-
         raw = QueryDict(self.cleaned_data.get("query_string") or "", mutable=True)
         raw.pop("cursor", None)
         form = browse.BrowseForm(raw, choices=browse.FilterChoices.load(self.user, with_values=False))
