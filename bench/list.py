@@ -169,7 +169,7 @@ def main() -> None:
         marked = (
             delivered.alias(m=Mod("id", 10))
             .filter(m=3, origin=Case.Origin.PORTAL)
-            .update(origin=Case.Origin.KORE, template=None, submitted_by=None, request_body=None)
+            .update(origin=Case.Origin.KORE, template=None, submitted_by=None, request_body={})
         )
         marked += (
             delivered.alias(m=Mod("id", 20)).exclude(assignee_name="").filter(m=7).update(assignee_name="")

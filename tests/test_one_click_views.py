@@ -45,7 +45,7 @@ def made_at_kore(
         stream=stream,
         template=None,
         origin=Case.Origin.KORE,
-        request_body=None,
+        request_body={},
         name=name,
         state=Case.State.DELIVERED,
         kore_id=f"ci-{name.lower().replace(' ', '-')}",

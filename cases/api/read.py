@@ -43,10 +43,11 @@ class CaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Case
         fields = [
-            "id", "refId", "kore_id", "name", "state", "status_name", "status_category", "priority_name",
-            "priority_color", "assignee_name", "requester_id", "requester_name", "requester_email",
-            "requester_phone", "source", "due_date", "stream", "template", "submitted_by", "created_at",
-            "delivered_at", "kore_created_at", "kore_updated_at", "attempt_count", "last_error",
+            "id", "refId", "kore_id", "name", "state", "origin", "status_name", "status_category",
+            "priority_name", "priority_color", "assignee_name", "requester_id", "requester_name",
+            "requester_email", "requester_phone", "source", "due_date", "stream", "template",
+            "submitted_by", "created_at", "delivered_at", "kore_created_at", "kore_updated_at",
+            "attempt_count", "last_error",
         ]  # fmt: skip
 
 

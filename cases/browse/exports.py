@@ -48,6 +48,7 @@ COLUMNS = [
     "template",
     "source",
     "state",
+    "origin",
     "dueDate",
     "createdAt",
     "submittedBy",
@@ -70,6 +71,7 @@ FIELDS = (
     "template_id",
     "source",
     "state",
+    "origin",
     "submitted_by_id",
 )
 # The datetime columns, read as text under these names.
@@ -178,6 +180,7 @@ class Names:
             self.templates.get(row["template_id"], ""),
             row["source"],
             row["state"],
+            row["origin"],
             iso_utc(row["due_text"]),
             iso_utc(row["created_text"]),
             self.users.get(row["submitted_by_id"], ""),

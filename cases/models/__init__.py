@@ -13,8 +13,9 @@
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
 
-from cases.models.cases import Case, CaseChange, CaseQuerySet, DeliveryAttempt, ImportBatch
+from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
+from cases.models.history import CaseChange
 from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
 from cases.models.people import AuditEvent, OIDCIdentity, SavedView, SignedInSession
 from cases.models.sql import ColumnsSQL, UtcDay

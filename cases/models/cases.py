@@ -304,6 +304,14 @@ class Case(models.Model):
             models.Index(
                 fields=["due_date", "id", "stream"], condition=OPEN_CASES, name="case_open_due_stream"
             ),
+            # The Unassigned view (open cases with no assignee), newest first, and its count.
+            models.Index(
+                fields=["assignee_name", "created_at", "id", "state", "status_category", "stream"],
+                condition=OPEN_CASES,
+                name="case_open_assignee_newest",
+            ),
+            # Cases made at Kore (origin=kore), newest first.
+            models.Index(fields=["origin", "created_at", "id", "stream"], name="case_origin_created"),
             # The dashboard's open cases by status, priority and stream come from OpenCaseCount.
         ]
 
@@ -362,32 +370,3 @@ def fit_column(field_name: str, value) -> str:
     text = "" if value is None else str(value)
     limit = Case._meta.get_field(field_name).max_length
     return text[:limit] if limit else text
-
-
-class CaseChange(models.Model):
-    """One field of a case changed at Kore, as the portal saw it: the case page's history."""
-
-    class Field(models.TextChoices):
-        NAME = "name", "Title"
-        STATUS = "status", "Status"
-        PRIORITY = "priority", "Priority"
-        ASSIGNEE = "assignee", "Assignee"
-        DUE_DATE = "due_date", "Due date"
-
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="changes")
-    field = models.CharField(max_length=20, choices=Field.choices)
-    old_value = models.TextField(blank=True)
-    new_value = models.TextField(blank=True)
-    # When Kore says the case changed (its updatedAt), and when the portal saw it.
-    changed_at = models.DateTimeField(null=True, blank=True)
-    seen_at = models.DateTimeField(default=timezone.now)
-    source = models.CharField(
-        max_length=20, default="sync", help_text="sync, refresh or the action that saw it"
-    )
-
-    class Meta:
-        ordering = ["-seen_at", "-id"]
-        indexes = [models.Index(fields=["case", "seen_at"], name="case_change_case_seen")]
-
-    def __str__(self) -> str:
-        return f"{self.get_field_display()} of {self.case_id}: {self.old_value} -> {self.new_value}"
