@@ -27,6 +27,7 @@ def plain_indexes() -> dict[str, list[str]]:
         and not info["unique"]
         and not info["primary_key"]
         and name not in partial
+        and info["columns"]  # an expression index has none to compare (PostgreSQL: an empty list)
         and all(info["columns"])
         and not name.endswith("_like")
     }
