@@ -38,6 +38,7 @@ def run_load(url: str, body: dict, token, *, count: int, concurrency: int) -> tu
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
+    first_failure: list[str] = []
 
     def one(_):
         nonlocal failures
@@ -55,10 +56,14 @@ def run_load(url: str, body: dict, token, *, count: int, concurrency: int) -> tu
             latencies.append(elapsed)
             if response.status_code != 200:
                 failures += 1
+                if not first_failure:
+                    first_failure.append(f"{response.status_code} {response.text[:300]}")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(count)))
+    if first_failure:
+        print(f"first failure from {url}: {first_failure[0]}")
     return latencies, count / (time.perf_counter() - started), failures
 
 
