@@ -1,7 +1,7 @@
 """Applying what Kore answered onto the local records, one page of cases at a time.
 
 - **Never backwards.** A known case changes only when Kore's ``updatedAt`` is newer than the
-  stored one; each changed field (title, status, priority, assignee, due date) leaves a
+  stored one; each changed field (title, description, status, priority, assignee, due date) leaves a
   ``CaseChange`` in the case's history.
 - **Empty is missing.** A key that is absent or empty (``ETA: ""``, a priority without colour)
   never replaces a stored value; only Kore's explicit "unassigned" clears an assignee.
@@ -184,12 +184,13 @@ class CaseApplier:
             return False
         before = {
             name: _shown(case, name)
-            for name in ("name", "status_name", "priority_name", "assignee_name", "due_date")
+            for name in ("name", "desc", "status_name", "priority_name", "assignee_name", "due_date")
         }
         self._take_values(case, kore_case)
         after = {name: _shown(case, name) for name in before}
-        tracked = {"name": Field.NAME, "status_name": Field.STATUS, "priority_name": Field.PRIORITY,
-                   "assignee_name": Field.ASSIGNEE, "due_date": Field.DUE_DATE}  # fmt: skip
+        tracked = {"name": Field.NAME, "desc": Field.DESCRIPTION, "status_name": Field.STATUS,
+                   "priority_name": Field.PRIORITY, "assignee_name": Field.ASSIGNEE,
+                   "due_date": Field.DUE_DATE}  # fmt: skip
         changes = [
             CaseChange(
                 case=case,
