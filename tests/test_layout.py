@@ -1,6 +1,7 @@
-"""The layout shows the data flow: packages import downward only (web/api -> actions ->
-delivery/browse/sync -> people -> models -> kore), and no module imports another that imports it back, lazily or not.
-Imports only for type checking (``if TYPE_CHECKING:``) are not made at run time and do not count."""
+"""The layout shows the data flow: packages import downward only (web -> api -> actions ->
+delivery/browse/sync -> people -> models -> kore), and no module imports another that imports it
+back, lazily or not. Imports only for type checking (``if TYPE_CHECKING:``) are not made at run
+time and do not count."""
 
 from __future__ import annotations
 
