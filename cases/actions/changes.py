@@ -43,10 +43,10 @@ def case_change(case: Case, wanted: Wanted) -> tuple[dict, dict]:
     changes as people read it (``{"status": {"old": "Open", "new": "In Progress"}}``)."""
     body: dict = {}
     shown: dict = {}
-    if wanted.name is not None and wanted.name.strip() and wanted.name != case.name:
+    if wanted.name is not None and wanted.name.strip() and wanted.name.strip() != case.name.strip():
         body["name"] = wanted.name
         shown["name"] = {"old": case.name, "new": wanted.name}
-    if wanted.desc is not None and wanted.desc != case.desc:
+    if wanted.desc is not None and wanted.desc.strip() != case.desc.strip():
         body["desc"] = wanted.desc
         shown["desc"] = {"old": _cut(case.desc), "new": _cut(wanted.desc)}
     if wanted.status is not None and wanted.status.kore_id != case.status_kore_id:

@@ -24,27 +24,16 @@ from django.utils import timezone
 
 from cases.actions import readback, settle
 from cases.actions.apply import apply_case_as_listed, apply_task_answer
+from cases.actions.conflicts import changed_at_kore
 from cases.actions.settle import ActionResult
 from cases.delivery import fair, pacing
 from cases.kore.changes import case_shows, task_shows
 from cases.kore.client import KoreClient
 from cases.kore.dates import parse_kore_datetime
 from cases.kore.errors import KoreError
-from cases.models import CaseAction, CaseChange
+from cases.models import CaseAction
 
 State = CaseAction.State
-# The history's fields each updateCase body key changes.
-FIELDS_OF_KEYS = {
-    "name": CaseChange.Field.NAME,
-    "desc": CaseChange.Field.DESCRIPTION,
-    "status": CaseChange.Field.STATUS,
-    "priority": CaseChange.Field.PRIORITY,
-    "dueDate": CaseChange.Field.DUE_DATE,
-    "assigneeType": CaseChange.Field.ASSIGNEE,
-    "currAssignee": CaseChange.Field.ASSIGNEE,
-    "queues": CaseChange.Field.ASSIGNEE,
-}
-OWN_SOURCES = ("portal", "api")
 
 
 class _NoTurn(Exception):
@@ -140,15 +129,7 @@ def changed_at_kore_since_asked(action: CaseAction) -> list[str]:
     """The fields of this change that Kore changed after the person looked (as the portal saw)."""
     if action.task_id:
         return []
-    fields = {FIELDS_OF_KEYS[key] for key in action.body if key in FIELDS_OF_KEYS}
-    changes = CaseChange.objects.filter(case_id=action.case_id, field__in=fields).exclude(
-        source__in=OWN_SOURCES
-    )
-    if action.based_on is not None:
-        changes = changes.filter(changed_at__gt=action.based_on)
-    else:
-        changes = changes.filter(seen_at__gt=action.created_at)
-    return sorted({CaseChange.Field(field).label for field in changes.values_list("field", flat=True)})
+    return changed_at_kore(action.case_id, action.body, since=action.based_on, seen_after=action.created_at)
 
 
 def _send(action: CaseAction, *, slot, limit: int) -> ActionResult:
