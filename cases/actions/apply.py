@@ -8,6 +8,8 @@ was sent, and a status's or priority's colour and score from what the sync learn
 
 from __future__ import annotations
 
+import time
+
 from django.utils import timezone
 
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
@@ -41,24 +43,55 @@ def completed_answer(case: Case, raw: dict, body: dict) -> dict:
     return answer
 
 
+# What the sync learned of each stream's statuses and priorities, kept a minute per process: a
+# colour or a category is only for show, and a change carries the id Kore knows.
+LOOKS_SECONDS = 60
+_looks: dict[tuple[int, str], tuple[float, dict[str, tuple[str, int | None]], dict[str, str]]] = {}
+
+
+def _learned_looks(stream, *, wanted: str = "") -> tuple[dict[str, tuple[str, int | None]], dict[str, str]]:
+    """The stream's learned looks, read again when older than a minute or missing ``wanted``."""
+    key, stream_id = (stream.pk, stream.stream_id), stream.pk
+    kept = _looks.get(key)
+    if (
+        kept is None
+        or kept[0] < time.monotonic()
+        or (wanted and wanted not in kept[1] and wanted not in kept[2])
+    ):
+        priorities = {
+            kore_id: (color, score)
+            for kore_id, color, score in KorePriority.objects.filter(stream_id=stream_id).values_list(
+                "kore_id", "color", "score"
+            )
+        }
+        categories = dict(KoreStatus.objects.filter(stream_id=stream_id).values_list("kore_id", "category"))
+        kept = (time.monotonic() + LOOKS_SECONDS, priorities, categories)
+        _looks[key] = kept
+    return kept[1], kept[2]
+
+
 def _with_learned_look(case: Case, answer: dict) -> None:
     """A status's category, a priority's colour and score, as the sync learned them for the id."""
     priority = answer.get("priority") if isinstance(answer.get("priority"), dict) else None
-    if priority and priority.get("_id") and not priority.get("color"):
-        learned = KorePriority.objects.filter(stream=case.stream, kore_id=priority["_id"]).first()
-        if learned is not None:
-            answer["priority"] = {**priority, "color": learned.color, "score": learned.score}
     status = answer.get("status") if isinstance(answer.get("status"), dict) else None
-    if status and status.get("_id") and not status.get("statusCategory"):
-        learned = KoreStatus.objects.filter(stream=case.stream, kore_id=status["_id"]).first()
-        if learned is not None:
-            answer["status"] = {**status, "statusCategory": learned.category}
+    needs_priority = bool(priority and priority.get("_id") and not priority.get("color"))
+    needs_status = bool(status and status.get("_id") and not status.get("statusCategory"))
+    if not (needs_priority or needs_status):
+        return
+    wanted = priority["_id"] if needs_priority else status["_id"]
+    priorities, categories = _learned_looks(case.stream, wanted=wanted)
+    if needs_priority and priority["_id"] in priorities:
+        color, score = priorities[priority["_id"]]
+        answer["priority"] = {**priority, "color": color, "score": score}
+    if needs_status and status["_id"] in categories:
+        answer["status"] = {**status, "statusCategory": categories[status["_id"]]}
 
 
 def apply_case_answer(case: Case, raw: dict, body: dict, *, source: str) -> bool:
-    """Apply Kore's answer to an updateCase onto the case; True when a shown field changed."""
+    """Apply Kore's answer to an updateCase onto the case (as the caller read it: written only if
+    nobody wrote it since); True when a shown field changed."""
     applied = CaseApplier(case.stream, seen_at=timezone.now(), source=source).apply(
-        [completed_answer(case, raw, body)]
+        [completed_answer(case, raw, body)], known={case.kore_id: case}
     )
     return bool(applied.changed)
 

@@ -118,7 +118,15 @@ def case_change_submit(
     ``claimed=True`` (with ``enqueue=False``, the gateway) stores it already claimed by the
     caller, which sends it at once; should the caller die, the sweep takes it back.
     """
-    claim = {"state": CaseAction.State.SENDING, "sending_started_at": timezone.now()} if claimed else {}
+    claim = (
+        {
+            "state": CaseAction.State.SENDING,
+            "sending_started_at": timezone.now(),
+            "sent_based_on": case.kore_updated_at,
+        }
+        if claimed
+        else {}
+    )
     with transaction.atomic(savepoint=False):
         action = CaseAction.objects.create(
             case=case,
@@ -148,7 +156,15 @@ def task_change_submit(
     claimed: bool = False,
 ) -> CaseAction:
     """Store a change of a task (updateTask) as pending at Kore, like a change of a case."""
-    claim = {"state": CaseAction.State.SENDING, "sending_started_at": timezone.now()} if claimed else {}
+    claim = (
+        {
+            "state": CaseAction.State.SENDING,
+            "sending_started_at": timezone.now(),
+            "sent_based_on": task.kore_updated_at,
+        }
+        if claimed
+        else {}
+    )
     with transaction.atomic(savepoint=False):
         action = CaseAction.objects.create(
             case=task.case,

@@ -26,7 +26,7 @@ from cases.actions.tasks import enqueue_action, enqueue_task
 from cases.delivery import fair
 from cases.delivery.proxy import IDEMPOTENCY_WINDOW, KeyInProgress, KeyReusedWithAnotherBody
 from cases.kore.client import KoreClient
-from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream
+from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
 from cases.sync.apply import CaseApplier
 from cases.sync.case_tasks import TaskApplier
 from cases.sync.learn import Learner
@@ -110,7 +110,10 @@ def update_through(
     """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
     delivered within the call. An unpaced stream's change is stored claimed and sent at once,
     unless an earlier change of the case is still pending: changes of a case go in order."""
-    claimed = not paced and not CaseAction.objects.pending().filter(case=case).exists()
+    has_pending = getattr(case, "has_pending", None)  # the gateway read it with the case
+    if has_pending is None:
+        has_pending = CaseAction.objects.pending().filter(case=case).exists()
+    claimed = not paced and not has_pending
 
     def store() -> CaseAction:
         if task is not None:
@@ -146,6 +149,7 @@ def create_task_through(
     *,
     client: ApiClient,
     case: Case,
+    template: TaskTemplate | None,
     body: dict,
     key: str,
     fingerprint: str,
@@ -153,10 +157,10 @@ def create_task_through(
     wait_until: float,
     on_stored=None,
 ) -> Written:
-    """createTask as an API client sent it: stored as received, then delivered within the call."""
+    """createTask as an API client sent it: stored as received (with ``template`` when the portal
+    knows its ``taskTmp``), then delivered within the call."""
 
     def store() -> CaseTask:
-        template = case.stream.task_templates.filter(template_id=body.get("taskTmp")).first()
         return task_submit(
             case=case, body=body, template=template, api_client=client, enqueue=False, claimed=not paced
         )
@@ -213,5 +217,5 @@ def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
         return
     learner = Learner(stream)
     learner.learn(results)
-    learner.save(seen_at=now)
-    CaseApplier(stream, seen_at=now, source="gateway").apply(results)
+    learner.save(seen_at=now, only_changes=True)
+    CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)

@@ -106,7 +106,10 @@ def _waits_for_earlier(action: CaseAction) -> bool:
 
 
 def _claim(action: CaseAction) -> bool:
+    """Move the row to ``sending`` if it is still as read, noting what the portal knows of the
+    case (or task) now: after a lost answer, a newer ``updatedAt`` at Kore means someone else."""
     now = timezone.now()
+    known = _known_updated_at(action)
     claimable = (
         Q(state=State.QUEUED)
         | Q(state=State.RETRYING, next_attempt_at__lte=now)
@@ -114,9 +117,9 @@ def _claim(action: CaseAction) -> bool:
     )
     claimed = CaseAction.objects.filter(
         claimable, pk=action.pk, attempt_count=action.attempt_count, lookup_required=action.lookup_required
-    ).update(state=State.SENDING, sending_started_at=now, updated_at=now)
+    ).update(state=State.SENDING, sending_started_at=now, updated_at=now, sent_based_on=known)
     if claimed:
-        action.state, action.sending_started_at = State.SENDING, now
+        action.state, action.sending_started_at, action.sent_based_on = State.SENDING, now, known
     return bool(claimed)
 
 
@@ -129,6 +132,9 @@ def changed_at_kore_since_asked(action: CaseAction) -> list[str]:
     """The fields of this change that Kore changed after the person looked (as the portal saw)."""
     if action.task_id:
         return []
+    known = action.case.kore_updated_at
+    if action.based_on is not None and (known is None or known <= action.based_on):
+        return []  # the portal has seen no change at Kore since: nothing to ask the history
     return changed_at_kore(action.case_id, action.body, since=action.based_on, seen_after=action.created_at)
 
 
@@ -147,9 +153,6 @@ def _send(action: CaseAction, *, slot, limit: int) -> ActionResult:
     client = KoreClient(action.case.stream.kore_config())
     if action.lookup_required:
         return _read_back_first(action, client, limit=limit)
-    known = _known_updated_at(action)
-    CaseAction.objects.filter(pk=action.pk).update(sent_based_on=known)
-    action.sent_based_on = known
     try:
         if action.task_id:
             answer = client.update_task(action.task.kore_id, action.body)

@@ -84,7 +84,8 @@ def _audit(action: CaseAction, what: str, **details) -> None:
 
 
 def confirm(action: CaseAction, answer: KoreCase | KoreTask) -> ActionResult:
-    """Kore took the change: the row is confirmed and Kore's answer applied, together."""
+    """Kore took the change: the row confirmed, Kore's answer applied and the audit record
+    written, together."""
     source = "api" if action.api_client_id else "portal"
     with transaction.atomic():
         settled = _write(
@@ -104,7 +105,10 @@ def confirm(action: CaseAction, answer: KoreCase | KoreTask) -> ActionResult:
             apply_task_answer(action.task, answer.raw)
         else:
             apply_case_answer(action.case, answer.raw, action.body, source=source)
-    _audit(action, "confirmed")
+        if not action.api_client_id:
+            # A person's change: confirmed in the audit trail. (An API client's was recorded
+            # as it came in, and its caller has Kore's answer; the history shows it applied.)
+            _audit(action, "confirmed")
     logger.info("change %s of case %s confirmed by Kore", action.pk, action.case_id)
     return ActionResult(action=action, claimed=True, then=next_of_case(action))
 

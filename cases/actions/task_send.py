@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -128,10 +129,6 @@ def _send(task: CaseTask, *, slot, limit: int) -> TaskResult:
 
 
 def _delivered(task: CaseTask, answer: KoreTask, *, note: str) -> TaskResult:
-    if CaseTask.objects.filter(kore_id=answer.kore_id).exclude(pk=task.pk).exists():
-        error = f"Kore answered with task {answer.kore_id}, which another task of the portal already holds."
-        _write(task, state=State.NEEDS_REVIEW, last_error=error, sending_started_at=None)
-        return TaskResult(task=task, claimed=True)
     fields = {
         **task_fields(answer),
         "name": task.name,
@@ -141,16 +138,22 @@ def _delivered(task: CaseTask, answer: KoreTask, *, note: str) -> TaskResult:
         "http_status": answer.http_status or 200,
         "response_body": json.dumps(answer.raw),
     }
-    _write(
-        task,
-        state=State.DELIVERED,
-        last_error=note,
-        sending_started_at=None,
-        next_attempt_at=None,
-        lookup_required=False,
-        review_candidates=[],
-        **fields,
-    )
+    try:
+        with transaction.atomic():
+            _write(
+                task,
+                **fields,
+                state=State.DELIVERED,
+                last_error=note,
+                sending_started_at=None,
+                next_attempt_at=None,
+                lookup_required=False,
+                review_candidates=[],
+            )
+    except IntegrityError:
+        # Another task of the portal already holds this Kore id: never two records of one task.
+        error = f"Kore answered with task {answer.kore_id}, which another task of the portal already holds."
+        _write(task, state=State.NEEDS_REVIEW, last_error=error, sending_started_at=None)
     return TaskResult(task=task, claimed=True)
 
 

@@ -10,6 +10,7 @@ import json
 import time
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -29,6 +30,7 @@ from cases.api.kore_paths import (
 from cases.kore.create_task import create_task_problems
 from cases.models import Case, CaseAction, CaseTask
 from cases.people.audit import audit_record
+from cases.sync.apply import UNREAD
 
 PENDING = inline_serializer(
     "WritePending",
@@ -136,7 +138,15 @@ def audited(call: Call, request, action: str, target, name: str):
 
 
 def _known_case(call: Call, kore_id: str) -> Case:
-    case = Case.objects.filter(stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED).first()
+    """The delivered case of the stream with this Kore id, and (``has_pending``) whether a change
+    of it is still pending, in one query."""
+    pending = CaseAction.objects.filter(case=OuterRef("pk"), state__in=CaseAction.PENDING_STATES)
+    case = (
+        Case.objects.filter(stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED)
+        .defer(*UNREAD)
+        .annotate(has_pending=Exists(pending))
+        .first()
+    )
     if case is None:
         raise Refusal(
             kore_errors(
@@ -145,6 +155,7 @@ def _known_case(call: Call, kore_id: str) -> Case:
                 "sync's next pass (or a getCases through the portal) on.",
             )
         )
+    case.stream = call.route.stream  # the snapshot's: no query for it
     return case
 
 
@@ -226,13 +237,18 @@ class UpdateTaskProxy(WriteThrough):
         return self.handle_write(request, stream_id, task_id)
 
     def target(self, call: Call, object_id: str) -> CaseTask:
+        pending = CaseAction.objects.filter(case=OuterRef("case_id"), state__in=CaseAction.PENDING_STATES)
         task = (
-            CaseTask.objects.select_related("case__stream")
+            CaseTask.objects.select_related("case")
+            .annotate(has_pending=Exists(pending))
+            .defer(*(f"case__{name}" for name in UNREAD), "request_body", "kore_task")
             .filter(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
             .first()
         )
         if task is None:
             raise Refusal(kore_errors(404, f"No task {object_id} of this stream in the portal."))
+        task.case.stream = call.route.stream
+        task.case.has_pending = task.has_pending
         return task
 
     def write(
@@ -296,21 +312,27 @@ class CreateTaskProxy(WriteThrough):
         problems = create_task_problems(call.body)
         if problems:
             raise Refusal(validation_errors(problems))
-        case = Case.objects.filter(
-            stream=call.route.stream, kore_id=call.body["caseId"], state=Case.State.DELIVERED
-        ).first()
+        case = (
+            Case.objects.filter(
+                stream=call.route.stream, kore_id=call.body["caseId"], state=Case.State.DELIVERED
+            )
+            .defer(*UNREAD)
+            .first()
+        )
         if case is None:
             raise Refusal(
                 validation_errors(
                     {"caseId": [f"No case {call.body['caseId']} of this stream in the portal."]}
                 )
             )
+        case.stream = call.route.stream
         return case
 
     def write(self, call: Call, target: Case, *, key, fingerprint, wait_until, request) -> gateway.Written:
         return gateway.create_task_through(
             client=call.client,
             case=target,
+            template=call.route.task_templates.get(call.body.get("taskTmp")),
             body=call.body,
             key=key,
             fingerprint=fingerprint,

@@ -7,10 +7,12 @@ when a call would wait past GATEWAY_QUEUE_SECONDS). Every refusal in Kore's erro
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.permissions import IsAuthenticated
@@ -24,6 +26,7 @@ from cases.api.throttle import ApiClientThrottle
 from cases.delivery import fair
 from cases.models import ApiClient
 
+logger = logging.getLogger(__name__)
 ACCOUNT_HEADER = OpenApiParameter(
     "accountId", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description="Kore's header; the "
     "portal sends the stream's own."
@@ -117,6 +120,24 @@ class KorePathView(APIView):
         if wait > settings.GATEWAY_QUEUE_SECONDS:
             raise Refusal(over_share(wait))
         return turns
+
+
+class AnswerFirst(HttpResponse):
+    """An answer whose ``after`` work (applying what a read returned) is done once the server
+    has sent it: WSGI calls ``close()`` after the last byte. A failure there is logged, never
+    the caller's: the sync reads the same cases on its next pass."""
+
+    def __init__(self, *args, after, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.after = after
+
+    def close(self) -> None:
+        try:
+            self.after()
+        except Exception:  # noqa: BLE001 - the caller has its answer; the sync catches up
+            logger.exception("applying what Kore answered to a read failed")
+        finally:
+            super().close()
 
 
 def over_share(wait: float) -> Response:

@@ -17,7 +17,14 @@ from rest_framework.response import Response
 
 from cases.actions import gateway
 from cases.api.errors import kore_errors
-from cases.api.kore_paths import ACCOUNT_HEADER, KorePathView, Refusal, error_responses, over_share
+from cases.api.kore_paths import (
+    ACCOUNT_HEADER,
+    AnswerFirst,
+    KorePathView,
+    Refusal,
+    error_responses,
+    over_share,
+)
 from cases.kore.errors import (
     KoreAuthError,
     KoreError,
@@ -26,7 +33,6 @@ from cases.kore.errors import (
     KoreRefused,
     KoreTimeout,
 )
-from cases.people.audit import audit_record
 
 logger = logging.getLogger(__name__)
 FILTERS = inline_serializer(
@@ -49,23 +55,6 @@ FILTERS = inline_serializer(
 
 def kore_answer(status: int | None, body: str) -> HttpResponse:
     return HttpResponse(body, status=status or 200, content_type="application/json")
-
-
-class AnswerFirst(HttpResponse):
-    """An answer whose ``after`` work runs once the server has sent it (WSGI calls ``close()``
-    after the last byte), before the request's own end."""
-
-    def __init__(self, *args, after, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.after = after
-
-    def close(self) -> None:
-        try:
-            self.after()
-        except Exception:  # noqa: BLE001 - the caller has its answer; the sync catches up later
-            logger.exception("applying a read through the gateway failed")
-        finally:
-            super().close()
 
 
 def kore_failure(exc: KoreError) -> HttpResponse | Response:
@@ -101,18 +90,9 @@ class ReadThrough(KorePathView):
             return kore_failure(exc)
 
         def after_the_answer() -> None:
-            # Applied once the caller has the answer: it costs the call nothing.
+            # Applied once the caller has the answer. (Reads change nothing: the request log has
+            # them, with the client; the audit trail keeps the writes.)
             gateway.apply_read(stream, self.endpoint, answer)
-            audit_record(
-                actor=call.client,
-                action="kore.read_by_api",
-                details={
-                    "endpoint": self.endpoint,
-                    "stream": stream_id,
-                    "results": len(answer.get("results") or []),
-                },
-                request=request,
-            )
 
         return AnswerFirst(json.dumps(answer), content_type="application/json", after=after_the_answer)
 
