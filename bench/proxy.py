@@ -63,10 +63,10 @@ def main() -> None:
         # One case and one task per worker: changes of one case go in order, so workers never share one.
         cases, tasks = [], []
         for n in range(args.concurrency):
+            body = {**CASE_BODY, "name": f"Bench {n}"}
             case = Case.objects.create(
-                stream=stream, template=stream.templates.get(), request_body={**CASE_BODY, "name": f"Bench {n}"},
-                name=f"Bench {n}",
-            )  # fmt: skip
+                stream=stream, template=stream.templates.get(), request_body=body, name=body["name"]
+            )
             case_deliver(case_id=case.pk)
             case.refresh_from_db()
             cases.append(case)
