@@ -1,220 +1,140 @@
-"""What the createCase proxy costs: the same load sent straight to the standalone simulator and
-through the portal (gunicorn, gthread workers), with the same concurrency.
+"""What the gateway costs: each of Kore's six case endpoints called straight at the standalone
+simulator and through the portal (gunicorn, gthread workers, DEBUG=0, Redis cache, an unpaced
+stream), with the same load and concurrency.
 
-    .venv/bin/python bench/proxy.py --requests 1000 --concurrency 4
+    .venv/bin/python bench/proxy.py --requests 1000 --concurrency 1
+    .venv/bin/python bench/proxy.py --paths createCase,getCases --concurrency 4
 
-Prints p50/p95 latency and throughput of both and the difference. Everything runs on loopback
-in a temporary folder with its own SQLite database (or DATABASE_URL).
+Prints p50/p95 latency and throughput of both and what the portal adds, per path. Everything
+runs on loopback in a temporary folder with its own SQLite database (or DATABASE_URL).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import requests
+from portal import BASE, KORE_APP, KORE_SECRET, make_stream, percentile, portal, run_load, token_maker
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def run_load(url: str, body: dict, token, *, count: int, concurrency: int) -> tuple[list[float], float, int]:
-    """Send ``count`` POSTs with ``concurrency`` keep-alive sessions; latencies in ms."""
-    local = threading.local()
-    latencies: list[float] = []
-    failures = 0
-    lock = threading.Lock()
-    first_failure: list[str] = []
-
-    def one(_):
-        nonlocal failures
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        started = time.perf_counter()
-        response = session.post(
-            url,
-            data=json.dumps(body),
-            headers={"auth": token(), "Content-Type": "application/json"},
-            timeout=30,
-        )
-        elapsed = (time.perf_counter() - started) * 1000
-        with lock:
-            latencies.append(elapsed)
-            if response.status_code != 200:
-                failures += 1
-                if not first_failure:
-                    first_failure.append(f"{response.status_code} {response.text[:300]}")
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(count)))
-    if first_failure:
-        print(f"first failure from {url}: {first_failure[0]}")
-    return latencies, count / (time.perf_counter() - started), failures
+PATHS = ("getCases", "getTasks", "updateCase", "updateTask", "createTask", "createCase")
+STREAM_ID = "st-00000000-0000-4000-8000-0000000proxy"
+CASE_BODY = {
+    "caseTmp": "ctm-bench",
+    "name": "Bench case",
+    "desc": "Proxy overhead run",
+    "userInfo": {"_id": "u-bench", "name": "Bench"},
+    "emailId": "bench@example.com",
+    "dueDate": "2099-09-04T14:15:00.000Z",
+    "source": "rtm",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=1000, help="per path and run")
+    parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--paths", default=",".join(PATHS))
     args = parser.parse_args()
+    paths = [path for path in args.paths.split(",") if path]
 
-    from tests.servers import RedisServer, free_port, wait_for_port
-
-    folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    # The production layout: Redis holds the shared cache (token replay memory, throttling, pacing).
-    redis = RedisServer()
-    env = {
-        **os.environ,
-        "PORTAL_VAR_DIR": str(folder),
-        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{folder / 'bench.sqlite3'}",
-        "PORTAL_SECRET_KEYS": os.environ.get("PORTAL_SECRET_KEYS")
-        or "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=",
-        "API_THROTTLE_RATE": "1000000/min",
-        "CACHE_URL": redis.url,
-        "CELERY_BROKER_URL": redis.url.replace("/0", "/1"),
-        "LOG_LEVEL": "WARNING",
-        # As in production: no debug cursor recording every query, no debug pages.
-        "DEBUG": "0",
-        "DJANGO_SETTINGS_MODULE": "casesite.settings",
-    }
-    os.environ.update(env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=env)
-
-    stream_id, kore_app, kore_secret = (
-        "st-00000000-0000-4000-8000-0000000proxy",
-        "cs-kore",
-        "kore-secret-" + "x" * 24,
-    )
-    sim_port, web_port = free_port(), free_port()
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "kore_simulator",
-                "--port",
-                str(sim_port),
-                "--app",
-                f"{kore_app}:{kore_secret}",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "casesite.wsgi",
-                "-k",
-                "gthread",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    try:
-        wait_for_port(sim_port, 30)
-        wait_for_port(web_port, 30)
-        import django
-
-        django.setup()
+    with portal(workers=args.workers, threads=args.threads) as (sim_url, web_url):
         from cases.api.clients import api_client_create
-        from cases.kore.client import mint_token
-        from cases.models import Case, CaseTemplate, Stream
+        from cases.delivery.deliver import case_deliver
+        from cases.kore.simulator.catalog import catalog
+        from cases.models import Case, CaseTask
+        from cases.sync.case_tasks import TaskApplier
 
-        stream = Stream(
-            name="Bench",
-            host=f"http://127.0.0.1:{sim_port}",
-            stream_id=stream_id,
-            account_id="bench",
-            client_id=kore_app,
-            rate_limit=0,
-        )
-        stream.set_client_secret(kore_secret)
-        stream.save()
-        CaseTemplate.objects.create(stream=stream, template_id="ctm-bench", name="Bench")
-        client, client_secret = api_client_create(name="Bench", streams=[stream])
-        body = {
-            "caseTmp": "ctm-bench",
-            "name": "Bench case",
-            "desc": "Proxy overhead run",
-            "userInfo": {"_id": "u-bench", "name": "Bench"},
-            "emailId": "bench@example.com",
-            "dueDate": "2099-09-04T14:15:00.000Z",
-            "source": "rtm",
+        stream = make_stream(sim_url, stream_id=STREAM_ID, rate_limit=0)
+        client, secret = api_client_create(name="Bench", streams=[stream])
+        tokens = {
+            "direct": token_maker(KORE_APP, KORE_SECRET),
+            "via proxy": token_maker(client.client_id, secret),
         }
-        path = f"/caseManagement/api/public/analytics/{stream_id}/createCase"
-        direct_url, proxy_url = f"http://127.0.0.1:{sim_port}{path}", f"http://127.0.0.1:{web_port}{path}"
+        bases = {
+            label: url + BASE.format(stream=STREAM_ID)
+            for label, url in (("direct", sim_url), ("via proxy", web_url))
+        }
 
-        def kore_token():
-            return mint_token(client_id=kore_app, client_secret=kore_secret)
+        # One case and one task per worker: changes of one case go in order, so workers never share one.
+        cases, tasks = [], []
+        for n in range(args.concurrency):
+            body = {**CASE_BODY, "name": f"Bench {n}"}
+            case = Case.objects.create(
+                stream=stream, template=stream.templates.get(), request_body=body, name=body["name"]
+            )
+            case_deliver(case_id=case.pk)
+            case.refresh_from_db()
+            cases.append(case)
+        for case in cases:
+            task = requests_post(bases["direct"] + "createTask", tokens["direct"], task_body(case))
+            TaskApplier(stream, seen_at=case.delivered_at).apply([task])
+            tasks.append(CaseTask.objects.get(kore_id=task["_id"]))
+        kore = catalog(STREAM_ID)
+        priority = {"priority": {"_id": kore.priority("High")["_id"], "name": "High"}}
+        status = {
+            "status": {key: kore.status("In Progress")[key] for key in ("_id", "name", "statusCategory")}
+        }
+        requests_for = {
+            "getCases": lambda n: ("getCases", {"page": 1, "limit": 1}),
+            "getTasks": lambda n: ("getTasks", {"skip": 0, "limit": 1}),
+            "updateCase": lambda n: (f"updateCase/{cases[n].kore_id}", priority),
+            "updateTask": lambda n: (f"updateTask/{tasks[n].kore_id}", status),
+            "createTask": lambda n: ("createTask", task_body(cases[n])),
+            "createCase": lambda n: ("createCase", CASE_BODY),
+        }
+        rows = []
+        for path in paths:
+            figures = {}
+            for label in ("direct", "via proxy"):
 
-        def portal_token():
-            return mint_token(client_id=client.client_id, client_secret=client_secret)
+                def url_body(worker, label=label, path=path):
+                    suffix, body = requests_for[path](worker)
+                    return bases[label] + suffix, body
 
-        warm = max(20, args.requests // 20)
-        run_load(direct_url, body, kore_token, count=warm, concurrency=args.concurrency)
-        run_load(proxy_url, body, portal_token, count=warm, concurrency=args.concurrency)
-        direct, direct_rate, direct_failed = run_load(
-            direct_url, body, kore_token, count=args.requests, concurrency=args.concurrency
-        )
-        proxied, proxy_rate, proxy_failed = run_load(
-            proxy_url, body, portal_token, count=args.requests, concurrency=args.concurrency
-        )
-        stored = Case.objects.filter(state="delivered").count()
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
-        redis.stop()
+                warm = max(20, args.requests // 20)
+                run_load(url_body, tokens[label], count=warm, concurrency=args.concurrency)
+                figures[label] = run_load(
+                    url_body, tokens[label], count=args.requests, concurrency=args.concurrency
+                )
+            rows.append((path, figures))
 
-    print(f"requests:     {args.requests} per run, concurrency {args.concurrency}")
-    database = env["DATABASE_URL"].split(":")[0]
+    database = "postgresql" if "postgres" in (os.environ.get("DATABASE_URL") or "") else "sqlite"
+    print(f"requests:     {args.requests} per path and run, concurrency {args.concurrency}")
     print(f"portal:       gunicorn gthread, {args.workers}x{args.threads} threads, {database}, Redis cache")
-    print(f"{'':14}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>9}{'non-200':>9}")
-    for label, latencies, rate, failed in (
-        ("direct", direct, direct_rate, direct_failed),
-        ("via proxy", proxied, proxy_rate, proxy_failed),
-    ):
-        p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
-        print(f"{label:14}{p50:9.2f}{p95:9.2f}{rate:9.1f}{failed:9}")
-    print(
-        f"{'added':14}{statistics.median(proxied) - statistics.median(direct):9.2f}"
-        f"{percentile(proxied, 0.95) - percentile(direct, 0.95):9.2f}"
-    )
-    print(f"cases stored and delivered by the portal: {stored}")
+    print(f"{'':22}{'p50 ms':>9}{'p95 ms':>9}{'req/s':>9}{'non-200':>9}")
+    for path, figures in rows:
+        for label, (latencies, rate, failed) in figures.items():
+            p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
+            print(f"{path + ' ' + label:22}{p50:9.2f}{p95:9.2f}{rate:9.1f}{failed:9}")
+        direct, proxied = figures["direct"][0], figures["via proxy"][0]
+        added_p50 = statistics.median(proxied) - statistics.median(direct)
+        added_p95 = percentile(proxied, 0.95) - percentile(direct, 0.95)
+        print(f"{path + ' added':22}{added_p50:9.2f}{added_p95:9.2f}")
+
+
+def task_body(case) -> dict:
+    return {
+        "caseId": case.kore_id,
+        "caseRefId": case.ref_id,
+        "taskTmp": "ttm-bench",
+        "name": "Bench task",
+        "desc": "Gateway overhead run",
+        "userInfo": {"name": "Bench", "emailId": "bench@example.com"},
+        "source": "rtm",
+    }
+
+
+def requests_post(url: str, token, body: dict) -> dict:
+    import requests
+
+    answer = requests.post(url, json=body, headers={"auth": token(), "accountId": "bench"}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()
 
 
 if __name__ == "__main__":

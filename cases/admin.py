@@ -5,8 +5,11 @@ from django.contrib import admin
 from cases.models import (
     ApiClient,
     AuditEvent,
+    BulkAction,
     Case,
+    CaseAction,
     CaseChange,
+    CaseTask,
     CaseTemplate,
     CreatedCount,
     DeliveryAttempt,
@@ -23,6 +26,7 @@ from cases.models import (
     Stream,
     StreamSync,
     SyncLease,
+    TaskTemplate,
 )
 from cases.people.audit import audit_record
 from cases.web.configuration_forms import StreamForm
@@ -95,7 +99,7 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
 class ApiClientAdmin(AuditedAdmin):
     """Secrets are created and shown once by the API clients page or create_api_client."""
 
-    list_display = ["name", "client_id", "is_active", "created_at", "last_used_at"]
+    list_display = ["name", "client_id", "is_active", "weight", "endpoints", "created_at", "last_used_at"]
     list_filter = ["is_active"]
     readonly_fields = ["client_id", "created_at", "last_used_at"]
     filter_horizontal = ["streams"]
@@ -106,8 +110,8 @@ class ApiClientAdmin(AuditedAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(admin.ModelAdmin):
-    list_display = ["api_client", "key", "case", "created_at"]
-    raw_id_fields = ["case"]
+    list_display = ["api_client", "key", "case", "action", "task", "created_at"]
+    raw_id_fields = ["case", "action", "task"]
 
 
 @admin.register(ImportBatch)
@@ -223,3 +227,41 @@ class KorePriorityAdmin(ReadOnlyAdmin):
 @admin.register(KoreAssignee)
 class KoreAssigneeAdmin(ReadOnlyAdmin):
     list_display = ["stream", "kind", "name", "kore_id", "last_seen_at"]
+
+
+@admin.register(TaskTemplate)
+class TaskTemplateAdmin(AuditedAdmin):
+    list_display = ["name", "template_id", "stream", "default_source", "is_active"]
+    list_filter = ["is_active", "stream"]
+    search_fields = ["name", "template_id"]
+
+
+@admin.register(CaseTask)
+class CaseTaskAdmin(ReadOnlyAdmin):
+    """Tasks the portal sent (outbox rows) or the sync found at Kore."""
+
+    list_display = [
+        "__str__",
+        "name",
+        "case",
+        "state",
+        "status_name",
+        "priority_name",
+        "origin",
+        "created_at",
+    ]
+    list_filter = ["state", "origin"]
+    search_fields = ["ref_id", "kore_id", "name"]
+
+
+@admin.register(CaseAction)
+class CaseActionAdmin(ReadOnlyAdmin):
+    """Changes of cases and tasks asked in the portal or through the gateway, and their delivery."""
+
+    list_display = ["pk", "case", "kind", "state", "summary", "attempt_count", "created_at", "settled_at"]
+    list_filter = ["state", "kind"]
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(ReadOnlyAdmin):
+    list_display = ["summary", "stream", "total", "requested_by", "created_at"]

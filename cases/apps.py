@@ -12,7 +12,7 @@ class CasesConfig(AppConfig):
 
         from cases.api.config_cache import configuration_changed
         from cases.browse import kept_counts, word_index
-        from cases.models import ApiClient, CaseTemplate, Stream
+        from cases.models import ApiClient, CaseTemplate, Stream, TaskTemplate
         from cases.people.audit import user_changed, user_deleted
         from cases.people.roles import sync_role_groups
         from cases.people.sessions import forget_sign_out, remember_sign_in
@@ -28,7 +28,7 @@ class CasesConfig(AppConfig):
         post_delete.connect(user_deleted, sender=user, dispatch_uid="audit-user-deleted")
         user_logged_in.connect(remember_sign_in, dispatch_uid="remember-sign-in")
         # The API proxy keeps clients, streams and templates per process until one changes.
-        for model in (Stream, CaseTemplate, ApiClient):
+        for model in (Stream, CaseTemplate, TaskTemplate, ApiClient):
             post_save.connect(
                 configuration_changed, sender=model, dispatch_uid=f"proxy-config-{model.__name__}"
             )

@@ -1,4 +1,5 @@
-"""The Celery app. Settings come from Django's (CELERY_* names); tasks live in cases/delivery/tasks.py."""
+"""The Celery app. Settings come from Django's (CELERY_* names); tasks live beside their workflows
+(cases/delivery/tasks.py, cases/sync/tasks.py, cases/actions/tasks.py)."""
 
 import logging.config
 import os
@@ -11,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
 app = Celery("casesite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live beside the workflows they run; list each package that has a tasks module.
-app.autodiscover_tasks(["cases.delivery", "cases.sync"])
+app.autodiscover_tasks(["cases.delivery", "cases.sync", "cases.actions"])
 
 if os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json":
 

@@ -207,11 +207,14 @@ KORE_LOOKUP_MAX_PAGES = env_int("KORE_LOOKUP_MAX_PAGES", 10)
 KORE_LOOKUP_PAGE_SIZE = env_int("KORE_LOOKUP_PAGE_SIZE", 50)
 KORE_LOOKUP_MARGIN_SECONDS = env_float("KORE_LOOKUP_MARGIN_SECONDS", 300.0)
 
-# The sync from Kore (cases/sync/, docs/sync.md): how often each stream is read by default, the
-# share of an account's rate limit it may use (deliveries come first), how far back a stream's
-# first pass reads, and how far each pass reaches back past the last one.
+# Fair shares of each account's rate limit (cases/delivery/fair.py, docs/actions.md): the weight
+# of each kind of work waiting for Kore. A kind's floor is its weight over the sum; capacity a
+# kind leaves idle goes to whoever waits. API clients split the api share by their own weights.
+KORE_FAIR_SHARES = os.environ.get("KORE_FAIR_SHARES", "people=4,api=3,import=1,bulk=1,sync=1")
+
+# The sync from Kore (cases/sync/, docs/sync.md): how often each stream is read by default, how
+# far back a stream's first pass reads, and how far each pass reaches back past the last one.
 KORE_SYNC_INTERVAL_SECONDS = env_int("KORE_SYNC_INTERVAL_SECONDS", 120)
-KORE_SYNC_SHARE = env_float("KORE_SYNC_SHARE", 0.5)
 KORE_SYNC_FIRST_DAYS = env_int("KORE_SYNC_FIRST_DAYS", 30)
 KORE_SYNC_OVERLAP_SECONDS = env_int("KORE_SYNC_OVERLAP_SECONDS", 300)
 KORE_SYNC_MAX_PAGES = env_int("KORE_SYNC_MAX_PAGES", 400)
@@ -276,6 +279,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "cases.tasks.sweep_deliveries", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
     "sync-due-streams": {"task": "cases.sync.tasks.sync_due_streams", "schedule": KORE_SYNC_TICK_SECONDS},
+    "sweep-actions": {"task": "cases.actions.tasks.sweep_actions", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
 }
 
 # --- Security ----------------------------------------------------------------------------
@@ -395,3 +399,6 @@ SPECTACULAR_SETTINGS = {
 # How long the createCase proxy waits for Kore's answer before answering 202 (queued).
 PROXY_WAIT_SECONDS = env_float("PROXY_WAIT_SECONDS", 25.0)
 PROXY_MAX_BODY_BYTES = env_int("PROXY_MAX_BODY_BYTES", 1024 * 1024)
+# The longest an API call waits for its turn at a paced stream's rate limit: a call that would
+# wait longer at its client's share answers 429 with a Retry-After saying when it would not.
+GATEWAY_QUEUE_SECONDS = env_float("GATEWAY_QUEUE_SECONDS", 10.0)

@@ -4,7 +4,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from cases.sso import views as sso_views
-from cases.web import api_clients, audit, browsing, cases, configuration, deliveries, health, sync, users
+from cases.web import (
+    api_clients,
+    audit,
+    browsing,
+    bulk,
+    case_work,
+    cases,
+    configuration,
+    deliveries,
+    health,
+    sync,
+    users,
+)
 
 urlpatterns = [
     path("", browsing.dashboard, name="home"),
@@ -31,6 +43,15 @@ urlpatterns = [
     path("cases/<int:case_id>/cancel/", cases.case_cancel, name="case_cancel"),
     path("cases/<int:case_id>/adopt/", cases.case_adopt, name="case_adopt"),
     path("cases/<int:case_id>/refresh/", sync.case_refresh_view, name="case_refresh"),
+    path("cases/<int:case_id>/work/", case_work.case_work, name="case_work"),
+    path("cases/<int:case_id>/change/", case_work.case_change_view, name="case_change"),
+    path("cases/<int:case_id>/tasks/new/", case_work.case_task_new, name="case_task_new"),
+    path("cases/<int:case_id>/tasks/status/", case_work.case_task_status, name="case_task_status"),
+    path(
+        "cases/<int:case_id>/tasks/<int:task_id>/decide/", case_work.case_task_decide, name="case_task_decide"
+    ),
+    path("cases/bulk/", bulk.bulk_change, name="bulk_change"),
+    path("bulk/<int:bulk_id>/", bulk.bulk_detail, name="bulk_detail"),
     path("sync/", sync.sync_overview, name="sync_overview"),
     path("sync/<int:state_id>/settings/", sync.sync_settings, name="sync_settings"),
     path("sync/<int:state_id>/now/", sync.sync_now, name="sync_now"),
@@ -48,6 +69,13 @@ urlpatterns = [
     path("templates/", configuration.template_list, name="template_list"),
     path("templates/new/", configuration.template_new, name="template_new"),
     path("templates/<int:template_id>/edit/", configuration.template_edit, name="template_edit"),
+    path("task-templates/", configuration.task_template_list, name="task_template_list"),
+    path("task-templates/new/", configuration.task_template_new, name="task_template_new"),
+    path(
+        "task-templates/<int:template_id>/edit/",
+        configuration.task_template_edit,
+        name="task_template_edit",
+    ),
     path("api-clients/", api_clients.api_client_list, name="api_client_list"),
     path("api-clients/new/", api_clients.api_client_new, name="api_client_new"),
     path("api-clients/<int:client_id>/edit/", api_clients.api_client_edit, name="api_client_edit"),

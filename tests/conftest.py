@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 # A fixed key for secrets at rest, so tests never touch the developer's own key file.
 os.environ.setdefault("PORTAL_SECRET_KEYS", "q2bXbM0xkP4bF1uY9vZr0d3lq0m6o3r8c1i5m7o9x2c=")
@@ -210,3 +211,48 @@ def idp(settings):
         forget_provider_clients()
         yield provider
         forget_provider_clients()
+
+
+def learn_catalog(stream) -> None:
+    """What the sync learns of a stream from Kore's cases (statuses, priorities, agents and
+    queues), here taken at once from the simulator's catalog of that stream."""
+    from cases.kore.simulator.catalog import ALL_AGENTS, catalog
+    from cases.models import KoreAssignee, KorePriority, KoreStatus
+
+    kore = catalog(stream.stream_id)
+    for status in kore.statuses:
+        KoreStatus.objects.get_or_create(
+            stream=stream,
+            kore_id=status["_id"],
+            defaults={"name": status["name"], "category": status["statusCategory"]},
+        )
+    for priority in kore.priorities:
+        KorePriority.objects.get_or_create(
+            stream=stream,
+            kore_id=priority["_id"],
+            defaults={"name": priority["name"], "color": priority["color"], "score": priority["score"]},
+        )
+    for agent in ALL_AGENTS:
+        KoreAssignee.objects.get_or_create(
+            stream=stream, kind="agent", kore_id=agent.agent_id, defaults={"name": agent.name}
+        )
+    for queue in kore.queues:
+        KoreAssignee.objects.get_or_create(
+            stream=stream, kind="queue", kore_id=queue["_id"], defaults={"name": queue["name"]}
+        )
+
+
+@pytest.fixture
+def worked_case(template, simulator):
+    """A case delivered to the simulator, its stream's statuses, priorities, agents and queues
+    learned, as the portal has it after a sync."""
+    from cases.delivery.deliver import case_deliver
+    from tests.factories import CaseFactory
+
+    case = CaseFactory(template=template)
+    case_deliver(case_id=case.pk)
+    case.refresh_from_db()
+    assert case.state == case.State.DELIVERED
+    learn_catalog(template.stream)
+    time.sleep(0.005)  # Kore's updatedAt is in milliseconds: a change comes after it
+    return case

@@ -190,3 +190,50 @@ def test_a_case_titled_with_kores_rate_limit_sentence_is_delivered_once(
     case.refresh_from_db()
     assert simulator.created_count == 1
     assert list(case.attempts.values_list("outcome", flat=True)) == ["delivered"]
+
+
+def test_a_worker_killed_mid_update_applies_the_change_once_after_a_restart(
+    redis_server, worker_env, workers, worked_case, simulator, published_for_real
+):
+    """The update reaches Kore, the worker dies before hearing the answer; after a restart the
+    sweep takes the change back, the case is read back, and the change is found made: confirmed
+    without a second updateCase."""
+    from cases.actions.changes import Wanted, case_change
+    from cases.actions.tasks import deliver_action
+    from cases.models import CaseAction, KoreStatus
+
+    resolved = KoreStatus.objects.get(stream=worked_case.stream, name="Resolved")
+    body, shown = case_change(worked_case, Wanted(status=resolved))
+    action = CaseAction.objects.create(
+        case=worked_case, body=body, changes=shown, based_on=worked_case.kore_updated_at
+    )
+    simulator.set_latency(2.0)
+    first = workers(worker_env, name="doomed-update", concurrency=1)
+    with Connection(redis_server.url) as conn:
+        deliver_action.apply_async(args=[action.pk], connection=conn)
+    wait_until(
+        lambda: CaseAction.objects.get(pk=action.pk).state == CaseAction.State.SENDING,
+        timeout=15,
+        message="never sent",
+    )
+    time.sleep(0.3)  # the request is on the wire, inside the simulator's latency
+    first.kill_hard()
+    time.sleep(2.0)  # Kore makes the change; nobody hears the answer
+    assert simulator.calls["updateCase"] == 1
+    assert simulator.store.find(worked_case.kore_id).doc["status"]["name"] == "Resolved"
+    simulator.set_latency(0)
+
+    restarted_env = {**worker_env, "KORE_SENDING_TIMEOUT_SECONDS": "1", "KORE_SWEEP_INTERVAL_SECONDS": "1"}
+    workers(restarted_env, name="restarted-update", concurrency=1, beat=True)
+    wait_until(
+        lambda: CaseAction.objects.get(pk=action.pk).state == CaseAction.State.CONFIRMED,
+        timeout=40,
+        message=f"not confirmed after restart: {CaseAction.objects.get(pk=action.pk).state}",
+    )
+    action.refresh_from_db()
+    worked_case.refresh_from_db()
+    assert simulator.calls["updateCase"] == 1  # applied once: read back, never sent again
+    assert simulator.calls["getCases"] >= 1
+    assert "lost request had made it" in action.last_error
+    assert worked_case.status_name == "Resolved"
+    assert list(worked_case.changes.values_list("field", "new_value")) == [("status", "Resolved")]

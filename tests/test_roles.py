@@ -91,6 +91,8 @@ PAGES = [
     ("template_list", ADMINISTER),
     ("template_new", ADMINISTER),
     ("template_edit", ADMINISTER),
+    ("task_template_list", ADMINISTER),
+    ("task_template_new", ADMINISTER),
     ("api_client_list", ADMINISTER),
     ("api_client_new", ADMINISTER),
     ("user_list", ADMINISTER),
@@ -128,6 +130,30 @@ def test_role_matrix(client, world, who, page, expected):
     response = sign_in_as(client, world, who).get(url_of(page, world))
     assert response.status_code == expected[PEOPLE.index(who)]
     if response.status_code == 302:
+        assert response.url.startswith(reverse("login"))
+
+
+# Acting on a case at Kore: agents and administrators on the cases they see; viewers see, and
+# cannot act. (The change is stored; in these tests nothing is sent.)
+ACT = (SIGN_IN, 404, 403, 302, 302)
+ACTIONS = [
+    ("case_change:support", ACT, {"name": "A new title"}),
+    ("case_change:billing", (SIGN_IN, 404, 404, 404, 302), {"name": "A new title"}),
+    ("case_task_new:support", (SIGN_IN, 404, 403, 400, 400), {"name": "no template chosen"}),
+    ("case_work:support", (SIGN_IN, 403, 200, 200, 200), None),
+]
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+@pytest.mark.parametrize(("action", "expected", "data"), ACTIONS, ids=[action for action, _, _ in ACTIONS])
+def test_who_may_act_on_a_case(client, world, who, action, expected, data):
+    name, _, which = action.partition(":")
+    case = world.billing_case if which == "billing" else world.support_case
+    url = reverse(name, args=[case.pk])
+    client = sign_in_as(client, world, who)
+    response = client.get(url) if data is None else client.post(url, data)
+    assert response.status_code == expected[PEOPLE.index(who)]
+    if response.status_code == 302 and who == "anonymous":
         assert response.url.startswith(reverse("login"))
 
 

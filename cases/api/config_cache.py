@@ -1,4 +1,5 @@
-"""What the API proxy needs on every call (the API client, the stream, its active templates),
+"""What the API proxy needs on every call (the API client, the stream, its active case and task
+templates),
 read from the database once and kept in the process for as long as the configuration is
 unchanged, so a createCase costs no query before the case's own insert. Only what exists is
 kept: unknown ids from callers never fill the memory.
@@ -21,7 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from cases.delivery.pacing import account_limit
-from cases.models import ApiClient, CaseTemplate, Stream
+from cases.models import ApiClient, CaseTemplate, Stream, TaskTemplate
 
 GENERATION_KEY = "proxy-config-generation"
 NEVER_EXPIRES = None
@@ -29,11 +30,13 @@ NEVER_EXPIRES = None
 
 @dataclass(frozen=True)
 class StreamRoute:
-    """An active stream, its active templates by Kore template id, and its account's pacing limit."""
+    """An active stream, its active case and task templates by Kore template id, and its
+    account's pacing limit."""
 
     stream: Stream
     templates: dict[str, CaseTemplate]
     pacing_limit: int
+    task_templates: dict[str, TaskTemplate] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,8 +88,12 @@ def stream_route(snapshot: Snapshot, stream_id: str) -> StreamRoute | None:
         stream = Stream.objects.filter(stream_id=stream_id, is_active=True).first()
         if stream is not None:
             templates = CaseTemplate.objects.filter(stream=stream, is_active=True)
+            task_templates = TaskTemplate.objects.filter(stream=stream, is_active=True)
             route = StreamRoute(
-                stream, {t.template_id: _with_stream(t, stream) for t in templates}, account_limit(stream)
+                stream,
+                {t.template_id: _with_stream(t, stream) for t in templates},
+                account_limit(stream),
+                {t.template_id: t for t in task_templates},
             )
             snapshot.routes[stream_id] = route
     return route

@@ -11,18 +11,14 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from cases.api import config_cache
-from cases.api.auth import KoreJWTAuthentication, KoreTokenFailed
 from cases.api.errors import ERROR_SCHEMA, kore_errors, validation_errors
-from cases.api.throttle import ApiClientThrottle
+from cases.api.kore_paths import KorePathView, Refusal
 from cases.delivery import proxy
 from cases.kore.create_case import create_case_problems
 from cases.kore.errors import error_json
-from cases.models import ApiClient, Case, DeliveryAttempt
+from cases.models import Case, DeliveryAttempt
 from cases.people.audit import audit_record
 
 
@@ -79,15 +75,8 @@ def outcome_response(case: Case, last: DeliveryAttempt | None = None) -> HttpRes
     )
 
 
-class CreateCaseProxy(APIView):
-    authentication_classes = [KoreJWTAuthentication]
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [ApiClientThrottle]
-
-    def permission_denied(self, request, message=None, code=None):
-        if request.successful_authenticator is None:
-            raise KoreTokenFailed("The auth header with a JWT is required.")
-        super().permission_denied(request, message=message, code=code)
+class CreateCaseProxy(KorePathView):
+    endpoint = "createCase"
 
     @extend_schema(
         operation_id="createCase",
@@ -132,11 +121,11 @@ class CreateCaseProxy(APIView):
                 for code, text in {
                     400: "Invalid body: every problem listed",
                     401: "Missing, invalid, expired or replayed token",
-                    403: "The client may not use this stream",
+                    403: "The client may not use this stream or createCase",
                     404: "Unknown stream",
                     413: "Body too large",
                     422: "Idempotency-Key reused with a different body",
-                    429: "Throttled (see Retry-After)",
+                    429: "Over the client's share of the rate limit, or throttled (see Retry-After)",
                     502: "Kore.ai unavailable or refused the portal's credentials",
                     504: "Kore.ai did not answer in time",
                 }.items()
@@ -145,21 +134,11 @@ class CreateCaseProxy(APIView):
         tags=["proxy"],
     )
     def post(self, request, stream_id: str):
-        client: ApiClient = request.user
-        snapshot = getattr(request, "proxy_snapshot", None) or config_cache.current()
-        route = config_cache.stream_route(snapshot, stream_id)
-        if route is None:
-            return kore_errors(404, f"No active stream {stream_id} in the portal.")
-        if not config_cache.may_use(snapshot, client, route.stream):
-            return kore_errors(403, "This API client may not use this stream.")
-        if len(request.body) > settings.PROXY_MAX_BODY_BYTES:
-            return kore_errors(413, "The request body is too large.")
         try:
-            body = json.loads(request.body or b"")
-        except ValueError:
-            return kore_errors(400, "The request body is not valid JSON.")
-        if not isinstance(body, dict):
-            return kore_errors(400, "The request body must be a JSON object.")
+            call = self.checked_call(request, stream_id)
+        except Refusal as refusal:
+            return refusal.response
+        client, route, body = call.client, call.route, call.body
 
         key = request.headers.get("Idempotency-Key", "").strip()
         fingerprint = proxy.request_fingerprint(stream_id, body) if key else ""
@@ -182,9 +161,13 @@ class CreateCaseProxy(APIView):
             problems = {"caseTmp": [f"No active case template {template_id} on this stream."], **problems}
         if problems:
             return validation_errors(problems)
-
         try:
-            submitted = proxy.proxy_submit(
+            turns = self.admit(call)
+        except Refusal as refusal:
+            return refusal.response
+
+        def submit() -> proxy.Submitted:
+            return proxy.proxy_submit(
                 client=client,
                 template=template,
                 body=body,
@@ -196,6 +179,13 @@ class CreateCaseProxy(APIView):
                     actor=client, action="case.submitted_by_api", target=case, request=request
                 ),
             )
+
+        try:
+            if turns is None:
+                submitted = submit()
+            else:
+                with turns.queued(call.share):  # counted against the client's share while it waits
+                    submitted = submit()
         except proxy.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         case = submitted.case

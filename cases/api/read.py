@@ -88,13 +88,16 @@ READ_ERRORS = {
 
 
 class MayBrowseCases(BasePermission):
-    """API clients read their streams; people need a role that browses cases (cases/people/roles.py)."""
+    """API clients with the right to getCases read their streams; people need a role that browses
+    cases (cases/people/roles.py)."""
 
     message = "Your account has no role that may read cases."
 
     def has_permission(self, request, view) -> bool:
         principal = request.user
-        return isinstance(principal, ApiClient) or principal.has_perm(BROWSE_CASES)
+        if isinstance(principal, ApiClient):
+            return principal.may_call("getCases")
+        return principal.has_perm(BROWSE_CASES)
 
 
 class ReadAPIMixin:

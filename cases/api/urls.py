@@ -7,7 +7,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from cases.api import proxy, read
+from cases.api import gateway, passthrough, proxy, read
 from cases.kore.errors import error_json
 
 
@@ -17,11 +17,32 @@ def api_not_found(request, *args, **kwargs):
     return HttpResponse(error_json(404, "No such API endpoint."), status=404, content_type="application/json")
 
 
+KORE_PATH = "caseManagement/api/public/analytics/<str:stream_id>/"
+
 urlpatterns = [
     path(
-        "caseManagement/api/public/analytics/<str:stream_id>/createCase",
-        login_not_required(proxy.CreateCaseProxy.as_view()),
-        name="api_create_case",
+        KORE_PATH + "createCase", login_not_required(proxy.CreateCaseProxy.as_view()), name="api_create_case"
+    ),
+    path(
+        KORE_PATH + "getCases", login_not_required(passthrough.GetCasesProxy.as_view()), name="api_get_cases"
+    ),
+    path(
+        KORE_PATH + "updateCase/<str:case_id>",
+        login_not_required(gateway.UpdateCaseProxy.as_view()),
+        name="api_update_case",
+    ),
+    path(
+        KORE_PATH + "createTask",
+        login_not_required(gateway.CreateTaskProxy.as_view()),
+        name="api_create_task",
+    ),
+    path(
+        KORE_PATH + "getTasks", login_not_required(passthrough.GetTasksProxy.as_view()), name="api_get_tasks"
+    ),
+    path(
+        KORE_PATH + "updateTask/<str:task_id>",
+        login_not_required(gateway.UpdateTaskProxy.as_view()),
+        name="api_update_task",
     ),
     path("api/v1/cases/", login_not_required(read.CaseListAPI.as_view()), name="api_case_list"),
     # Up to 18 digits: any id the database can hold; longer is a JSON 404 below, never an overflow.

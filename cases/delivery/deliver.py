@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from cases.delivery import pacing, reconcile
+from cases.delivery import fair, pacing, reconcile
 from cases.delivery.outcomes import DeliveryResult, record_delivery, record_failure, release
 from cases.kore.client import KoreClient
 from cases.kore.errors import KoreError
@@ -27,7 +27,7 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
        retrying and due; a second worker, a duplicate task or a double click finds nothing
        to claim. Works the same on SQLite, where ``select_for_update`` does nothing.
     2. If an earlier attempt may have created the case, look it up first (cases/delivery/reconcile.py).
-    3. Wait for a rate-limit slot, send createCase, record the outcome.
+    3. Wait for its turn at the rate limit (fair.py), send createCase, record the outcome.
 
     A caller that has just created the case may pass it in to spare reading it again, and, if
     it stored it already claimed (``case_submit(claimed=True)``, unpaced streams only), say so.
@@ -46,10 +46,15 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
     slot = None
     limit = pacing.account_limit(case.stream)
     if limit:
-        slot = pacing.claim_for(case.stream, limit=limit)
+        slot = fair.wait_for_turn(
+            case.stream,
+            fair.share_of_case(case),
+            limit=limit,
+            give_up_after=settings.KORE_PACING_HORIZON_SECONDS,
+        )
         if slot is None:
-            # Every slot in the horizon is taken: come back later. Noting the time on the row
-            # tells the sweep this case's task is alive.
+            # No turn within the horizon (others' turns, or every slot taken): come back later.
+            # Noting the time on the row tells the sweep this case's task is alive.
             retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
             Case.objects.filter(pk=case.pk, state__in=[State.QUEUED, State.RETRYING]).update(
                 next_attempt_at=timezone.now() + timedelta(seconds=retry_in),

@@ -1,4 +1,5 @@
 """Pacing calls to Kore.ai under its per-account rate limit, shared by every process.
+Which caller gets which slot, fairly between kinds of work and API clients, is fair.py.
 
 Kore allows 60 requests a minute per account. Time is cut into slots of ``window / (limit - 1)``
 seconds and a caller may send only in the first half of a slot it claimed with ``cache.add``
@@ -82,59 +83,3 @@ def claim_for(stream: Stream, *, limit: int | None = None) -> Slot | None:
         window=settings.KORE_RATE_WINDOW_SECONDS,
         horizon=settings.KORE_PACING_HORIZON_SECONDS,
     )
-
-
-def wait_for_slot(stream: Stream, *, limit: int, give_up_after: float) -> Slot | None:
-    """Block until this process holds a slot it can still send in, or None after
-    ``give_up_after`` seconds: for a workflow that makes several calls in a row (a look-up
-    reading page after page), each call taking its own slot."""
-    deadline = time.time() + give_up_after
-    while time.time() < deadline:
-        slot = claim_for(stream, limit=limit)
-        if slot is not None:
-            time.sleep(slot.wait())
-            if time.time() < slot.ends_at:
-                return slot
-            continue
-        time.sleep(
-            min(slot_seconds(limit, settings.KORE_RATE_WINDOW_SECONDS), max(0.0, deadline - time.time()))
-        )
-    return None
-
-
-def claim_spare_slot(stream: Stream, *, limit: int, share: float) -> Slot | None:
-    """A slot for background work (the sync), claimed only where deliveries lose at most one
-    slot by it: the next sendable slot, and only while this window's background calls stay
-    under ``share`` of the account's budget. None: wait a slot and ask again."""
-    cache = caches[CACHE_ALIAS]
-    window = settings.KORE_RATE_WINDOW_SECONDS
-    length = slot_seconds(limit, window)
-    now = time.time()
-    index = math.floor(now / length)
-    if now - index * length > length * 0.4:
-        index += 1  # too little of the current slot's sending half is left
-    key = stream.rate_limit_key()
-    budget_key = f"spare:{key}:{math.floor(index * length / window)}"
-    cache.add(budget_key, 0, timeout=int(window * 2) + 2)
-    if (cache.get(budget_key) or 0) >= max(1, math.floor(share * max(limit - 1, 1))):
-        return None
-    if not cache.add(f"slot:{key}:{length:.6f}:{index}", 1, timeout=int(window * 2) + 2):
-        return None
-    cache.incr(budget_key)
-    return Slot(starts_at=index * length, ends_at=index * length + length / 2)
-
-
-def wait_for_spare_slot(stream: Stream, *, limit: int, share: float, give_up_after: float) -> Slot | None:
-    """Block until a spare slot (``claim_spare_slot``) can be sent in, or None after
-    ``give_up_after`` seconds: the caller pauses rather than fails."""
-    deadline = time.time() + give_up_after
-    length = slot_seconds(limit, settings.KORE_RATE_WINDOW_SECONDS)
-    while time.time() < deadline:
-        slot = claim_spare_slot(stream, limit=limit, share=share)
-        if slot is not None:
-            time.sleep(slot.wait())
-            if time.time() < slot.ends_at:
-                return slot
-            continue
-        time.sleep(min(length / 2, max(0.0, deadline - time.time())))
-    return None

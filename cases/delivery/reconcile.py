@@ -15,13 +15,14 @@ The rule (docs/delivery.md, "No duplicates"):
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cases.delivery import pacing
+from cases.delivery import fair
 from cases.delivery.outcomes import (
     DeliveryResult,
     finish_failure,
@@ -86,8 +87,11 @@ def look_up_before_sending(case: Case, client: KoreClient, *, limit: int) -> Del
         nonlocal pages
         # The first page uses the slot the caller holds; each later page waits for its own.
         wait = settings.KORE_PACING_HORIZON_SECONDS * 4
-        if pages and limit and pacing.wait_for_slot(stream, limit=limit, give_up_after=wait) is None:
-            raise _NoSlot
+        if pages and limit:
+            slot = fair.wait_for_turn(stream, fair.share_of_case(case), limit=limit, give_up_after=wait)
+            if slot is None:
+                raise _NoSlot
+            time.sleep(slot.wait())
         pages += 1
         # Still alive: the sweep takes back only sends that stopped moving.
         Case.objects.filter(pk=case.pk, state=State.SENDING).update(sending_started_at=timezone.now())

@@ -87,6 +87,54 @@ def parse_case(data: Any) -> KoreCase:
     )
 
 
+@dataclass
+class KoreTask:
+    """A task as Kore returned it (createTask and updateTask answer it whole, getTasks trimmed):
+    the dict in ``raw`` plus what the portal shows. A getTasks status or priority has no ``_id``."""
+
+    raw: dict
+    kore_id: str
+    ref_id: str = ""
+    case_id: str = ""
+    case_ref_id: str = ""
+    name: str = ""
+    status_id: str = ""
+    status_name: str = ""
+    status_category: str = ""
+    priority_id: str = ""
+    priority_name: str = ""
+    priority_color: str = ""
+    kore_created_at: datetime | None = None
+    kore_updated_at: datetime | None = None
+    http_status: int | None = None
+    elapsed: float | None = None
+
+
+def parse_task(data: Any) -> KoreTask:
+    """Read a task dict from createTask, getTasks or updateTask; one without ``_id`` is malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
+        raise KoreMalformed(
+            "Kore's answer is not a task: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
+        )
+    status, priority = _object(data.get("status")), _object(data.get("priority"))
+    return KoreTask(
+        raw=data,
+        kore_id=data["_id"],
+        ref_id=_text(data.get("refId")),
+        case_id=_text(data.get("caseId")),
+        case_ref_id=_text(data.get("caseRefId")),
+        name=_text(data.get("name")),
+        status_id=_text(status.get("_id")),
+        status_name=_text(status.get("name")),
+        status_category=_text(status.get("statusCategory")),
+        priority_id=_text(priority.get("_id")),
+        priority_name=_text(priority.get("name")),
+        priority_color=_text(priority.get("color")),
+        kore_created_at=parse_kore_datetime(data.get("createdAt")),
+        kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
+    )
+
+
 def _assignee(data: dict) -> tuple[str, str, str]:
     """(kind, id, name) of whoever works the case: an agent (``currAssignee``), a queue
     (``assigneeType: queues``, the first of ``queues``, ids or ``{_id, name}``), or nobody."""

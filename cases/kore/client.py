@@ -13,11 +13,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import jwt
 import requests
 
-from cases.kore.answers import KoreCase, is_rate_limit_answer, kore_messages, parse_case
+from cases.kore.answers import KoreCase, KoreTask, is_rate_limit_answer, kore_messages, parse_case, parse_task
 from cases.kore.errors import (
     KoreAuthError,
     KoreError,
@@ -60,8 +61,10 @@ class StreamConfig:
     account_id: str = ""
     extra_headers: dict[str, str] = field(default_factory=dict)
 
-    def endpoint(self, name: str) -> str:
-        return self.host.rstrip("/") + API_PATH.format(stream_id=self.stream_id, endpoint=name)
+    def endpoint(self, name: str, object_id: str | None = None) -> str:
+        """The URL of an endpoint; ``object_id`` (a case or task id) is one path segment, quoted."""
+        path = name if object_id is None else f"{name}/{quote(object_id, safe='')}"
+        return self.host.rstrip("/") + API_PATH.format(stream_id=self.stream_id, endpoint=path)
 
 
 # --- The client --------------------------------------------------------------------------
@@ -146,13 +149,53 @@ class KoreClient:
             )
         return payload
 
+    def update_case(self, case_id: str, body: dict) -> KoreCase:
+        """POST updateCase/{caseId}. Kore answers a trimmed case (no assignee, ``ETA`` "")."""
+        payload, status, elapsed = self._post("updateCase", body, object_id=case_id)
+        return self._case_answer(payload, status, elapsed, "updateCase")
+
+    def create_task(self, body: dict) -> KoreTask:
+        """POST createTask. Returns the parsed task or raises a KoreError subclass."""
+        payload, status, elapsed = self._post("createTask", body)
+        return self._task_answer(payload, status, elapsed, "createTask")
+
+    def get_tasks(self, filters: dict) -> dict:
+        """POST getTasks (paged by ``skip``/``limit``); returns ``{results, …}`` of trimmed tasks."""
+        payload, status, elapsed = self._post("getTasks", filters)
+        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+            raise KoreMalformed(
+                "Kore's answer to getTasks has no results list.", status=status, elapsed=elapsed
+            )
+        return payload
+
+    def update_task(self, task_id: str, body: dict) -> KoreTask:
+        """POST updateTask/{taskId}: updateCase's keys, applied to a task."""
+        payload, status, elapsed = self._post("updateTask", body, object_id=task_id)
+        return self._task_answer(payload, status, elapsed, "updateTask")
+
+    @staticmethod
+    def _case_answer(payload: Any, status: int, elapsed: float, endpoint: str) -> KoreCase:
+        case = parse_case(payload) if isinstance(payload, dict) else None
+        if case is None:
+            raise KoreMalformed(f"Kore's answer to {endpoint} is not a case.", status=status, elapsed=elapsed)
+        case.http_status, case.elapsed = status, elapsed
+        return case
+
+    @staticmethod
+    def _task_answer(payload: Any, status: int, elapsed: float, endpoint: str) -> KoreTask:
+        task = parse_task(payload) if isinstance(payload, dict) else None
+        if task is None:
+            raise KoreMalformed(f"Kore's answer to {endpoint} is not a task.", status=status, elapsed=elapsed)
+        task.http_status, task.elapsed = status, elapsed
+        return task
+
     def check_connection(self) -> str:
         """Ask for one case: proves the host answers and the credentials are accepted."""
         self.get_cases({"page": 1, "limit": 1, "skip": 0})
         return "Connected: Kore.ai answered and accepted the credentials."
 
-    def _post(self, endpoint: str, body: dict) -> tuple[Any, int, float]:
-        url = self.config.endpoint(endpoint)
+    def _post(self, endpoint: str, body: dict, *, object_id: str | None = None) -> tuple[Any, int, float]:
+        url = self.config.endpoint(endpoint, object_id)
         started = time.monotonic()
         try:
             response = self.session.post(

@@ -8,11 +8,14 @@
 - ``open_cases``: what an open case is, as a Q and as SQL; ``words``: word search; ``sql``:
   shared SQL expressions;
 - ``counts``: the counts the database keeps for the dashboard;
-- ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity.
+- ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity;
+- ``actions``: working cases from the portal: changes of cases and tasks (CaseAction), tasks
+  (CaseTask), task templates, bulk changes.
 
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
 
+from cases.models.actions import BulkAction, CaseAction, CaseTask, TaskTemplate
 from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
 from cases.models.history import CaseChange
@@ -27,9 +30,12 @@ __all__ = [
     "OPEN_CASES",
     "ApiClient",
     "AuditEvent",
+    "BulkAction",
     "Case",
+    "CaseAction",
     "CaseChange",
     "CaseQuerySet",
+    "CaseTask",
     "CaseTemplate",
     "ColumnsSQL",
     "CreatedCount",
@@ -47,5 +53,6 @@ __all__ = [
     "Stream",
     "StreamSync",
     "SyncLease",
+    "TaskTemplate",
     "UtcDay",
 ]

@@ -237,6 +237,9 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # add_case: submit cases; view_case: browse them; change_case: manage any delivery;
+        # act_on_case: change cases and tasks at Kore (cases/people/roles.py).
+        permissions = [("act_on_case", "Can change cases and their tasks at Kore")]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(state="delivered") | Q(kore_id__isnull=False),

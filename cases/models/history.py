@@ -14,6 +14,7 @@ class CaseChange(models.Model):
 
     class Field(models.TextChoices):
         NAME = "name", "Title"
+        DESCRIPTION = "desc", "Description"
         STATUS = "status", "Status"
         PRIORITY = "priority", "Priority"
         ASSIGNEE = "assignee", "Assignee"
@@ -27,7 +28,10 @@ class CaseChange(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
     seen_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(
-        max_length=20, default="sync", help_text="sync, refresh or the action that saw it"
+        max_length=20,
+        default="sync",
+        help_text="sync, refresh, full read, gateway (a read through the API), or portal or api "
+        "(a change made there)",
     )
 
     class Meta:

@@ -177,9 +177,21 @@ class CaseTemplate(models.Model):
         return timezone.now() + timedelta(hours=self.default_due_hours)
 
 
+# The six case endpoints of Kore the gateway serves under Kore's own paths.
+KORE_ENDPOINTS = ("createCase", "getCases", "updateCase", "createTask", "getTasks", "updateTask")
+READ_ENDPOINTS = ("getCases", "getTasks")
+# What a client made before the gateway served all six may do: what it could then.
+LEGACY_ENDPOINTS = ("createCase", "getCases", "getTasks")
+
+
+def all_endpoints() -> list[str]:
+    return list(KORE_ENDPOINTS)
+
+
 class ApiClient(models.Model):
-    """A tool allowed to create and read cases through the portal's API, Kore-style: it signs an
-    HS256 JWT (``appId`` = its client id) with its secret, and may use only its streams."""
+    """A tool allowed to use the portal's gateway and read API, Kore-style: it signs an HS256 JWT
+    (``appId`` = its client id) with its secret, may use only its streams and only the Kore
+    endpoints it was given, and shares the account's rate limit with the others by its weight."""
 
     name = models.CharField(max_length=120, unique=True)
     client_id = models.CharField(max_length=64, unique=True, editable=False)
@@ -189,12 +201,23 @@ class ApiClient(models.Model):
     is_active = models.BooleanField("Active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The Kore endpoints it may call (KORE_ENDPOINTS); the read API goes with getCases.
+    endpoints = models.JSONField(default=all_endpoints, blank=True)
+    weight = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Its share of the rate limit against the other API clients waiting "
+        "(2: twice as many calls).",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def may_call(self, endpoint: str) -> bool:
+        return endpoint in (self.endpoints or [])
 
     def set_secret(self, secret: str) -> None:
         self.secret_encrypted = crypto.encrypt(secret, purpose=API_CLIENT_SECRET_PURPOSE)
@@ -210,12 +233,17 @@ class ApiClient(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """An ``Idempotency-Key`` an API client sent with a createCase, and the case it produced."""
+    """An ``Idempotency-Key`` an API client sent with a write, and what it produced: the case of a
+    createCase, the change of an updateCase or updateTask, the task of a createTask."""
 
     api_client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="idempotency_keys")
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
-    case = models.ForeignKey("Case", on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey("Case", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    action = models.ForeignKey(
+        "CaseAction", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    task = models.ForeignKey("CaseTask", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

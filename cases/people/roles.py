@@ -1,10 +1,12 @@
 """Who may do what. Three roles, each a Django group holding permissions:
 
 - **Administrators** manage streams, templates, API clients and users, and see every stream;
-- **Agents** submit and browse cases of the streams they are members of;
-- **Viewers** browse the cases of the streams they are members of.
+- **Agents** submit, browse and work (change at Kore, add tasks to) any case of the streams they
+  are members of;
+- **Viewers** browse the cases of the streams they are members of; they cannot act on them.
 
-Views check permissions (``cases.manage_portal``, ``cases.add_case``, ``cases.view_case``), never
+Views check permissions (``cases.manage_portal``, ``cases.add_case``, ``cases.view_case``,
+``cases.act_on_case``; ``cases.change_case`` means "manage any delivery"), never
 group names, so a superuser or a custom group with the same permissions works too. What a person
 sees is limited by stream membership (``Stream.members``) everywhere: lists, search, export,
 dashboard and API, through ``visible_streams`` (cases/models/streams.py, the one rule).
@@ -41,6 +43,7 @@ VIEWER = "viewer"
 MANAGE_PORTAL = "cases.manage_portal"
 SUBMIT_CASES = "cases.add_case"
 MANAGE_ANY_DELIVERY = "cases.change_case"
+ACT_ON_CASES = "cases.act_on_case"
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,16 @@ ROLES = {
             ADMINISTRATOR,
             "Administrators",
             "Administrator",
-            (MANAGE_PORTAL, VIEW_ALL_STREAMS, SUBMIT_CASES, MANAGE_ANY_DELIVERY, BROWSE_CASES),
+            (MANAGE_PORTAL, VIEW_ALL_STREAMS, SUBMIT_CASES, MANAGE_ANY_DELIVERY, ACT_ON_CASES, BROWSE_CASES),
             "Manages streams, templates, API clients and users; sees every stream.",
         ),
-        Role(AGENT, "Agents", "Agent", (SUBMIT_CASES, BROWSE_CASES), "Submits cases; browses their streams."),
+        Role(
+            AGENT,
+            "Agents",
+            "Agent",
+            (SUBMIT_CASES, ACT_ON_CASES, BROWSE_CASES),
+            "Submits cases and works the cases of their streams.",
+        ),
         Role(VIEWER, "Viewers", "Viewer", (BROWSE_CASES,), "Browses cases of their streams."),
     )
 }
@@ -159,4 +168,7 @@ browse_permission_required = permission_needed(
 )
 submit_permission_required = permission_needed(
     SUBMIT_CASES, "Only agents and administrators can submit cases."
+)
+act_permission_required = permission_needed(
+    ACT_ON_CASES, "Only agents and administrators can change cases at Kore."
 )

@@ -1,7 +1,7 @@
 """Applying what Kore answered onto the local records, one page of cases at a time.
 
 - **Never backwards.** A known case changes only when Kore's ``updatedAt`` is newer than the
-  stored one; each changed field (title, status, priority, assignee, due date) leaves a
+  stored one; each changed field (title, description, status, priority, assignee, due date) leaves a
   ``CaseChange`` in the case's history.
 - **Empty is missing.** A key that is absent or empty (``ETA: ""``, a priority without colour)
   never replaces a stored value; only Kore's explicit "unassigned" clears an assignee.
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from cases.kore.answers import KoreCase, parse_case, priority_score
 from cases.kore.errors import KoreMalformed
@@ -29,6 +30,15 @@ from cases.models.cases import fit_column
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
+# What a case takes from Kore's answers (_take_values), what is written every time, and what
+# applying never reads.
+TAKEN = (
+    "name", "status_name", "status_category", "status_kore_id", "priority_name", "priority_color",
+    "priority_score", "priority_kore_id", "assignee_name", "due_date", "desc", "requester_name",
+    "requester_email",
+)  # fmt: skip
+ALWAYS_WRITTEN = ("kore_case", "kore_updated_at", "kore_seen_at", "kore_missing_since", "updated_at")
+UNREAD = ("request_body", "review_candidates")
 
 
 @dataclass
@@ -59,14 +69,27 @@ def _shown(case: Case, name: str) -> str:
 class CaseApplier:
     """Applies pages of Kore's cases for one stream; keeps what it needs across pages."""
 
-    def __init__(self, stream: Stream, *, seen_at: datetime, source: str = "sync"):
-        self.stream, self.seen_at, self.source = stream, seen_at, source
-        self.templates: dict[str, CaseTemplate] = {}
-        for template in CaseTemplate.objects.filter(stream=stream):
-            self.templates.setdefault(template.template_id.casefold(), template)
-            self.templates.setdefault(template.name.strip().casefold(), template)
+    def __init__(self, stream: Stream, *, seen_at: datetime, source: str = "sync", note_seen: bool = True):
+        """``note_seen``: note when each case was read (the sync's missing-case rule reads it);
+        a read through the gateway answering one case leaves it, to stay cheap."""
+        self.stream, self.seen_at, self.source, self.note_seen = stream, seen_at, source, note_seen
+        self._templates: dict[str, CaseTemplate] | None = None
+        self._fresh: dict[str, Case] = {}
+        self._fresh_updated_at: dict[int, datetime | None] = {}
 
-    def apply(self, raws: list[dict]) -> Applied:
+    @property
+    def templates(self) -> dict[str, CaseTemplate]:
+        """The stream's templates by id and name, read once, when a case made at Kore needs one."""
+        if self._templates is None:
+            self._templates = {}
+            for template in CaseTemplate.objects.filter(stream=self.stream):
+                self._templates.setdefault(template.template_id.casefold(), template)
+                self._templates.setdefault(template.name.strip().casefold(), template)
+        return self._templates
+
+    def apply(self, raws: list[dict], *, known: dict[str, Case] | None = None) -> Applied:
+        """Apply a page of Kore's cases. ``known``: cases (by Kore id) the caller has just read
+        whole; each is written only if its row is still as read (else it is read again)."""
         result = Applied()
         found: list[KoreCase] = []
         for raw in raws:
@@ -76,7 +99,13 @@ class CaseApplier:
                 logger.warning("sync: a case without _id in stream %s was skipped", self.stream.stream_id)
         if not found:
             return result
-        known = {case.kore_id: case for case in Case.objects.filter(kore_id__in=[f.kore_id for f in found])}
+        self._fresh = dict(known or {})
+        wanted = [f.kore_id for f in found if f.kore_id not in self._fresh]
+        known = dict(self._fresh)
+        if wanted:
+            known.update(
+                (case.kore_id, case) for case in Case.objects.filter(kore_id__in=wanted).defer(*UNREAD)
+            )
         in_flight = self._submissions_in_flight() if len(known) < len(found) else []
         untouched, new = [], []
         for kore_case in found:
@@ -90,11 +119,12 @@ class CaseApplier:
                     new.append(self._made_at_kore(kore_case))
             elif case.state != State.DELIVERED:
                 continue  # still being delivered (or adopted): delivery writes it
-            elif self._update(case, kore_case):
-                result.changed += 1
             else:
-                untouched.append(case.pk)
-        if untouched:
+                updated, changed = self._update(case, kore_case)
+                result.changed += changed
+                if not updated:
+                    untouched.append(case.pk)
+        if untouched and self.note_seen:
             Case.objects.filter(pk__in=untouched).update(kore_seen_at=self.seen_at, kore_missing_since=None)
         result.new += self._insert(new)
         return result
@@ -175,21 +205,24 @@ class CaseApplier:
 
     # --- cases the portal knows ----------------------------------------------------------
 
-    def _update(self, case: Case, kore_case: KoreCase) -> bool:
-        """Apply a newer answer; True when a field people see changed."""
+    def _update(self, case: Case, kore_case: KoreCase) -> tuple[bool, bool]:
+        """Apply a newer answer: (written at all, a field people see changed)."""
         newer = kore_case.kore_updated_at is not None and (
             case.kore_updated_at is None or kore_case.kore_updated_at > case.kore_updated_at
         )
         if not newer:
-            return False
+            return False, False
         before = {
             name: _shown(case, name)
-            for name in ("name", "status_name", "priority_name", "assignee_name", "due_date")
+            for name in ("name", "desc", "status_name", "priority_name", "assignee_name", "due_date")
         }
+        stored = {name: getattr(case, name) for name in TAKEN}
+        self._fresh_updated_at[case.pk] = case.kore_updated_at
         self._take_values(case, kore_case)
         after = {name: _shown(case, name) for name in before}
-        tracked = {"name": Field.NAME, "status_name": Field.STATUS, "priority_name": Field.PRIORITY,
-                   "assignee_name": Field.ASSIGNEE, "due_date": Field.DUE_DATE}  # fmt: skip
+        tracked = {"name": Field.NAME, "desc": Field.DESCRIPTION, "status_name": Field.STATUS,
+                   "priority_name": Field.PRIORITY, "assignee_name": Field.ASSIGNEE,
+                   "due_date": Field.DUE_DATE}  # fmt: skip
         changes = [
             CaseChange(
                 case=case,
@@ -203,10 +236,26 @@ class CaseApplier:
             for name in tracked
             if before[name] != after[name]
         ]
-        with transaction.atomic():
-            case.save()
-            CaseChange.objects.bulk_create(changes)
-        return bool(changes)
+        # Only what changed is written: the row keeps its body unread and unwritten, and the
+        # word index and the kept counts are touched only when their columns change.
+        written = [name for name in TAKEN if getattr(case, name) != stored[name]] + list(ALWAYS_WRITTEN)
+        # No savepoint of its own when a caller's transaction holds this (a confirmed change).
+        with transaction.atomic(savepoint=False):
+            if case.kore_id in self._fresh:
+                # Read by the caller, not here: written only if nobody wrote it since.
+                values = {name: getattr(case, name) for name in written if name != "updated_at"}
+                moved = Case.objects.filter(
+                    pk=case.pk, kore_updated_at=self._fresh_updated_at[case.pk]
+                ).update(**values, updated_at=timezone.now())
+                if not moved:
+                    self._fresh.pop(case.kore_id)
+                    again = Case.objects.defer(*UNREAD).get(pk=case.pk)
+                    return self._update(again, kore_case)
+            else:
+                case.save(update_fields=written)
+            if changes:
+                CaseChange.objects.bulk_create(changes)
+        return True, bool(changes)
 
     def _take_values(self, case: Case, kore_case: KoreCase) -> None:
         """Kore's values onto the case, except the empty ones (empty is missing)."""

@@ -44,10 +44,12 @@ class Learner:
             if case.assignee_kind in ("agent", "queue") and case.assignee_id and case.assignee_name:
                 self.assignees[(case.assignee_kind, case.assignee_id)] = case.assignee_name[:200]
 
-    def save(self, *, seen_at: datetime) -> None:
-        """Insert what is new, update what changed (an empty colour never wipes a known one)."""
-        self._save(KoreStatus, self.statuses, seen_at)
-        self._save(KorePriority, self.priorities, seen_at)
+    def save(self, *, seen_at: datetime, only_changes: bool = False) -> None:
+        """Insert what is new, update what changed (an empty colour never wipes a known one).
+        ``only_changes``: leave rows that did not change as they are (a read through the
+        gateway: no write for what the portal knows already)."""
+        self._save(KoreStatus, self.statuses, seen_at, only_changes)
+        self._save(KorePriority, self.priorities, seen_at, only_changes)
         known = {(a.kind, a.kore_id): a for a in KoreAssignee.objects.filter(stream=self.stream)}
         for (kind, kore_id), name in self.assignees.items():
             row = known.get((kind, kore_id))
@@ -58,10 +60,10 @@ class Learner:
                     kore_id=kore_id,
                     defaults={"name": name, "last_seen_at": seen_at},
                 )
-            else:
+            elif not (only_changes and row.name == name):
                 KoreAssignee.objects.filter(pk=row.pk).update(name=name, last_seen_at=seen_at)
 
-    def _save(self, model, seen: dict[str, dict], seen_at: datetime) -> None:
+    def _save(self, model, seen: dict[str, dict], seen_at: datetime, only_changes: bool = False) -> None:
         known = {row.kore_id: row for row in model.objects.filter(stream=self.stream)}
         for kore_id, values in seen.items():
             row = known.get(kore_id)
@@ -71,4 +73,6 @@ class Learner:
                 )
                 continue
             changed = {key: value for key, value in values.items() if value not in ("", None)}
+            if only_changes and all(getattr(row, key) == value for key, value in changed.items()):
+                continue
             model.objects.filter(pk=row.pk).update(**changed, last_seen_at=seen_at)

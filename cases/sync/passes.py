@@ -11,27 +11,30 @@ Kore offers no "updated since" filter and no fetch by id. A pass reads:
    asked for by status, newest update first (``sortBy: updatedDate``) until the updates are
    older than the last pass; when Kore does not sort that way, by status and creation window.
    One Kore no longer returns at all is flagged, never deleted.
+4. for a stream that uses tasks, its tasks the same way (sync/case_tasks.py).
 
-Every page takes a slot of the account's rate limit that deliveries leave (at most
-KORE_SYNC_SHARE of it, see delivery/pacing.py); with none left in time the pass pauses and
-continues at the next one. Every read is bounded by KORE_SYNC_MAX_PAGES.
+Every page takes a slot of the account's rate limit in the sync's turn (delivery/fair.py: at
+least its floor, more when nobody else waits); with none in time the pass pauses and continues
+at the next one. Every read is bounded by KORE_SYNC_MAX_PAGES.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from cases.delivery import pacing
+from cases.delivery import fair, pacing
 from cases.kore.client import KoreClient
 from cases.kore.dates import format_kore_datetime
 from cases.kore.paging import PagedRead, UpdatedSince
 from cases.models import Case, KoreStatus, Stream
 from cases.models.open_cases import CLOSED_CATEGORIES
 from cases.sync.apply import Applied, CaseApplier
+from cases.sync.case_tasks import sync_tasks
 from cases.sync.learn import Learner
 from cases.sync.lease import Lease
 
@@ -53,28 +56,36 @@ class PassResult:
     missing: int = 0
     complete: bool = True
     paused: bool = False
+    tasks_changed: int = 0
 
 
 class PacedFetch:
-    """getCases calls for background work: each in a spare slot of the account's budget (at most
-    KORE_SYNC_SHARE of it, deliveries first), the lease renewed first, counted."""
+    """getCases (and getTasks) calls for background work: each in the sync's turn at the
+    account's rate limit, the lease renewed first, counted."""
 
     def __init__(self, stream: Stream, lease: Lease | None):
         self.stream, self.lease, self.calls = stream, lease, 0
         self.client = KoreClient(stream.kore_config())
         self.limit = pacing.account_limit(stream)
 
-    def __call__(self, filters: dict) -> dict:
+    def _turn(self) -> None:
         if self.limit:
-            slot = pacing.wait_for_spare_slot(
-                self.stream, limit=self.limit, share=settings.KORE_SYNC_SHARE, give_up_after=30.0
-            )
+            slot = fair.wait_for_turn(self.stream, fair.SYNC, limit=self.limit, give_up_after=30.0)
             if slot is None:
                 raise Paused
+            time.sleep(slot.wait())
         if self.lease is not None:
             self.lease.renew()
         self.calls += 1
+
+    def __call__(self, filters: dict) -> dict:
+        self._turn()
         return self.client.get_cases(filters)
+
+    def tasks(self, filters: dict) -> dict:
+        """getTasks, paced and counted like getCases."""
+        self._turn()
+        return self.client.get_tasks(filters)
 
 
 class StreamPass:
@@ -111,6 +122,13 @@ class StreamPass:
             self.result.complete = unresolved.complete and created.complete
             if unresolved.complete:
                 self._closed_meanwhile(unresolved.seen)
+            self.result.tasks_changed = sync_tasks(
+                self.stream,
+                self.fetch.tasks,
+                since=self.since,
+                until=self.started + margin,
+                max_pages=max_pages,
+            )
         except Paused:
             self.result.paused = True
             self.result.complete = False

@@ -4,13 +4,14 @@ Kore does not find it that way, nothing changes and the page says so."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from cases.delivery import pacing
+from cases.delivery import fair, pacing
 from cases.kore.client import KoreClient
 from cases.kore.dates import format_kore_datetime
 from cases.kore.errors import KoreError, KoreRateLimited
@@ -38,15 +39,14 @@ def case_refresh(*, case: Case) -> Refreshed:
     client, limit = KoreClient(stream.kore_config()), pacing.account_limit(stream)
 
     def fetch(query: dict) -> dict:
-        # A person is waiting: a slot as a delivery would take one, not the sync's spare ones.
-        if (
-            limit
-            and pacing.wait_for_slot(
-                stream, limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS * 2
+        # A person is waiting: people's turn, not the sync's.
+        if limit:
+            slot = fair.wait_for_turn(
+                stream, fair.PEOPLE, limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS * 2
             )
-            is None
-        ):
-            raise KoreRateLimited("Kore's rate limit is in use; try again in a moment.")
+            if slot is None:
+                raise KoreRateLimited("Kore's rate limit is in use; try again in a moment.")
+            time.sleep(slot.wait())
         return client.get_cases(query)
 
     created = case.kore_created_at or case.created_at

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from cases.api import clients
 from cases.models import ApiClient, Stream
+from cases.models.streams import KORE_ENDPOINTS
 from cases.people.audit import audit_record
 from cases.people.roles import administrator_required
 
@@ -19,12 +20,27 @@ class ApiClientForm(forms.ModelForm):
         queryset=Stream.objects.order_by("name"),
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="The streams this client may create cases on and read.",
+        help_text="The streams this client may use.",
+    )
+    endpoints = forms.MultipleChoiceField(
+        choices=[(name, name) for name in KORE_ENDPOINTS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Kore endpoints",
+        help_text="What it may call through the gateway, under Kore's own paths; the read API goes "
+        "with getCases.",
     )
 
     class Meta:
         model = ApiClient
-        fields = ["name", "streams", "is_active"]
+        fields = ["name", "streams", "endpoints", "weight", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["weight"].required = False
+
+    def clean_weight(self) -> int:
+        return self.cleaned_data.get("weight") or 1
 
 
 def _show_secret_once(request: HttpRequest, client: ApiClient, secret: str) -> HttpResponse:
@@ -41,10 +57,15 @@ def api_client_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 def api_client_new(request: HttpRequest) -> HttpResponse:
-    form = ApiClientForm(request.POST or None, initial={"is_active": True})
+    form = ApiClientForm(
+        request.POST or None, initial={"is_active": True, "endpoints": list(KORE_ENDPOINTS), "weight": 1}
+    )
     if request.method == "POST" and form.is_valid():
         client, secret = clients.api_client_create(
-            name=form.cleaned_data["name"], streams=form.cleaned_data["streams"]
+            name=form.cleaned_data["name"],
+            streams=form.cleaned_data["streams"],
+            endpoints=form.cleaned_data["endpoints"],
+            weight=form.cleaned_data["weight"],
         )
         audit_record(request=request, action="api_client.created", target=client)
         return _show_secret_once(request, client, secret)

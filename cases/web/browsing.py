@@ -19,11 +19,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from cases import browse
 from cases.browse import exports
 from cases.browse.dashboard import dashboard_figures
-from cases.models import Case, SavedView, StreamSync
+from cases.models import Case, CaseAction, SavedView, StreamSync
 from cases.models.streams import within_visible_streams
 from cases.models.words import search_kind
 from cases.people.audit import audit_record
 from cases.people.roles import browse_permission_required
+from cases.web.bulk import bulk_choices
 
 # --- Dashboard ---------------------------------------------------------------------------
 
@@ -63,7 +64,13 @@ def case_list(request: HttpRequest) -> HttpResponse:
     choices = browse.FilterChoices.load(request.user, with_values=not partial)
     result = browse.browse_cases(request.user, request.GET, choices=choices)
     filters = set_filters(request.GET)
+    bulk = bulk_choices(request)
+    # Acting on one stream's cases, the list marks those with a change pending at Kore.
+    shown = [case.pk for case in result.cases] if bulk and result.ok else []
+    pending = CaseAction.objects.pending().filter(case__in=shown) if shown else None
     context = {
+        "bulk": bulk,
+        "pending_ids": set(pending.values_list("case_id", flat=True)) if pending is not None else set(),
         "partial": partial,
         "case_views": one_click_views(request),
         # The panel folds away when none of its filters is set (the search box stays outside).

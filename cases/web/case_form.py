@@ -23,7 +23,9 @@ class DueDateInput(forms.DateTimeInput):
 
     def format_value(self, value):
         if isinstance(value, datetime):
-            return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+            # Django hands an initial value over already in the current time zone, naive.
+            local = timezone.localtime(value) if timezone.is_aware(value) else value
+            return local.strftime("%Y-%m-%dT%H:%M")
         return value
 
 

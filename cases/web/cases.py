@@ -19,6 +19,7 @@ from cases.people import roles
 from cases.people.audit import audit_record
 from cases.people.roles import browse_permission_required, submit_permission_required
 from cases.web.case_form import CaseForm
+from cases.web.case_work_forms import work_context
 
 
 def get_visible_case(request: HttpRequest, case_id: int) -> Case:
@@ -52,10 +53,9 @@ def case_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_form.html", {"form": form, "has_templates": templates.exists()})
 
 
-@browse_permission_required
-def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = get_visible_case(request, case_id)
-    context = {
+def case_detail_context(request: HttpRequest, case: Case) -> dict:
+    """Everything the case page shows but its work panel (case_work_forms.work_context)."""
+    return {
         "case": case,
         "attempts": case.attempts.all(),
         "can_manage": can_manage_delivery(request.user, case),
@@ -66,10 +66,16 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
         else "",
         "kore_case_json": json.dumps(case.kore_case, indent=2, ensure_ascii=False) if case.kore_case else "",
     }
+
+
+@browse_permission_required
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_visible_case(request, case_id)
+    context = case_detail_context(request, case)
     # While delivery is in progress the page polls this same URL for its status panel.
     if request.htmx:
         return render(request, "cases/_case_status.html", context)
-    return render(request, "cases/case_detail.html", context)
+    return render(request, "cases/case_detail.html", {**context, **work_context(request, case)})
 
 
 @browse_permission_required

@@ -1,5 +1,5 @@
-"""The configuration pages (administrators): streams with their connection check, and case
-templates. Their forms are in configuration_forms.py."""
+"""The configuration pages (administrators): streams with their connection check, case templates
+and task templates. Their forms are in configuration_forms.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases.delivery.connection import stream_check as check_connection
-from cases.models import CaseTemplate, Stream
+from cases.models import CaseTemplate, Stream, TaskTemplate
 from cases.people.audit import audit_record
 from cases.people.roles import administrator_required
-from cases.web.configuration_forms import CaseTemplateForm, StreamForm
+from cases.web.configuration_forms import CaseTemplateForm, StreamForm, TaskTemplateForm
 
 # --- Streams -----------------------------------------------------------------------------
 
@@ -118,3 +118,40 @@ def template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
         messages.success(request, f"Template “{template.name}” saved.")
         return redirect("template_list")
     return render(request, "cases/template_form.html", {"form": form, "template": template})
+
+
+# --- Task templates ----------------------------------------------------------------------
+
+
+@administrator_required
+def task_template_list(request: HttpRequest) -> HttpResponse:
+    templates = TaskTemplate.objects.select_related("stream").order_by("stream__name", "name")
+    return render(request, "cases/task_template_list.html", {"templates": templates})
+
+
+@administrator_required
+def task_template_new(request: HttpRequest) -> HttpResponse:
+    form = TaskTemplateForm(request.POST or None, initial={"stream": request.GET.get("stream")})
+    if request.method == "POST" and form.is_valid():
+        template = form.save()
+        audit_record(request=request, action="task_template.created", target=template)
+        messages.success(request, f"Task template “{template.name}” saved.")
+        return redirect("task_template_list")
+    return render(request, "cases/task_template_form.html", {"form": form})
+
+
+@administrator_required
+def task_template_edit(request: HttpRequest, template_id: int) -> HttpResponse:
+    template = get_object_or_404(TaskTemplate, pk=template_id)
+    form = TaskTemplateForm(request.POST or None, instance=template)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        audit_record(
+            request=request,
+            action="task_template.changed",
+            target=template,
+            details={"fields": form.changed_data},
+        )
+        messages.success(request, f"Task template “{template.name}” saved.")
+        return redirect("task_template_list")
+    return render(request, "cases/task_template_form.html", {"form": form, "template": template})

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from cases.kore import hostguard
-from cases.models import CaseTemplate, Stream
+from cases.models import CaseTemplate, Stream, TaskTemplate
 
 
 class StreamForm(forms.ModelForm):
@@ -86,6 +86,16 @@ class CaseTemplateForm(forms.ModelForm):
     class Meta:
         model = CaseTemplate
         fields = ["stream", "template_id", "name", "default_source", "default_due_hours", "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stream"].queryset = Stream.objects.order_by("name")
+
+
+class TaskTemplateForm(forms.ModelForm):
+    class Meta:
+        model = TaskTemplate
+        fields = ["stream", "template_id", "name", "default_source", "is_active"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -60,7 +60,7 @@ def test_one_click_views_show_their_cases_and_the_panel_folds_without_a_filter(p
         stream=template.stream,
         template=None,
         origin=Case.Origin.KORE,
-        request_body={},
+        request_body={},  # a case made at Kore keeps an empty body (migration 0015)
         name="Opened by a Kore bot",
         state=Case.State.DELIVERED,
         kore_id="ci-journey-5",

@@ -83,6 +83,7 @@ def stats(sim: Simulator) -> dict:
             "created_count": sim.created_count,
             "request_count": sim.request_count,
             "rate_limited_count": sim.rate_limited_count,
+            "calls": dict(sim.calls),
             "task_count": len(sim.tasks),
             "agent": {
                 "running": sim.agent.running,

@@ -21,7 +21,7 @@ import math
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -99,6 +99,7 @@ class Simulator:
             self.latency = 0.0
             self.request_count = 0
             self.rate_limited_count = 0
+            self.calls: Counter[str] = Counter()  # requests per endpoint, as routed
 
     @property
     def cases(self) -> list[dict]:
@@ -213,6 +214,7 @@ class Simulator:
             return SimResponse.errors(405, "Method not allowed.")
         with self._lock:
             self.request_count += 1
+            self.calls[match["endpoint"]] += 1
         if self.latency:
             time.sleep(self.latency)
 

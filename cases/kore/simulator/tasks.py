@@ -21,7 +21,8 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from cases.kore.create_case import EMAIL
+from cases.kore.create_case import problem_messages
+from cases.kore.create_task import create_task_problems
 from cases.kore.simulator.catalog import BOT, DEFAULT_PRIORITY, catalog
 from cases.kore.simulator.query import Record, iso, now_ms, page_of
 from cases.kore.simulator.responses import Refused, SimResponse, require_account
@@ -30,8 +31,6 @@ from cases.kore.simulator.updates import apply, checked_changes
 
 if TYPE_CHECKING:
     from cases.kore.simulator.core import Simulator
-
-REQUIRED_TEXT_KEYS = ("caseId", "caseRefId", "taskTmp", "name", "desc", "source")
 
 
 class TaskStore:
@@ -126,38 +125,11 @@ class TaskStore:
         return answer
 
 
-def create_task_problems(body: dict) -> list[str]:
-    """Every problem with a createTask body, in the document's terms."""
-    problems = []
-    for key in REQUIRED_TEXT_KEYS:
-        value = body.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            problems.append(f"{key} is required.")
-        elif not isinstance(value, str):
-            problems.append(f"{key} must be a string.")
-    user = body.get("userInfo")
-    if not isinstance(user, dict):
-        return [*problems, "userInfo is required and must be an object."]
-    name = user.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append("userInfo.name is required.")
-    for key in ("_id", "emailId", "phoneNumber"):
-        if user.get(key) is not None and not isinstance(user[key], str):
-            problems.append(f"userInfo.{key} must be a string.")
-    email = user.get("emailId")
-    if isinstance(email, str) and email.strip() and not EMAIL.match(email.strip()):
-        problems.append("userInfo.emailId is not a valid email address.")
-    contact = any(isinstance(user.get(key), str) and user[key].strip() for key in ("emailId", "phoneNumber"))
-    if not (isinstance(user.get("_id"), str) and user["_id"]) and not contact:
-        problems.append("userInfo.emailId or userInfo.phoneNumber is required when userInfo has no _id.")
-    return problems
-
-
 def create_task(
     sim: Simulator, stream_id: str, body: dict, headers: Mapping[str, str], _id: str
 ) -> SimResponse:
     """POST createTask (``accountId`` optional, as for createCase)."""
-    problems = create_task_problems(body)
+    problems = problem_messages(create_task_problems(body))
     case = sim.store.get(stream_id, body["caseId"]) if isinstance(body.get("caseId"), str) else None
     if isinstance(body.get("caseId"), str) and body["caseId"] and case is None:
         problems.append(f"caseId {body['caseId']} is not a case of this stream.")

@@ -1,0 +1,221 @@
+"""The gateway's workflows for the writes after createCase (updateCase, createTask, updateTask)
+and the reads it passes through (getCases, getTasks). The HTTP side is cases/api/gateway.py.
+
+- A write is stored through the outbox (a CaseAction or a CaseTask, with its Idempotency-Key
+  and audit record in the same transaction), then delivered within the call until its wait
+  runs out (the worker takes over after that), with every rule of delivery: a fair turn, one
+  claim, a read back or a look-up after a lost answer.
+- A read goes to Kore with the stream's credentials (never the caller's) in the client's turn;
+  what Kore answers updates the local record (the sync's rules), after the caller has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cases.actions import send, task_send
+from cases.actions.changes import case_change_submit, changes_of_body, task_change_submit
+from cases.actions.new_tasks import task_submit
+from cases.actions.tasks import enqueue_action, enqueue_task
+from cases.delivery import fair
+from cases.delivery.proxy import IDEMPOTENCY_WINDOW, KeyInProgress, KeyReusedWithAnotherBody
+from cases.kore.client import KoreClient
+from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
+from cases.sync.apply import CaseApplier
+from cases.sync.case_tasks import TaskApplier
+from cases.sync.learn import Learner
+
+__all__ = ["KeyInProgress", "KeyReusedWithAnotherBody"]
+
+
+class NoTurn(Exception):
+    """No turn at the rate limit came within the call's wait."""
+
+
+def write_fingerprint(stream_id: str, endpoint: str, object_id: str, body: dict) -> str:
+    canonical = json.dumps(
+        {"stream": stream_id, "endpoint": endpoint, "id": object_id, "body": body},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Written:
+    """A write's row (a change, or a new task), and whether it answers an earlier call's key."""
+
+    action: CaseAction | None = None
+    task: CaseTask | None = None
+    replayed: bool = False
+
+
+def earlier_write(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Written | None:
+    """What a write with this key did within the window, once settled (or the wait ran out);
+    None when the key is new. Raises KeyReusedWithAnotherBody for another request."""
+    IdempotencyKey.objects.filter(
+        api_client=client, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+    ).delete()
+    previous = IdempotencyKey.objects.filter(api_client=client, key=key).first()
+    if previous is None:
+        return None
+    if previous.request_hash != fingerprint or not (previous.action_id or previous.task_id):
+        raise KeyReusedWithAnotherBody
+    row = previous.action if previous.action_id else previous.task
+    while row.is_pending and time.monotonic() < wait_until:
+        time.sleep(0.05)
+        row.refresh_from_db()
+    return Written(action=row, replayed=True) if previous.action_id else Written(task=row, replayed=True)
+
+
+def _stored(store, *, client: ApiClient, key: str, fingerprint: str, on_stored, kind: str):
+    """Store the row, its key and its audit record together; a concurrent twin of the key wins."""
+    try:
+        with transaction.atomic():
+            row = store()
+            if key:
+                IdempotencyKey.objects.create(
+                    api_client=client, key=key, request_hash=fingerprint, **{kind: row}
+                )
+            if on_stored is not None:
+                on_stored(row)
+        return row, None
+    except IntegrityError:
+        earlier = earlier_write(
+            client=client, key=key, fingerprint=fingerprint, wait_until=time.monotonic() + 5
+        )
+        if earlier is None:
+            raise KeyInProgress from None
+        return None, earlier
+
+
+def update_through(
+    *,
+    client: ApiClient,
+    case: Case,
+    task: CaseTask | None,
+    body: dict,
+    key: str,
+    fingerprint: str,
+    paced: bool,
+    wait_until: float,
+    on_stored=None,
+) -> Written:
+    """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
+    delivered within the call. An unpaced stream's change is stored claimed and sent at once,
+    unless an earlier change of the case is still pending: changes of a case go in order."""
+    has_pending = getattr(case, "has_pending", None)  # the gateway read it with the case
+    if has_pending is None:
+        has_pending = CaseAction.objects.pending().filter(case=case).exists()
+    claimed = not paced and not has_pending
+
+    def store() -> CaseAction:
+        if task is not None:
+            return task_change_submit(
+                task=task, body=body, changes=changes_of_body(case, body), api_client=client,
+                enqueue=False, claimed=claimed,
+            )  # fmt: skip
+        return case_change_submit(
+            case=case, body=body, changes=changes_of_body(case, body), api_client=client,
+            enqueue=False, claimed=claimed,
+        )  # fmt: skip
+
+    action, earlier = _stored(
+        store, client=client, key=key, fingerprint=fingerprint, on_stored=on_stored, kind="action"
+    )
+    if earlier is not None:
+        return earlier
+    result = send.action_deliver(action_id=action.pk, action=action, claimed=claimed)
+    while result.action.is_pending:
+        remaining = wait_until - time.monotonic()
+        if result.claimed or remaining <= 0:
+            # A retry the worker takes from here, or the wait ran out.
+            enqueue_action(action.pk, countdown=result.retry_in if result.claimed else None)
+            break
+        time.sleep(min(remaining, result.retry_in or 0.05))
+        result = send.action_deliver(action_id=action.pk)
+    for next_id in result.then:
+        enqueue_action(next_id)
+    return Written(action=result.action)
+
+
+def create_task_through(
+    *,
+    client: ApiClient,
+    case: Case,
+    template: TaskTemplate | None,
+    body: dict,
+    key: str,
+    fingerprint: str,
+    paced: bool,
+    wait_until: float,
+    on_stored=None,
+) -> Written:
+    """createTask as an API client sent it: stored as received (with ``template`` when the portal
+    knows its ``taskTmp``), then delivered within the call."""
+
+    def store() -> CaseTask:
+        return task_submit(
+            case=case, body=body, template=template, api_client=client, enqueue=False, claimed=not paced
+        )
+
+    task, earlier = _stored(
+        store, client=client, key=key, fingerprint=fingerprint, on_stored=on_stored, kind="task"
+    )
+    if earlier is not None:
+        return earlier
+    result = task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced)
+    while result.task.is_pending:
+        remaining = wait_until - time.monotonic()
+        if result.claimed or remaining <= 0:
+            enqueue_task(task.pk, countdown=result.retry_in if result.claimed else None)
+            break
+        time.sleep(min(remaining, result.retry_in or 0.05))
+        result = task_send.task_deliver(task_id=task.pk)
+    return Written(task=result.task)
+
+
+# --- Reads ---------------------------------------------------------------------------------
+
+
+def read_through(
+    *,
+    stream: Stream,
+    endpoint: str,
+    body: dict,
+    share: fair.Share,
+    turns: fair.Turns | None,
+    give_up_after: float,
+) -> dict:
+    """getCases or getTasks with the stream's credentials, in the caller's turn. Raises
+    NoTurn, or Kore's typed errors."""
+    if turns is not None:
+        with turns.queued(share):
+            slot = turns.wait(share, give_up_after=give_up_after)
+        if slot is None:
+            raise NoTurn
+        time.sleep(slot.wait())
+    client = KoreClient(stream.kore_config())
+    return client.get_tasks(body) if endpoint == "getTasks" else client.get_cases(body)
+
+
+def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
+    """What a read answered, onto the local record: never backwards, empty is missing, cases
+    made at Kore brought in, statuses and priorities learned."""
+    results = [item for item in answer.get("results") or [] if isinstance(item, dict)]
+    if not results:
+        return
+    now = timezone.now()
+    if endpoint == "getTasks":
+        TaskApplier(stream, seen_at=now).apply(results)
+        return
+    learner = Learner(stream)
+    learner.learn(results)
+    learner.save(seen_at=now, only_changes=True)
+    CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)

@@ -1,0 +1,137 @@
+"""getCases and getTasks through the gateway, under Kore's own paths: passed to Kore with the
+stream's credentials (never the caller's), in the client's fair turn at the rate limit, and
+answered with Kore's status and body; what Kore answered then updates the local record (the
+sync's rules), once the caller has the answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from cases.actions import gateway
+from cases.api.errors import kore_errors
+from cases.api.kore_paths import (
+    ACCOUNT_HEADER,
+    AnswerFirst,
+    KorePathView,
+    Refusal,
+    error_responses,
+    over_share,
+)
+from cases.kore.errors import (
+    KoreAuthError,
+    KoreError,
+    KoreHostRefused,
+    KoreRateLimited,
+    KoreRefused,
+    KoreTimeout,
+)
+
+logger = logging.getLogger(__name__)
+FILTERS = inline_serializer(
+    "KoreListFilters",
+    {
+        "searchText": serializers.CharField(required=False),
+        "status": serializers.ListField(child=serializers.CharField(), required=False),
+        "priority": serializers.ListField(child=serializers.CharField(), required=False),
+        "unresolved": serializers.BooleanField(required=False),
+        "unassigned": serializers.BooleanField(required=False),
+        "startDate": serializers.CharField(required=False),
+        "endDate": serializers.CharField(required=False),
+        "sortBy": serializers.CharField(required=False),
+        "page": serializers.IntegerField(required=False),
+        "skip": serializers.IntegerField(required=False),
+        "limit": serializers.IntegerField(required=False),
+    },
+)
+
+
+def kore_answer(status: int | None, body: str) -> HttpResponse:
+    return HttpResponse(body, status=status or 200, content_type="application/json")
+
+
+def kore_failure(exc: KoreError) -> HttpResponse | Response:
+    """Kore's own refusal as Kore said it; the rest in Kore's form, the portal's words."""
+    if isinstance(exc, KoreRefused) and exc.status and exc.body:
+        return kore_answer(exc.status, exc.body)
+    if isinstance(exc, KoreRateLimited):
+        wait = max(1, int(exc.retry_after or 1))
+        return kore_errors(429, exc.message, headers={"Retry-After": str(wait)})
+    if isinstance(exc, KoreAuthError | KoreHostRefused):
+        return kore_errors(502, f"Kore.ai refused the portal's credentials for this stream: {exc.message}")
+    return kore_errors(504 if isinstance(exc, KoreTimeout) else 502, exc.message)
+
+
+class ReadThrough(KorePathView):
+    """getCases or getTasks, passed through."""
+
+    def post(self, request, stream_id: str):
+        try:
+            call = self.checked_call(request, stream_id)
+            turns = self.admit(call)
+        except Refusal as refusal:
+            return refusal.response
+        stream = call.route.stream
+        try:
+            answer = gateway.read_through(
+                stream=stream, endpoint=self.endpoint, body=call.body, share=call.share, turns=turns,
+                give_up_after=settings.GATEWAY_QUEUE_SECONDS,
+            )  # fmt: skip
+        except gateway.NoTurn:
+            return over_share(turns.estimated_wait(call.share))
+        except KoreError as exc:
+            return kore_failure(exc)
+
+        def after_the_answer() -> None:
+            # Applied once the caller has the answer. (Reads change nothing: the request log has
+            # them, with the client; the audit trail keeps the writes.)
+            gateway.apply_read(stream, self.endpoint, answer)
+
+        return AnswerFirst(json.dumps(answer), content_type="application/json", after=after_the_answer)
+
+
+class GetCasesProxy(ReadThrough):
+    endpoint = "getCases"
+
+    @extend_schema(
+        operation_id="getCases",
+        summary="List and search cases (drop-in for Kore.ai's getCases)",
+        description="Passed to Kore with the stream's credentials; Kore's answer comes back unchanged and "
+        "updates the portal's record of the cases in it.",
+        request=FILTERS,
+        parameters=[ACCOUNT_HEADER],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="{results, page, limit, hasMore, …}"),
+            **error_responses(400, 401, 403, 404, 413, 429, 502, 504),
+        },
+        tags=["proxy"],
+    )
+    def post(self, request, stream_id: str):
+        return super().post(request, stream_id)
+
+
+class GetTasksProxy(ReadThrough):
+    endpoint = "getTasks"
+
+    @extend_schema(
+        operation_id="getTasks",
+        summary="List tasks (drop-in for Kore.ai's getTasks)",
+        description="Passed to Kore with the stream's credentials (paged by skip and limit); Kore's answer "
+        "comes back unchanged and updates the portal's tasks.",
+        request=FILTERS,
+        parameters=[ACCOUNT_HEADER],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="{results, …} of trimmed tasks"),
+            **error_responses(400, 401, 403, 404, 413, 429, 502, 504),
+        },
+        tags=["proxy"],
+    )
+    def post(self, request, stream_id: str):
+        return super().post(request, stream_id)

@@ -1,0 +1,115 @@
+"""updateCase and updateTask bodies as Kore documents them, and whether a case or a task Kore
+lists already shows such a change (what the portal asks after an answer was lost).
+
+The body keys are all optional: ``name``, ``desc``, ``status {_id, name, lname,
+statusCategory}``, ``priority {_id, name}``, ``dueDate`` in **epoch milliseconds**, and an
+assignment (``assigneeType`` ``agent`` with ``currAssignee``, ``queues`` with ``queues[]``, or
+``unassigned``). Status and priority need Kore's own ``sts-…``/``pr-…`` ids, which only Kore's
+answers carry (the sync learns them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cases.kore.answers import parse_case
+from cases.kore.dates import epoch_ms, parse_kore_datetime
+from cases.kore.errors import KoreMalformed
+from cases.kore.lookup import same_title
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A status, priority, agent or queue of a stream, by Kore's id, as the sync learned it."""
+
+    kore_id: str
+    name: str
+    category: str = ""
+
+
+def status_value(status: Choice) -> dict:
+    return {
+        "_id": status.kore_id,
+        "name": status.name,
+        "lname": status.name.lower(),
+        "statusCategory": status.category,
+    }
+
+
+def priority_value(priority: Choice) -> dict:
+    return {"_id": priority.kore_id, "name": priority.name}
+
+
+def assignment_value(*, agent: Choice | None = None, queue: Choice | None = None) -> dict:
+    """The keys that assign a case to an agent, to a queue, or (neither) to no one."""
+    if agent is not None:
+        return {"assigneeType": "agent", "currAssignee": {"agentId": agent.kore_id, "name": agent.name}}
+    if queue is not None:
+        return {"assigneeType": "queues", "queues": [queue.kore_id], "currAssignee": {}}
+    return {"assigneeType": "unassigned", "currAssignee": {}}
+
+
+def due_value(moment: datetime) -> int:
+    return epoch_ms(moment)
+
+
+def _object(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _queue_ids(value: Any) -> set[str]:
+    items = value if isinstance(value, list) else []
+    return {str(item.get("_id") if isinstance(item, dict) else item) for item in items}
+
+
+def case_shows(found: dict, body: dict) -> bool:
+    """Does a case as getCases lists it hold every value of an updateCase ``body``? Keys the
+    portal does not send (tags, fields, …) are not compared."""
+    try:
+        case = parse_case(found)
+    except KoreMalformed:
+        return False
+    checks = []
+    if "name" in body:
+        checks.append(same_title(case.name, body["name"]))
+    if "desc" in body:
+        checks.append(case.desc == body["desc"])
+    if "status" in body:
+        checks.append(case.status_id == _object(body["status"]).get("_id"))
+    if "priority" in body:
+        checks.append(case.priority_id == _object(body["priority"]).get("_id"))
+    if "dueDate" in body:
+        wanted = parse_kore_datetime(body["dueDate"])
+        shown = parse_kore_datetime(found.get("dueDate")) or case.due_date
+        checks.append(wanted is not None and shown is not None and abs((shown - wanted).total_seconds()) < 1)
+    if "assigneeType" in body:
+        kind = str(found.get("assigneeType") or "")
+        checks.append(kind == body["assigneeType"])
+        if body["assigneeType"] == "agent":
+            agent = _object(body.get("currAssignee"))
+            current = _object(found.get("currAssignee"))
+            wanted_id = agent.get("agentId") or agent.get("aId") or agent.get("_id")
+            checks.append(wanted_id in (current.get("agentId"), current.get("aId"), current.get("_id")))
+        elif body["assigneeType"] == "queues":
+            checks.append(_queue_ids(body.get("queues")) <= _queue_ids(found.get("queues")))
+    return all(checks)
+
+
+def task_shows(found: dict, body: dict) -> bool:
+    """Does a task as getTasks lists it (trimmed: status and priority by name only) hold every
+    value of an updateTask ``body``?"""
+    checks = []
+    if "name" in body:
+        checks.append(same_title(found.get("name"), body["name"]))
+    for key in ("status", "priority"):
+        if key in body:
+            wanted, shown = _object(body[key]), _object(found.get(key))
+            if shown.get("_id") and wanted.get("_id"):
+                checks.append(shown["_id"] == wanted["_id"])
+            else:
+                checks.append(
+                    str(shown.get("name") or "").casefold() == str(wanted.get("name") or "").casefold()
+                )
+    return all(checks)

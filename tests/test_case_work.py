@@ -1,0 +1,171 @@
+"""Working a case from its page and the list: the forms, what is sent, who sees what, bulk changes
+with their progress, and the task templates administrators enter. Against the simulator over
+real HTTP (Celery runs the deliveries in the test's process)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from cases.models import AuditEvent, BulkAction, CaseAction, CaseTask, KorePriority, KoreStatus, TaskTemplate
+from cases.people import roles
+from cases.sync import runs
+from tests.conftest import learn_catalog
+from tests.factories import CaseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def change_form(case, **changes) -> dict:
+    """What the page's form posts: every field as shown, with ``changes`` made."""
+    data = {
+        "name": case.name,
+        "desc": case.desc,
+        "due_date": "",
+        "assignee": "",
+        "based_on": case.kore_updated_at.isoformat() if case.kore_updated_at else "",
+    }
+    data.update(changes)
+    return data
+
+
+def test_an_agent_changes_the_status_from_the_case_page(worked_case, member_client, simulator):
+    in_progress = KoreStatus.objects.get(stream=worked_case.stream, name="In Progress")
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    assert "Send the change to Kore" in page and "In Progress" in page
+    response = member_client.post(
+        reverse("case_change", args=[worked_case.pk]), change_form(worked_case, status=in_progress.pk)
+    )
+    assert response.status_code == 302
+    action = CaseAction.objects.get()
+    assert action.body == {
+        "status": {
+            "_id": in_progress.kore_id,
+            "name": "In Progress",
+            "lname": "in progress",
+            "statusCategory": "in_progress",
+        }
+    }
+    assert action.state == CaseAction.State.CONFIRMED
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    assert "Confirmed by Kore" in page and "Status: Open → In Progress" in page
+    assert AuditEvent.objects.filter(action="case.change_requested", actor__username="bob").exists()
+
+
+def test_a_page_with_nothing_changed_sends_nothing(worked_case, member_client, simulator):
+    response = member_client.post(
+        reverse("case_change", args=[worked_case.pk]), change_form(worked_case), follow=True
+    )
+    assert "Nothing to change" in response.content.decode()
+    assert not CaseAction.objects.exists() and simulator.calls["updateCase"] == 0
+
+
+def test_the_form_does_not_overwrite_what_kore_changed_since_the_page_was_opened(
+    worked_case, member_client, simulator
+):
+    opened = change_form(worked_case)
+    simulator.agent.set_priority(worked_case.kore_id, "Low")
+    runs.sync_account(runs.lease_key(worked_case.stream), [worked_case.stream.pk])
+    high = KorePriority.objects.get(stream=worked_case.stream, name="High")
+    response = member_client.post(
+        reverse("case_change", args=[worked_case.pk]), {**opened, "priority": high.pk}
+    )
+    assert response.status_code == 400
+    assert "Kore changed priority of this case since you opened the page" in response.content.decode()
+    assert not CaseAction.objects.exists()
+
+
+def test_a_viewer_sees_the_changes_and_has_no_form(worked_case, client, simulator):
+    viewer = UserFactory(username="vera", role=roles.VIEWER)
+    worked_case.stream.members.add(viewer)
+    CaseAction.objects.create(
+        case=worked_case, body={"name": "x"}, changes={"name": {"old": "a", "new": "x"}}, requested_by=viewer
+    )
+    client.force_login(viewer)
+    page = client.get(worked_case.get_absolute_url()).content.decode()
+    assert "pending at Kore" in page and "Send the change to Kore" not in page
+    assert (
+        client.post(reverse("case_change", args=[worked_case.pk]), change_form(worked_case)).status_code
+        == 403
+    )
+
+
+def test_an_agent_adds_a_task_and_moves_it_on(worked_case, member_client, simulator):
+    template = TaskTemplate.objects.create(
+        stream=worked_case.stream, template_id="ttm-call", name="Call back"
+    )
+    member_client.post(
+        reverse("case_task_new", args=[worked_case.pk]),
+        {"template": template.pk, "name": "Call the customer", "desc": "Before noon."},
+    )
+    task = CaseTask.objects.get()
+    assert task.state == CaseTask.State.DELIVERED and task.request_body["taskTmp"] == "ttm-call"
+    resolved = KoreStatus.objects.get(stream=worked_case.stream, name="Resolved")
+    member_client.post(
+        reverse("case_task_status", args=[worked_case.pk]), {"task": task.pk, "status": resolved.pk}
+    )
+    task.refresh_from_db()
+    assert task.status_name == "Resolved"
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    assert "Call the customer" in page and task.ref_id in page
+
+
+def test_the_list_offers_bulk_actions_for_one_stream(worked_case, member_client):
+    listing = member_client.get(reverse("case_list")).content.decode()
+    assert "Apply to selected" not in listing and "Filter the list to one stream" in listing
+    listing = member_client.get(reverse("case_list"), {"stream": worked_case.stream_id}).content.decode()
+    assert "Apply to selected" in listing and f'value="{worked_case.pk}" form="bulk-form"' in listing
+
+
+def test_a_bulk_change_sets_the_priority_of_several_cases_with_progress(template, member_client, simulator):
+    from cases.delivery.deliver import case_deliver
+
+    cases = [CaseFactory(template=template) for _ in range(3)]
+    for case in cases:
+        case_deliver(case_id=case.pk)
+    learn_catalog(template.stream)
+    high = KorePriority.objects.get(stream=template.stream, name="High")
+    response = member_client.post(
+        reverse("bulk_change"),
+        {"stream": template.stream_id, "case": [case.pk for case in cases], "priority": high.pk},
+    )
+    bulk = BulkAction.objects.get()
+    assert response.url == reverse("bulk_detail", args=[bulk.pk])
+    assert bulk.total == 3 and bulk.summary == "Priority → High"
+    assert all(doc["priority"]["name"] == "High" for doc in simulator.cases)
+    progress = member_client.get(response.url).content.decode()
+    assert "100%" in progress and "3 confirmed" in progress
+
+
+def test_a_bulk_change_takes_cases_of_one_stream_only(worked_case, member_client, simulator):
+    from tests.factories import CaseTemplateFactory
+
+    other = CaseFactory(template=CaseTemplateFactory(), state="delivered", kore_id="ci-other", ref_id="CS9")
+    high = KorePriority.objects.get(stream=worked_case.stream, name="High")
+    response = member_client.post(
+        reverse("bulk_change"),
+        {"stream": worked_case.stream_id, "case": [worked_case.pk, other.pk], "priority": high.pk},
+        follow=True,
+    )
+    assert "Select cases of one stream" in response.content.decode()
+    assert not BulkAction.objects.exists()
+
+
+def test_administrators_enter_task_templates_per_stream(staff_client, stream):
+    response = staff_client.post(
+        reverse("task_template_new"),
+        {
+            "stream": stream.pk,
+            "template_id": "ttm-1234",
+            "name": "Site visit",
+            "default_source": "rtm",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert TaskTemplate.objects.get().name == "Site visit"
+    assert "ttm-1234" in staff_client.get(reverse("task_template_list")).content.decode()
+    refused = staff_client.post(
+        reverse("task_template_new"), {"stream": stream.pk, "template_id": "ctm-1", "name": "Wrong"}
+    )
+    assert "A Kore task template id looks like ttm-" in refused.content.decode()

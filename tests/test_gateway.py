@@ -1,0 +1,269 @@
+"""The gateway: all six of Kore's case endpoints under Kore's own paths, with the API clients'
+Kore-style JWTs, their streams and rights, Idempotency-Key on the writes, Kore's answers as Kore
+gave them, and Kore's error form on every failure. Against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from cases.api.clients import api_client_create
+from cases.kore.client import mint_token
+from cases.kore.simulator.catalog import catalog
+from cases.models import ApiClient, AuditEvent, Case, CaseAction, CaseChange, CaseTask, TaskTemplate
+from cases.models.streams import LEGACY_ENDPOINTS, READ_ENDPOINTS
+from tests.factories import StreamFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BASE = "/caseManagement/api/public/analytics/{stream}/"
+
+
+@pytest.fixture
+def tool(template):
+    client, secret = api_client_create(name="CRM bot", streams=[template.stream])
+    client.plain_secret = secret
+    return client
+
+
+def send(client, tool, stream, path, body=None, *, raw=None, headers=None):
+    token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
+    return client.post(
+        BASE.format(stream=stream.stream_id) + path,
+        data=raw if raw is not None else json.dumps(body if body is not None else {}),
+        content_type="application/json",
+        headers={"auth": token, **(headers or {})},
+    )
+
+
+def assert_kore_form(response, status):
+    assert response.status_code == status, response.content[:400]
+    assert response["Content-Type"].startswith("application/json")
+    errors = response.json()["errors"]
+    assert errors and all(isinstance(e["msg"], str) and e["msg"] and "code" in e for e in errors), errors
+    return errors
+
+
+# --- Reads pass through ----------------------------------------------------------------------
+
+
+def test_get_cases_passes_through_with_the_streams_credentials_and_updates_the_record(
+    client, tool, worked_case, simulator
+):
+    simulator.agent.set_status(worked_case.kore_id, "On Hold")
+    made_at_kore = simulator.agent.create_case(worked_case.stream.stream_id, name="Opened by the chat bot")
+    response = send(client, tool, worked_case.stream, "getCases", {"unresolved": True})
+    assert response.status_code == 200
+    answer = response.json()
+    assert {case["_id"] for case in answer["results"]} == {worked_case.kore_id, made_at_kore["_id"]}
+    assert set(answer) >= {"results", "page", "limit", "hasMore", "totalPages", "totalResults"}
+    # Kore saw the stream's own app, never the API client's.
+    assert tool.client_id not in simulator.app_ids()
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "On Hold"
+    assert CaseChange.objects.get(case=worked_case).source == "gateway"
+    assert Case.objects.get(kore_id=made_at_kore["_id"]).origin == Case.Origin.KORE
+
+
+def test_get_tasks_passes_through_and_keeps_the_tasks(client, tool, worked_case, simulator):
+    TaskTemplate.objects.create(stream=worked_case.stream, template_id="ttm-1", name="Call back")
+    body = task_body(worked_case)
+    created = send(client, tool, worked_case.stream, "createTask", body).json()
+    CaseTask.objects.all().delete()  # as if the portal had never heard of it
+    response = send(client, tool, worked_case.stream, "getTasks", {"skip": 0, "limit": 10})
+    assert response.status_code == 200 and [t["_id"] for t in response.json()["results"]] == [created["_id"]]
+    assert CaseTask.objects.get().kore_id == created["_id"]
+
+
+def test_kores_own_refusal_of_a_read_comes_back_as_kore_said_it(client, tool, template, simulator):
+    response = send(client, tool, template.stream, "getCases", {"status": "Open"})
+    errors = assert_kore_form(response, 400)
+    assert errors[0]["msg"] == "status must be an array."
+
+
+# --- Writes go through the outbox ----------------------------------------------------------
+
+
+def status_body(case, name):
+    status = catalog(case.stream.stream_id).status(name)
+    return {"status": {key: status[key] for key in ("_id", "name", "lname", "statusCategory")}}
+
+
+def test_update_case_is_stored_delivered_and_answered_as_kore_answered(client, tool, worked_case, simulator):
+    response = send(
+        client,
+        tool,
+        worked_case.stream,
+        f"updateCase/{worked_case.kore_id}",
+        status_body(worked_case, "Resolved"),
+    )
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert (
+        answer["_id"] == worked_case.kore_id
+        and answer["status"]["name"] == "Resolved"
+        and answer["ETA"] == ""
+    )
+    action = CaseAction.objects.get()
+    assert action.api_client == tool and action.state == CaseAction.State.CONFIRMED
+    assert response["X-Portal-Change-Id"] == str(action.pk)
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "Resolved"
+    assert CaseChange.objects.get(case=worked_case).source == "api"
+    assert AuditEvent.objects.filter(action="case.change_by_api").exists()
+
+
+def test_a_write_with_the_same_idempotency_key_is_sent_once(client, tool, worked_case, simulator):
+    path = f"updateCase/{worked_case.kore_id}"
+    body = status_body(worked_case, "In Progress")
+    first = send(client, tool, worked_case.stream, path, body, headers={"Idempotency-Key": "k-1"})
+    again = send(client, tool, worked_case.stream, path, body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert simulator.calls["updateCase"] == 1 and CaseAction.objects.count() == 1
+    other = send(
+        client,
+        tool,
+        worked_case.stream,
+        path,
+        status_body(worked_case, "Closed"),
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert_kore_form(other, 422)
+
+
+def test_kores_refusal_of_a_change_comes_back_as_kore_said_it(client, tool, worked_case, simulator):
+    response = send(
+        client, tool, worked_case.stream, f"updateCase/{worked_case.kore_id}", {"dueDate": "tomorrow"}
+    )
+    errors = assert_kore_form(response, 400)
+    assert errors[0]["msg"] == "dueDate must be a number: epoch milliseconds."
+    assert CaseAction.objects.get().state == CaseAction.State.REFUSED
+
+
+def test_a_case_the_portal_does_not_know_is_404(client, tool, template, simulator):
+    response = send(client, tool, template.stream, "updateCase/ci-nobody-knows", {"name": "x"})
+    assert "No case ci-nobody-knows" in assert_kore_form(response, 404)[0]["msg"]
+
+
+def task_body(case, **overrides):
+    body = {
+        "caseId": case.kore_id,
+        "caseRefId": case.ref_id,
+        "taskTmp": "ttm-1",
+        "name": "Call the customer back",
+        "desc": "Before noon.",
+        "userInfo": {"name": "Dana", "emailId": "dana@example.com"},
+        "source": "rtm",
+    }
+    return {**body, **overrides}
+
+
+def test_create_task_and_update_task(client, tool, worked_case, simulator):
+    created = send(
+        client,
+        tool,
+        worked_case.stream,
+        "createTask",
+        task_body(worked_case),
+        headers={"Idempotency-Key": "t-1"},
+    )
+    assert created.status_code == 200, created.content
+    task = CaseTask.objects.get()
+    assert created.json()["_id"] == task.kore_id and task.api_client == tool
+    replay = send(
+        client,
+        tool,
+        worked_case.stream,
+        "createTask",
+        task_body(worked_case),
+        headers={"Idempotency-Key": "t-1"},
+    )
+    assert replay.json()["_id"] == task.kore_id and simulator.calls["createTask"] == 1
+    moved = send(
+        client, tool, worked_case.stream, f"updateTask/{task.kore_id}", status_body(worked_case, "Resolved")
+    )
+    assert moved.status_code == 200 and moved.json()["status"]["name"] == "Resolved"
+    task.refresh_from_db()
+    assert task.status_name == "Resolved"
+
+
+def test_create_task_checks_what_the_document_requires(client, tool, worked_case, simulator):
+    body = task_body(worked_case, userInfo={"name": "Dana"}, taskTmp="")
+    response = send(client, tool, worked_case.stream, "createTask", body)
+    assert_kore_form(response, 400)
+    assert set(response.json()["fields"]) == {"taskTmp", "userInfo.emailId"}
+    assert simulator.calls["createTask"] == 0 and not CaseTask.objects.exists()
+
+
+# --- Rights ---------------------------------------------------------------------------------
+
+
+def test_create_api_client_grants_all_six_unless_read_only(template, capsys):
+    call_command("create_api_client", "Full", "--stream", template.stream.stream_id)
+    call_command("create_api_client", "Reader", "--stream", template.stream.stream_id, "--read-only")
+    assert len(ApiClient.objects.get(name="Full").endpoints) == 6
+    assert ApiClient.objects.get(name="Reader").endpoints == list(READ_ENDPOINTS)
+
+
+@pytest.mark.parametrize(
+    "endpoints, path, allowed",
+    [
+        (READ_ENDPOINTS, "getCases", True),
+        (READ_ENDPOINTS, "createCase", False),
+        (READ_ENDPOINTS, "updateCase/ci-x", False),
+        (LEGACY_ENDPOINTS, "createCase", True),
+        (LEGACY_ENDPOINTS, "getTasks", True),
+        (LEGACY_ENDPOINTS, "createTask", False),
+        (LEGACY_ENDPOINTS, "updateTask/ti-x", False),
+    ],
+)
+def test_a_client_calls_only_what_it_was_given(client, tool, template, simulator, endpoints, path, allowed):
+    ApiClient.objects.filter(pk=tool.pk).update(endpoints=list(endpoints))
+    response = send(client, tool, template.stream, path, {})
+    if allowed:
+        assert response.status_code != 403
+    else:
+        assert "may not call" in assert_kore_form(response, 403)[0]["msg"]
+
+
+# --- Hostile requests -------------------------------------------------------------------------
+
+PATHS = ["createCase", "getCases", "updateCase/ci-x", "createTask", "getTasks", "updateTask/ti-x"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_path_refuses_hostile_requests_in_kores_form(client, tool, template, simulator, settings, path):
+    stream = template.stream
+    url = BASE.format(stream=stream.stream_id) + path
+    assert_kore_form(client.post(url, data="{}", content_type="application/json"), 401)
+    assert_kore_form(
+        client.post(url, data="{}", content_type="application/json", headers={"auth": "garbage"}), 401
+    )
+    assert_kore_form(send(client, tool, stream, path, raw="not json"), 400)
+    assert_kore_form(send(client, tool, stream, path, raw="[1, 2]"), 400)
+    assert_kore_form(
+        client.get(
+            url, headers={"auth": mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)}
+        ),
+        405,
+    )
+    assert_kore_form(send(client, tool, StreamFactory(), path, {}), 403)
+    assert_kore_form(send(client, tool, StreamFactory.build(stream_id="st-unknown"), path, {}), 404)
+    settings.PROXY_MAX_BODY_BYTES = 100
+    assert_kore_form(send(client, tool, stream, path, {"name": "x" * 200}), 413)
+    assert simulator.request_count == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "updateCase/ci-x/extra",
+        "updateCase/..%2FcreateCase",
+        "updateTask/",
+        "getCases/ci-x",
+        "deleteCase/ci-x",
+    ],
+)
+def test_paths_kore_does_not_have_are_404_in_kores_form(client, tool, template, path):
+    assert_kore_form(send(client, tool, template.stream, path, {}), 404)
