@@ -8,7 +8,10 @@
 - ``open_cases``: what an open case is, as a Q and as SQL; ``words``: word search; ``sql``:
   shared SQL expressions;
 - ``counts``: the counts the database keeps for the dashboard;
-- ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity.
+- ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity;
+- ``notify``: what people and tools are told: CaseEvent (the outbox delivery and the sync
+  write), Follow, NotificationSettings, CaseMailMark, WebhookEndpoint, WebhookMessage,
+  WebhookAttempt.
 
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
@@ -16,6 +19,15 @@ Imports cases.crypto and cases.kore only: every other package builds on these.
 from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
 from cases.models.history import CaseChange
+from cases.models.notify import (
+    CaseEvent,
+    CaseMailMark,
+    Follow,
+    NotificationSettings,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
 from cases.models.people import AuditEvent, OIDCIdentity, SavedView, SignedInSession
 from cases.models.sql import ColumnsSQL, UtcDay
@@ -29,16 +41,20 @@ __all__ = [
     "AuditEvent",
     "Case",
     "CaseChange",
+    "CaseEvent",
+    "CaseMailMark",
     "CaseQuerySet",
     "CaseTemplate",
     "ColumnsSQL",
     "CreatedCount",
     "DeliveryAttempt",
+    "Follow",
     "IdempotencyKey",
     "KoreAssignee",
     "KorePriority",
     "KoreStatus",
     "ImportBatch",
+    "NotificationSettings",
     "OIDCIdentity",
     "OpenCaseCount",
     "OpenDueCount",
@@ -48,4 +64,7 @@ __all__ = [
     "StreamSync",
     "SyncLease",
     "UtcDay",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

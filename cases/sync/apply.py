@@ -26,6 +26,7 @@ from cases.kore.errors import KoreMalformed
 from cases.kore.lookup import same_title
 from cases.models import Case, CaseChange, CaseTemplate, Stream
 from cases.models.cases import fit_column
+from cases.models.notify import CaseEvent, case_event, record_case_events, record_changes, stream_is_told
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
@@ -61,6 +62,9 @@ class CaseApplier:
 
     def __init__(self, stream: Stream, *, seen_at: datetime, source: str = "sync"):
         self.stream, self.seen_at, self.source = stream, seen_at, source
+        # What a stream's first pass or a full re-read finds is not news: one summary instead
+        # (cases/sync/runs.py); afterwards every change is an event for followers and webhooks.
+        self.tell = source != "full read" and stream_is_told(stream)
         self.templates: dict[str, CaseTemplate] = {}
         for template in CaseTemplate.objects.filter(stream=stream):
             self.templates.setdefault(template.template_id.casefold(), template)
@@ -160,6 +164,7 @@ class CaseApplier:
         try:
             with transaction.atomic():
                 Case.objects.bulk_create(cases)
+                self._made_at_kore_events(cases)
             return len(cases)
         except IntegrityError:
             inserted = 0
@@ -168,6 +173,7 @@ class CaseApplier:
                 try:
                     with transaction.atomic():
                         case.save(force_insert=True)
+                        self._made_at_kore_events([case])
                     inserted += 1
                 except IntegrityError:
                     pass  # recorded by delivery a moment ago
@@ -206,7 +212,14 @@ class CaseApplier:
         with transaction.atomic():
             case.save()
             CaseChange.objects.bulk_create(changes)
+            if self.tell:
+                record_changes(case, changes, stream=self.stream)
         return bool(changes)
+
+    def _made_at_kore_events(self, cases: list[Case]) -> None:
+        if self.tell:
+            kind = CaseEvent.Kind.CREATED_AT_KORE
+            record_case_events(case_event(kind, case, stream=self.stream) for case in cases)
 
     def _take_values(self, case: Case, kore_case: KoreCase) -> None:
         """Kore's values onto the case, except the empty ones (empty is missing)."""
