@@ -4,7 +4,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from cases.sso import views as sso_views
-from cases.web import api_clients, audit, browsing, cases, configuration, deliveries, health, sync, users
+from cases.web import (
+    api_clients,
+    audit,
+    browsing,
+    cases,
+    configuration,
+    deliveries,
+    health,
+    notifications,
+    sync,
+    users,
+    webhooks,
+)
 
 urlpatterns = [
     path("", browsing.dashboard, name="home"),
@@ -18,6 +30,9 @@ urlpatterns = [
         users.account_sign_out_everywhere,
         name="account_sign_out_everywhere",
     ),
+    path("account/notifications/", notifications.account_notifications, name="account_notifications"),
+    path("notifications/", notifications.notification_list, name="notifications"),
+    path("notifications/count/", notifications.notification_count, name="notification_count"),
     path("cases/", browsing.case_list, name="case_list"),
     path("cases/export.csv", browsing.export_csv, name="case_export_csv"),
     path("cases/export.jsonl", browsing.export_jsonl, name="case_export_jsonl"),
@@ -31,6 +46,7 @@ urlpatterns = [
     path("cases/<int:case_id>/cancel/", cases.case_cancel, name="case_cancel"),
     path("cases/<int:case_id>/adopt/", cases.case_adopt, name="case_adopt"),
     path("cases/<int:case_id>/refresh/", sync.case_refresh_view, name="case_refresh"),
+    path("cases/<int:case_id>/follow/", notifications.case_follow, name="case_follow"),
     path("sync/", sync.sync_overview, name="sync_overview"),
     path("sync/<int:state_id>/settings/", sync.sync_settings, name="sync_settings"),
     path("sync/<int:state_id>/now/", sync.sync_now, name="sync_now"),
@@ -55,6 +71,17 @@ urlpatterns = [
         "api-clients/<int:client_id>/new-secret/",
         api_clients.api_client_new_secret,
         name="api_client_new_secret",
+    ),
+    path("webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("webhooks/new/", webhooks.webhook_new, name="webhook_new"),
+    path("webhooks/<int:endpoint_id>/edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("webhooks/<int:endpoint_id>/new-secret/", webhooks.webhook_new_secret, name="webhook_new_secret"),
+    path("webhooks/<int:endpoint_id>/switch/", webhooks.webhook_switch, name="webhook_switch"),
+    path("webhooks/<int:endpoint_id>/log/", webhooks.webhook_log, name="webhook_log"),
+    path(
+        "webhooks/<int:endpoint_id>/log/<int:message_id>/send-again/",
+        webhooks.webhook_send_again,
+        name="webhook_send_again",
     ),
     path("users/", users.user_list, name="user_list"),
     path("users/new/", users.user_new, name="user_new"),
