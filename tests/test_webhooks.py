@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -331,3 +332,46 @@ def test_dispatch_never_skips_an_event_and_fans_it_out_once(receiver):
     assert dispatch.events_dispatch() == 0
     assert WebhookMessage.objects.count() == 10
     assert sender.endpoints_due() != []
+
+
+def test_the_readmes_signature_check_accepts_a_real_message_and_refuses_a_forged_one(receiver):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("Checking a signature") :]
+    code = section[
+        section.index("```python") + len("```python") : section.index("```\n", section.index("```python") + 9)
+    ]
+    namespace: dict = {}
+    exec(code, namespace)  # the README's few lines, as a receiver would paste them
+    _, secret = endpoint_for(receiver.url)
+    change(CaseFactory(), "In Progress")
+    deliver_everything()
+    [request] = receiver.received
+    assert namespace["verify"](secret, request["headers"], request["body"])
+    assert not namespace["verify"](secret, request["headers"], request["body"] + b" ")
+    stale = {
+        **request["headers"],
+        "webhook-timestamp": str(int(request["headers"]["webhook-timestamp"]) - 3600),
+    }
+    assert not namespace["verify"](secret, stale, request["body"])
+
+
+def test_settled_messages_and_handled_events_go_after_the_keeping_days(receiver, clock, settings):
+    from cases.notify import retention
+
+    settings.NOTIFY_KEEP_DAYS = 30
+    endpoint_for(receiver.url)
+    old = change(CaseFactory(), "In Progress")
+    deliver_everything()
+    CaseEvent.objects.filter(pk=old.pk).update(mailed=True)
+    receiver.answer = lambda request: 500
+    waiting = change(CaseFactory(), "On Hold")
+    deliver_everything()
+    clock.advance(days=31)
+    CaseEvent.objects.update(occurred_at=clock.now() - timedelta(days=31))
+    WebhookMessage.objects.update(created_at=clock.now() - timedelta(days=31))
+    assert retention.prune() >= 2
+    assert not CaseEvent.objects.filter(pk=old.pk).exists()
+    assert CaseEvent.objects.filter(pk=waiting.pk).exists()  # its message still waits
+    assert WebhookMessage.objects.get().state == "pending"
