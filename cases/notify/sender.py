@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 State = WebhookMessage.State
 # After this many failed POSTs in a row an endpoint gets one message a round, until one passes.
 PROBE_AFTER = 10
+# Seconds between renewals of the sender's lease while a round's answers come in.
+RENEW_EVERY = 10.0
 
 _pool: ThreadPoolExecutor | None = None
 
@@ -100,7 +102,8 @@ class SendRun:
 
 def endpoint_send(endpoint_id: int, *, budget_seconds: float | None = None, renew=None) -> SendRun:
     """Send what is due for one endpoint, round after round, for at most ``budget_seconds``.
-    ``renew`` is called between rounds (the caller's lease)."""
+    ``renew`` keeps the caller's lease (it raises when the lease was lost: the round's messages
+    are then sent again by the new holder, at least once)."""
     run = SendRun()
     budget = settings.WEBHOOK_RUN_SECONDS if budget_seconds is None else budget_seconds
     started = time.monotonic()
@@ -115,7 +118,13 @@ def endpoint_send(endpoint_id: int, *, budget_seconds: float | None = None, rene
         heads = due_heads(endpoint.pk, now, 1 if probing else settings.WEBHOOK_BATCH)
         if not heads:
             break
-        answers = list(pool().map(partial(_post, endpoint.url, key), heads))
+        answers, renewed = [], time.monotonic()
+        for answer in pool().map(partial(_post, endpoint.url, key), heads):
+            answers.append(answer)
+            # A round of slow receivers can outlast the lease: keep it while answers come in.
+            if renew is not None and time.monotonic() - renewed > RENEW_EVERY:
+                renew()
+                renewed = time.monotonic()
         passed = record_round(endpoint, heads, answers, now=now, run=run)
         run.rounds += 1
         if renew is not None:

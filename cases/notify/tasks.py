@@ -14,7 +14,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from cases.notify import digest, dispatch, mail, retention, sender
-from cases.sync.lease import Lease
+from cases.sync.lease import Lease, LeaseLost
 
 
 @shared_task(name="cases.notify.tasks.tick", ignore_result=True)
@@ -33,7 +33,10 @@ def send_endpoint(endpoint_id: int) -> int:
     with Lease(f"notify:webhooks:{endpoint_id}") as lease:
         if not lease.held:
             return 0  # another worker is sending this endpoint's messages
-        return sender.endpoint_send(endpoint_id, renew=lease.renew).delivered
+        try:
+            return sender.endpoint_send(endpoint_id, renew=lease.renew).delivered
+        except LeaseLost:
+            return 0  # ours ran out and another worker took over: it goes on from the outbox
 
 
 @shared_task(name="cases.notify.tasks.send_mail", ignore_result=True)
