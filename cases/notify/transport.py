@@ -80,7 +80,10 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     except HostRefused as exc:
         return Answer(status=None, text="", error=str(exc), duration_ms=took())
     except NewConnectionError as exc:  # refused, unreachable, unknown name (a subclass of timeouts)
-        return Answer(status=None, text="", error=f"Could not reach the receiver: {exc}", duration_ms=took())
+        reason = str(exc).rsplit("new connection: ", 1)[-1].rstrip(".")
+        return Answer(
+            status=None, text="", error=f"Could not reach the receiver: {reason}.", duration_ms=took()
+        )
     except NoAnswerInTime:
         return Answer(status=None, text="", error="The receiver did not answer in time.", duration_ms=took())
     except HTTPError as exc:
