@@ -9,15 +9,19 @@ from cases.models import (
     Case,
     CaseAction,
     CaseChange,
+    CaseEvent,
+    CaseMailMark,
     CaseTask,
     CaseTemplate,
     CreatedCount,
     DeliveryAttempt,
+    Follow,
     IdempotencyKey,
     ImportBatch,
     KoreAssignee,
     KorePriority,
     KoreStatus,
+    NotificationSettings,
     OIDCIdentity,
     OpenCaseCount,
     OpenDueCount,
@@ -27,6 +31,9 @@ from cases.models import (
     StreamSync,
     SyncLease,
     TaskTemplate,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
 )
 from cases.people.audit import audit_record
 from cases.web.configuration_forms import StreamForm
@@ -265,3 +272,51 @@ class CaseActionAdmin(ReadOnlyAdmin):
 @admin.register(BulkAction)
 class BulkActionAdmin(ReadOnlyAdmin):
     list_display = ["summary", "stream", "total", "requested_by", "created_at"]
+
+
+# Notifications (cases/notify/): read-only but for follows and people's settings; endpoints are
+# managed on the Webhooks page, where the secret is shown once and the URL passes the host guard.
+@admin.register(CaseEvent)
+class CaseEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "case", "stream", "occurred_at", "dispatched", "mailed"]
+    list_filter = ["kind", "dispatched", "mailed"]
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin):
+    list_display = ["user", "case", "created_at"]
+    raw_id_fields = ["user", "case"]
+
+
+@admin.register(NotificationSettings)
+class NotificationSettingsAdmin(admin.ModelAdmin):
+    list_display = [
+        "user",
+        "mail_delivered",
+        "mail_failed",
+        "mail_needs_review",
+        "mail_changed",
+        "daily_digest",
+    ]
+
+
+@admin.register(CaseMailMark)
+class CaseMailMarkAdmin(ReadOnlyAdmin):
+    list_display = ["case", "last_sent_at"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ["name", "url", "is_active", "failing_since", "switched_off_at"]
+    exclude = ["secret_encrypted"]
+
+
+@admin.register(WebhookMessage)
+class WebhookMessageAdmin(ReadOnlyAdmin):
+    list_display = ["webhook_id", "endpoint", "state", "attempts", "next_attempt_at", "last_status"]
+    list_filter = ["state", "endpoint"]
+
+
+@admin.register(WebhookAttempt)
+class WebhookAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["message", "started_at", "http_status", "duration_ms"]

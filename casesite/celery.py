@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "casesite.settings")
 app = Celery("casesite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Tasks live beside the workflows they run; list each package that has a tasks module.
-app.autodiscover_tasks(["cases.delivery", "cases.sync", "cases.actions"])
+app.autodiscover_tasks(["cases.delivery", "cases.sync", "cases.actions", "cases.notify"])
 
 if os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json":
 

@@ -223,6 +223,49 @@ KORE_SYNC_FULL_READ_MAX_PAGES = env_int("KORE_SYNC_FULL_READ_MAX_PAGES", 4000)
 # How often beat looks for streams whose pass is due.
 KORE_SYNC_TICK_SECONDS = env_float("KORE_SYNC_TICK_SECONDS", 15.0)
 
+# --- Notifications (cases/notify/, docs/notifications.md) ---------------------------------
+# Links in e-mail and webhook payloads point here (the portal's public address).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "").strip() or (
+    f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION and ALLOWED_HOSTS else "http://127.0.0.1:8000"
+)
+# E-mail: SMTP when EMAIL_HOST is set (always in production), else the console (make run).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "").strip() or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST or PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip() or "Case Portal <case-portal@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# At most one e-mail per case per window (changes meanwhile are batched), and how often beat
+# looks for due mail and fans events out to webhooks.
+NOTIFY_MAIL_WINDOW_SECONDS = env_int("NOTIFY_MAIL_WINDOW_SECONDS", 300)
+NOTIFY_MAIL_TICK_SECONDS = env_float("NOTIFY_MAIL_TICK_SECONDS", 30.0)
+NOTIFY_TICK_SECONDS = env_float("NOTIFY_TICK_SECONDS", 5.0)
+# Settled webhook messages and handled events are kept this long (the delivery log).
+NOTIFY_KEEP_DAYS = env_int("NOTIFY_KEEP_DAYS", 30)
+# Webhook receivers on internal addresses or plain http:// must be listed here (never Kore's list).
+WEBHOOK_ALLOWED_HOSTS = env_list("WEBHOOK_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,::1")
+WEBHOOK_CONNECT_TIMEOUT = env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0)
+WEBHOOK_READ_TIMEOUT = env_float("WEBHOOK_READ_TIMEOUT", 10.0)
+# Retries: base x 2^(n-1) seconds, capped, with jitter, for a day; then the message is given up.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+WEBHOOK_RETRY_MAX_SECONDS = env_float("WEBHOOK_RETRY_MAX_SECONDS", 3600.0)
+WEBHOOK_RETRY_FOR_SECONDS = env_int("WEBHOOK_RETRY_FOR_SECONDS", 24 * 3600)
+# An endpoint without a 2xx for this long is switched off, with a notice.
+WEBHOOK_SWITCH_OFF_AFTER_SECONDS = env_int("WEBHOOK_SWITCH_OFF_AFTER_SECONDS", 24 * 3600)
+# POSTs in flight per sender, messages per round, and how long one sender task runs.
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 8)
+WEBHOOK_BATCH = env_int("WEBHOOK_BATCH", 200)
+WEBHOOK_RUN_SECONDS = env_float("WEBHOOK_RUN_SECONDS", 50.0)
+
 # --- Cache -------------------------------------------------------------------------------
 # The pacing cache must be shared by every web and worker process: Redis when CACHE_URL or a
 # redis broker is given, else a table in the database (atomic add across processes).
@@ -280,6 +323,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-deliveries": {"task": "cases.tasks.sweep_deliveries", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
     "sync-due-streams": {"task": "cases.sync.tasks.sync_due_streams", "schedule": KORE_SYNC_TICK_SECONDS},
     "sweep-actions": {"task": "cases.actions.tasks.sweep_actions", "schedule": KORE_SWEEP_INTERVAL_SECONDS},
+    "notify-tick": {"task": "cases.notify.tasks.tick", "schedule": NOTIFY_TICK_SECONDS},
+    "notify-mail": {"task": "cases.notify.tasks.send_mail", "schedule": NOTIFY_MAIL_TICK_SECONDS},
+    "notify-digests": {"task": "cases.notify.tasks.send_digests", "schedule": 300.0},
+    "notify-prune": {"task": "cases.notify.tasks.prune", "schedule": 3600.0},
 }
 
 # --- Security ----------------------------------------------------------------------------

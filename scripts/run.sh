@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${PY:=.venv/bin/python}" "${HOST:=127.0.0.1}" "${PORT:=8000}"
 mkdir -p var
+# Links in notification e-mail point at this very server (docs/notifications.md).
+export PORTAL_BASE_URL="${PORTAL_BASE_URL:-http://$HOST:$PORT}"
 
 "$PY" -m celery -A casesite worker --beat --loglevel INFO --concurrency 2 \
   --schedule var/celerybeat-schedule >var/worker.log 2>&1 &

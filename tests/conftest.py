@@ -256,3 +256,54 @@ def worked_case(template, simulator):
     learn_catalog(template.stream)
     time.sleep(0.005)  # Kore's updatedAt is in milliseconds: a change comes after it
     return case
+
+
+# --- Notifications (cases/notify/) ------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_inbox(settings):
+    """A real SMTP server on loopback, and the portal's e-mail settings pointed at it."""
+    from tests.receivers import SmtpInbox
+
+    with SmtpInbox() as inbox:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", inbox.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        yield inbox
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback that records every POST (answers 204 unless told)."""
+    from tests.receivers import WebhookReceiver
+
+    with WebhookReceiver() as server:
+        yield server
+
+
+class Clock:
+    """The notify package's clock, moved by hand: an hour of retries runs in a moment."""
+
+    def __init__(self):
+        from django.utils import timezone
+
+        self.at = timezone.now()
+
+    def now(self):
+        return self.at
+
+    def advance(self, **delta):
+        from datetime import timedelta
+
+        self.at += timedelta(**delta)
+        return self.at
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from cases.notify import clock as notify_clock
+
+    fake = Clock()
+    monkeypatch.setattr(notify_clock, "now", fake.now)
+    return fake

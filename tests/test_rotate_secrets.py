@@ -52,3 +52,19 @@ def test_rotation_covers_api_client_secrets_too(keys, capsys):
     assert "1 secret(s) re-encrypted" in capsys.readouterr().out
     keys(new_key)
     assert ApiClient.objects.get(pk=client.pk).secret == secret
+
+
+def test_rotation_covers_webhook_signing_secrets_too(keys, capsys):
+    from cases.models import WebhookEndpoint
+    from cases.notify.endpoints import endpoint_create
+
+    old_key = os.environ["PORTAL_SECRET_KEYS"]
+    endpoint, secret = endpoint_create(
+        name="Rotated", url="https://hooks.example.com/", events=[], streams=[]
+    )
+    new_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    keys(f"{new_key},{old_key}")
+    call_command("rotate_secrets")
+    assert "1 secret(s) re-encrypted" in capsys.readouterr().out
+    keys(new_key)
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == secret

@@ -29,6 +29,7 @@ from cases.kore.errors import (
     KoreUnavailable,
 )
 from cases.models import Case, DeliveryAttempt
+from cases.models.notify import EVENT_FOR_STATE, record_case_event
 
 logger = logging.getLogger(__name__)
 State = Case.State
@@ -45,11 +46,14 @@ class DeliveryResult:
     attempt: DeliveryAttempt | None = None  # the attempt this run recorded, if any
 
 
-def write_outcome(case: Case, attempt: DeliveryAttempt, *, expect: dict | None = None, **fields) -> bool:
+def write_outcome(
+    case: Case, attempt: DeliveryAttempt, *, expect: dict | None = None, event: str | None = None, **fields
+) -> bool:
     """Record an attempt and the row's new state together, and mirror them on ``case``.
 
     ``expect``: conditions the row must still meet (the sweep writes only over a send that is
-    still stuck); False, and nothing written, when it no longer does.
+    still stuck); False, and nothing written, when it no longer does. ``event``: what followers
+    and webhooks are told (cases/notify/), recorded in the same transaction.
     """
     expect = expect or {}
     for _ in range(5):
@@ -62,6 +66,7 @@ def write_outcome(case: Case, attempt: DeliveryAttempt, *, expect: dict | None =
             )
             if moved:
                 attempt.save(force_insert=True)
+                record_case_event(event, case, fields=fields)
         if moved:
             for name, value in {**fields, "attempt_count": count + 1, "updated_at": now}.items():
                 setattr(case, name, value)
@@ -135,6 +140,7 @@ def record_delivery(
             review_candidates=[],
             is_flagged=False,
             last_error="",
+            event=EVENT_FOR_STATE[State.DELIVERED],
             **kore_fields(kore_case, case),
         )
     except IntegrityError:
@@ -175,7 +181,9 @@ def hold_for_review(case: Case, *, reason: str, candidates: list[dict] | None = 
         "review_candidates": candidates or [],
         "updated_at": now,
     }
-    Case.objects.filter(pk=case.pk).update(**fields)
+    with transaction.atomic():
+        Case.objects.filter(pk=case.pk).update(**fields)
+        record_case_event(EVENT_FOR_STATE[State.NEEDS_REVIEW], case, fields=fields)
     for name, value in fields.items():
         setattr(case, name, value)
     logger.info(
@@ -282,6 +290,7 @@ def finish_failure(
         lookup_required=ambiguous or case.lookup_required,
         review_candidates=candidates if candidates is not None else case.review_candidates,
         is_flagged=flag,
+        event=EVENT_FOR_STATE.get(state),
     )
     logger.info(
         "case %s attempt failed (%s): %s -> %s",

@@ -18,6 +18,7 @@ from cases.delivery.outcomes import DeliveryResult
 from cases.delivery.submit import case_submit
 from cases.delivery.tasks import enqueue_delivery
 from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey
+from cases.models.notify import EVENT_FOR_STATE, record_case_event
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -123,12 +124,15 @@ def refuse_to_queue(case: Case) -> bool:
     held for review instead, so that nothing sends it again unless a person decides to.
     """
     if not case_cancel(case=case):
-        Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(
-            state=Case.State.NEEDS_REVIEW,
-            next_attempt_at=None,
-            last_error=f"{case.last_error} The caller asked not to queue, and the request may have "
+        held = {
+            "state": Case.State.NEEDS_REVIEW,
+            "next_attempt_at": None,
+            "last_error": f"{case.last_error} The caller asked not to queue, and the request may have "
             "created the case at Kore: check Kore, then adopt it or send anyway.",
-            updated_at=timezone.now(),
-        )
+            "updated_at": timezone.now(),
+        }
+        with transaction.atomic():
+            if Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(**held):
+                record_case_event(EVENT_FOR_STATE[Case.State.NEEDS_REVIEW], case, fields=held)
     last = case.attempts.order_by("-number").first()
     return last is None or last.outcome == DeliveryAttempt.Outcome.TIMEOUT

@@ -14,6 +14,7 @@ from cases.kore.create_case import user_id_of
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
 from cases.models import Case, CaseTemplate, ImportBatch
 from cases.models.cases import fit_column
+from cases.models.notify import follow_by_submitters
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def case_submit(
             **case_fields_from_body(body),
             **claim,
         )
+        follow_by_submitters([case])
         if enqueue:
             enqueue_delivery(case.pk)
     logger.info("case %s queued for stream %s", case.pk, template.stream_id)
@@ -112,6 +114,7 @@ def cases_submit_bulk(*, template: CaseTemplate, bodies: list[dict], user, batch
             ],
             batch_size=500,
         )
+        follow_by_submitters(cases)
         for case in cases:
             enqueue_delivery(case.pk)
     return cases

@@ -10,7 +10,10 @@
 - ``counts``: the counts the database keeps for the dashboard;
 - ``people``: SavedView, AuditEvent, SignedInSession, OIDCIdentity;
 - ``actions``: working cases from the portal: changes of cases and tasks (CaseAction), tasks
-  (CaseTask), task templates, bulk changes.
+  (CaseTask), task templates, bulk changes;
+- ``notify``: what people and tools are told: CaseEvent (the outbox delivery and the sync
+  write), Follow, NotificationSettings, CaseMailMark, WebhookEndpoint, WebhookMessage,
+  WebhookAttempt.
 
 Imports cases.crypto and cases.kore only: every other package builds on these.
 """
@@ -19,6 +22,15 @@ from cases.models.actions import BulkAction, CaseAction, CaseTask, TaskTemplate
 from cases.models.cases import Case, CaseQuerySet, DeliveryAttempt, ImportBatch
 from cases.models.counts import CreatedCount, OpenCaseCount, OpenDueCount
 from cases.models.history import CaseChange
+from cases.models.notify import (
+    CaseEvent,
+    CaseMailMark,
+    Follow,
+    NotificationSettings,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 from cases.models.open_cases import CLOSED_CATEGORIES, OPEN_CASES
 from cases.models.people import AuditEvent, OIDCIdentity, SavedView, SignedInSession
 from cases.models.sql import ColumnsSQL, UtcDay
@@ -34,17 +46,21 @@ __all__ = [
     "Case",
     "CaseAction",
     "CaseChange",
+    "CaseEvent",
+    "CaseMailMark",
     "CaseQuerySet",
     "CaseTask",
     "CaseTemplate",
     "ColumnsSQL",
     "CreatedCount",
     "DeliveryAttempt",
+    "Follow",
     "IdempotencyKey",
     "KoreAssignee",
     "KorePriority",
     "KoreStatus",
     "ImportBatch",
+    "NotificationSettings",
     "OIDCIdentity",
     "OpenCaseCount",
     "OpenDueCount",
@@ -55,4 +71,7 @@ __all__ = [
     "SyncLease",
     "TaskTemplate",
     "UtcDay",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,6 +28,7 @@ from cases.kore.errors import KoreMalformed
 from cases.kore.lookup import same_title
 from cases.models import Case, CaseChange, CaseTemplate, Stream
 from cases.models.cases import fit_column
+from cases.models.notify import CaseEvent, case_event, record_case_events, record_changes, stream_is_told
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
@@ -76,6 +78,12 @@ class CaseApplier:
         self._templates: dict[str, CaseTemplate] | None = None
         self._fresh: dict[str, Case] = {}
         self._fresh_updated_at: dict[int, datetime | None] = {}
+
+    @cached_property
+    def tell(self) -> bool:
+        """What a stream's first pass or a full re-read finds is not news: one summary instead
+        (cases/sync/runs.py); afterwards every change is an event for followers and webhooks."""
+        return self.source != "full read" and stream_is_told(self.stream)
 
     @property
     def templates(self) -> dict[str, CaseTemplate]:
@@ -190,6 +198,7 @@ class CaseApplier:
         try:
             with transaction.atomic():
                 Case.objects.bulk_create(cases)
+                self._made_at_kore_events(cases)
             return len(cases)
         except IntegrityError:
             inserted = 0
@@ -198,6 +207,7 @@ class CaseApplier:
                 try:
                     with transaction.atomic():
                         case.save(force_insert=True)
+                        self._made_at_kore_events([case])
                     inserted += 1
                 except IntegrityError:
                     pass  # recorded by delivery a moment ago
@@ -255,7 +265,14 @@ class CaseApplier:
                 case.save(update_fields=written)
             if changes:
                 CaseChange.objects.bulk_create(changes)
+                if self.tell:
+                    record_changes(case, changes, stream=self.stream)
         return True, bool(changes)
+
+    def _made_at_kore_events(self, cases: list[Case]) -> None:
+        if self.tell:
+            kind = CaseEvent.Kind.CREATED_AT_KORE
+            record_case_events(case_event(kind, case, stream=self.stream) for case in cases)
 
     def _take_values(self, case: Case, kore_case: KoreCase) -> None:
         """Kore's values onto the case, except the empty ones (empty is missing)."""

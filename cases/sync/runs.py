@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from cases.kore.errors import KoreError
 from cases.kore.paging import PagedRead
 from cases.models import Stream, StreamSync
+from cases.models.notify import record_backfilled
 from cases.sync.apply import CaseApplier
 from cases.sync.learn import Learner
 from cases.sync.lease import Lease, LeaseLost
@@ -107,10 +109,21 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
         result.missing,
     )
     state.failures, state.last_error = 0, ""
+    first = result.complete and state.high_water_mark is None
     if result.complete:
         state.high_water_mark = started
     state.next_pass_at = timezone.now() + (RESUME_AFTER if result.paused else state.interval)
-    state.save()
+    with transaction.atomic():
+        state.save()
+        if first:  # its cases were not news: one summary for webhooks instead
+            applied = result.applied
+            record_backfilled(
+                stream,
+                reason="first_pass",
+                seen=len(applied.kore_ids),
+                new=applied.new,
+                changed=applied.changed,
+            )
     logger.info(
         "sync of stream %s: %s calls, %s seen, %s changed, %s new, %s missing%s",
         stream.stream_id, result.calls, result.applied.seen, result.applied.changed,
@@ -128,6 +141,7 @@ def full_read(stream: Stream) -> None:
             return  # a pass is running; the request stays and the next run takes it
         started = timezone.now()
         applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
+        new = changed = 0
         paced = PacedFetch(stream, lease)
 
         def fetch(query: dict) -> dict:
@@ -143,7 +157,8 @@ def full_read(stream: Stream) -> None:
         try:
             for page in read:
                 learner.learn(page)
-                applier.apply(page)
+                applied = applier.apply(page)
+                new, changed = new + applied.new, changed + applied.changed
                 StreamSync.objects.filter(pk=state.pk).update(
                     full_read_pages=read.pages, full_read_cases=read.received
                 )
@@ -153,4 +168,6 @@ def full_read(stream: Stream) -> None:
             return
         finally:
             learner.save(seen_at=started)
-        StreamSync.objects.filter(pk=state.pk).update(full_read_finished_at=timezone.now())
+        with transaction.atomic():
+            StreamSync.objects.filter(pk=state.pk).update(full_read_finished_at=timezone.now())
+            record_backfilled(stream, reason="full_read", seen=read.received, new=new, changed=changed)

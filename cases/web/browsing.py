@@ -19,11 +19,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from cases import browse
 from cases.browse import exports
 from cases.browse.dashboard import dashboard_figures
-from cases.models import Case, CaseAction, SavedView, StreamSync
+from cases.models import Case, CaseAction, SavedView, StreamSync, WebhookEndpoint
 from cases.models.streams import within_visible_streams
 from cases.models.words import search_kind
 from cases.people.audit import audit_record
-from cases.people.roles import browse_permission_required
+from cases.people.roles import browse_permission_required, is_administrator
 from cases.web.bulk import bulk_choices
 
 # --- Dashboard ---------------------------------------------------------------------------
@@ -43,6 +43,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request.user,
     ).select_related("stream")
     context = {"figures": figures, "chart": figures.chart, "failing_syncs": list(failing)}
+    if is_administrator(request.user):  # webhook endpoints switched off after a day of failing
+        context["switched_off_webhooks"] = list(WebhookEndpoint.objects.exclude(switched_off_at=None))
     return render(request, "cases/dashboard.html", context)
 
 

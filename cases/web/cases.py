@@ -15,6 +15,7 @@ from cases.delivery import actions, reconcile
 from cases.delivery.submit import build_case_body, case_submit
 from cases.kore.answers import review_candidate
 from cases.models import Case, CaseTemplate
+from cases.notify import follows
 from cases.people import roles
 from cases.people.audit import audit_record
 from cases.people.roles import browse_permission_required, submit_permission_required
@@ -61,6 +62,7 @@ def case_detail_context(request: HttpRequest, case: Case) -> dict:
         "can_manage": can_manage_delivery(request.user, case),
         "candidates": [review_candidate(found) for found in case.review_candidates or []],
         "history": case.changes.all()[:200],
+        "following": follows.is_following(request.user, case),
         "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False)
         if case.request_body
         else "",

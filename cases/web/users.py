@@ -1,5 +1,5 @@
 """Administrators' pages for people: their role, their streams, their access; and each person's
-own account page (change password, sign out everywhere)."""
+own account page (change password, sign out everywhere, what they are told)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases.models import Stream
+from cases.notify.follows import settings_of
 from cases.people import roles
 from cases.people.audit import audit_record
 from cases.people.roles import administrator_required, held_permissions
 from cases.people.sessions import sign_out_everywhere
+from cases.web.notifications import NotificationSettingsForm
 
 User = get_user_model()
 
@@ -180,7 +182,8 @@ def user_sign_out_everywhere(request: HttpRequest, user_id: int) -> HttpResponse
 
 
 def account(request: HttpRequest) -> HttpResponse:
-    """Anyone signed in: who they are, what they may see, and the buttons to stay safe."""
+    """Anyone signed in: who they are, what they may see, what they are told (e-mail, the daily
+    digest, their time zone), and the buttons to stay safe."""
     return render(
         request,
         "cases/account.html",
@@ -188,6 +191,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "role": roles.ROLES.get(roles.role_of(request.user) or ""),
             "streams": request.user.member_streams.order_by("name"),
             "sees_every_stream": roles.sees_every_stream(request.user),
+            "notify_form": NotificationSettingsForm(instance=settings_of(request.user)),
         },
     )
 

@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cases import crypto
-from cases.models import ApiClient, Stream
+from cases.models import ApiClient, Stream, WebhookEndpoint
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt stream and API client secrets sealed with an older key, using the newest key."
+    help = "Re-encrypt the stream, API client and webhook secrets sealed with an older key, with the newest."
 
     def handle(self, *args, **options):
         rotated = 0
@@ -24,5 +24,10 @@ class Command(BaseCommand):
                 if crypto.needs_rotation(client.secret_encrypted):
                     client.set_secret(client.secret)
                     client.save(update_fields=["secret_encrypted"])
+                    rotated += 1
+            for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+                if crypto.needs_rotation(endpoint.secret_encrypted):
+                    endpoint.set_secret(endpoint.secret)
+                    endpoint.save(update_fields=["secret_encrypted"])
                     rotated += 1
         self.stdout.write(f"{rotated} secret(s) re-encrypted with the newest key.")
