@@ -125,6 +125,7 @@ def run_load(
     failures = 0
     lock = threading.Lock()
     workers = iter(range(concurrency))
+    first_failure: list[str] = []
 
     def one(_):
         nonlocal failures
@@ -138,9 +139,14 @@ def run_load(
         elapsed = (time.perf_counter() - started) * 1000
         with lock:
             latencies.append(elapsed)
-            failures += 0 if ok(response) else 1
+            if not ok(response):
+                failures += 1
+                if not first_failure:
+                    first_failure.append(f"{url}: {response.status_code} {response.text[:300]}")
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(count)))
+    if first_failure:
+        print(f"first failed answer, from {first_failure[0]}")
     return latencies, count / (time.perf_counter() - started), failures
