@@ -48,8 +48,11 @@ def main() -> None:
         from cases.kore.simulator.catalog import catalog
         from cases.models import Case, CaseTask
         from cases.sync.case_tasks import TaskApplier
+        from tests.conftest import learn_catalog
 
         stream = make_stream(sim_url, stream_id=STREAM_ID, rate_limit=0)
+        # The statuses, priorities, agents and queues a sync pass learns: changes name them by id.
+        learn_catalog(stream)
         client, secret = api_client_create(name="Bench", streams=[stream])
         tokens = {
             "direct": token_maker(KORE_APP, KORE_SECRET),

@@ -1,0 +1,187 @@
+"""The gateway under contention: three API clients at once against the simulator's rate limit,
+one of them sending ten times as much as the others, every call to Kore paced by the portal's
+fair share. Then what the portal adds over a direct call, on a read and on createCase.
+
+    .venv/bin/python bench/gateway.py --seconds 60 --weights 1,1,2
+
+Prints each client's share of the calls Kore served against its weight (while all three wait,
+each should get its weight's share, within 10%), the 429s each got and whether their
+Retry-After held, the calls Kore refused for its rate limit (none), and the latencies. Each
+client honours Retry-After, as a well-behaved integration does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from collections import Counter
+
+import requests
+from portal import (
+    BASE,
+    KORE_APP,
+    KORE_SECRET,
+    control,
+    make_stream,
+    percentile,
+    portal,
+    run_load,
+    token_maker,
+)
+
+PACED, UNPACED = "st-00000000-0000-4000-8000-000000000fair", "st-00000000-0000-4000-8000-0000000speed"
+CASE_BODY = {
+    "caseTmp": "ctm-bench",
+    "name": "Bench case",
+    "desc": "Gateway run",
+    "userInfo": {"_id": "u-bench", "name": "Bench"},
+    "emailId": "bench@example.com",
+    "dueDate": "2099-09-04T14:15:00.000Z",
+    "source": "rtm",
+}
+
+
+class Caller:
+    """One API client: ``threads`` loops sending getCases. Like a well-behaved integration, the
+    client as a whole honours a 429's Retry-After: none of its threads sends before then. The
+    first call after the wait is its probe: a truthful Retry-After lets the probe in."""
+
+    def __init__(self, name: str, client, secret: str, url: str, threads: int):
+        self.name, self.client, self.url, self.threads = name, client, url, threads
+        self.token = token_maker(client.client_id, secret)
+        self.served, self.refused, self.other = Counter(), Counter(), Counter()
+        self.retry_at, self.probe_pending = 0.0, False
+        self.probes = self.probes_refused = 0
+        self.lock = threading.Lock()
+
+    def run(self, until: float, counting_from: float) -> None:
+        session = requests.Session()
+        while time.time() < until:
+            with self.lock:
+                wait = self.retry_at - time.time()
+            if wait > 0:
+                time.sleep(wait)
+                continue  # another thread's 429 may have moved the time on meanwhile
+            with self.lock:
+                probe, self.probe_pending = self.probe_pending, False
+            answer = session.post(
+                self.url, json={"page": 1, "limit": 1}, headers={"auth": self.token()}, timeout=60
+            )
+            now = time.time()
+            counted = counting_from <= now < until
+            with self.lock:
+                self.probes += probe
+                if answer.status_code == 200:
+                    self.served[counted] += 1
+                elif answer.status_code == 429:
+                    self.refused[counted] += 1
+                    self.probes_refused += probe
+                    self.retry_at = max(self.retry_at, now + int(answer.headers.get("Retry-After", "1")))
+                    self.probe_pending = True
+                else:
+                    self.other[answer.status_code] += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60, help="measured, after a warm-up")
+    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--limit", type=int, default=60, help="Kore's calls per window")
+    parser.add_argument(
+        "--window", type=float, default=10, help="seconds (Kore's is 60; shorter runs faster)"
+    )
+    parser.add_argument("--weights", default="1,1,2", help="of the heavy client and the two others")
+    parser.add_argument("--threads", type=int, default=2, help="each light client's calls at once")
+    parser.add_argument("--requests", type=int, default=400, help="for the latency part")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=8)
+    args = parser.parse_args()
+    weights = [int(w) for w in args.weights.split(",")]
+    env = {"KORE_RATE_WINDOW_SECONDS": str(args.window), "GATEWAY_QUEUE_SECONDS": "3"}
+
+    with portal(workers=args.workers, threads=args.gunicorn_threads, env=env) as (sim_url, web_url):
+        from cases.api.clients import api_client_create
+
+        control(sim_url, "rate_limit", limit=args.limit, window=args.window)
+        paced = make_stream(sim_url, stream_id=PACED, rate_limit=args.limit, account_id="bench-fair")
+        callers = []
+        for name, weight, threads in (
+            ("heavy", weights[0], args.threads * 10),
+            ("light", weights[1], args.threads),
+            ("light-2", weights[2], args.threads),
+        ):
+            client, secret = api_client_create(name=name, streams=[paced], weight=weight)
+            callers.append(
+                Caller(name, client, secret, web_url + BASE.format(stream=PACED) + "getCases", threads)
+            )
+        started = time.time()
+        counting_from, until = started + args.warmup, started + args.warmup + args.seconds
+        threads = [
+            threading.Thread(target=caller.run, args=(until, counting_from))
+            for caller in callers
+            for _ in range(caller.threads)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats = requests.get(f"{sim_url}/_simulator/stats", timeout=30).json()
+
+        # What the portal adds, on an unpaced stream.
+        unpaced = make_stream(sim_url, stream_id=UNPACED, rate_limit=0, account_id="bench-speed")
+        client, secret = api_client_create(name="Speed", streams=[unpaced])
+        latencies = {}
+        for path, body in (("getCases", {"page": 1, "limit": 1}), ("createCase", CASE_BODY)):
+            for label, base, token in (
+                ("direct", sim_url, token_maker(KORE_APP, KORE_SECRET)),
+                ("via portal", web_url, token_maker(client.client_id, secret)),
+            ):
+                url = base + BASE.format(stream=UNPACED) + path
+                run_load(lambda _n, url=url, body=body: (url, body), token, count=50, concurrency=1)
+                latencies[path, label] = run_load(
+                    lambda _n, url=url, body=body: (url, body), token, count=args.requests, concurrency=1
+                )[0]
+
+    capacity = (args.limit - 1) / args.window * args.seconds
+    served = {caller.name: caller.served[True] for caller in callers}
+    total = sum(served.values())
+    print(
+        f"Kore's limit: {args.limit} calls per {args.window:g} s; "
+        f"measured {args.seconds:g} s after {args.warmup:g} s"
+    )
+    print(
+        f"{'client':10}{'weight':>7}{'threads':>8}{'served':>8}{'share':>8}{'expected':>9}"
+        f"{'off by':>8}{'429s':>7}"
+    )
+    for caller, weight in zip(callers, weights, strict=True):
+        share, expected = served[caller.name] / total, weight / sum(weights)
+        print(
+            f"{caller.name:10}{weight:>7}{caller.threads:>8}{served[caller.name]:>8}{share:>8.1%}{expected:>9.1%}"
+            f"{(share - expected) / expected:>+8.1%}{caller.refused[True]:>7}"
+        )
+    print(f"served {total} of the {capacity:.0f} the pacing allows ({total / capacity:.0%}: work-conserving)")
+    print(
+        f"Kore refused for its rate limit: {stats['rate_limited_count']} (of {stats['request_count']} calls)"
+    )
+    probes = sum(caller.probes for caller in callers)
+    refused_again = sum(caller.probes_refused for caller in callers)
+    print(f"first calls after waiting a 429's Retry-After: {probes}, refused again: {refused_again}")
+    other = sum((caller.other for caller in callers), Counter())
+    if other:
+        print(f"other answers: {dict(other)}")
+    print()
+    print(f"{'added by the portal':22}{'p50 ms':>9}{'p95 ms':>9}")
+    for path in ("getCases", "createCase"):
+        direct, via = latencies[path, "direct"], latencies[path, "via portal"]
+        print(
+            f"{path:22}{statistics.median(via) - statistics.median(direct):9.2f}"
+            f"{percentile(via, 0.95) - percentile(direct, 0.95):9.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
