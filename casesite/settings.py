@@ -207,7 +207,7 @@ KORE_LOOKUP_MAX_PAGES = env_int("KORE_LOOKUP_MAX_PAGES", 10)
 KORE_LOOKUP_PAGE_SIZE = env_int("KORE_LOOKUP_PAGE_SIZE", 50)
 KORE_LOOKUP_MARGIN_SECONDS = env_float("KORE_LOOKUP_MARGIN_SECONDS", 300.0)
 
-# Fair shares of each account's rate limit (cases/delivery/fair.py, docs/actions.md): the weight
+# Fair shares of each account's rate limit (cases/delivery/fair.py, docs/gateway.md): the weight
 # of each kind of work waiting for Kore. A kind's floor is its weight over the sum; capacity a
 # kind leaves idle goes to whoever waits. API clients split the api share by their own weights.
 KORE_FAIR_SHARES = os.environ.get("KORE_FAIR_SHARES", "people=4,api=3,import=1,bulk=1,sync=1")

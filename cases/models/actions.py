@@ -47,7 +47,7 @@ class TaskTemplate(models.Model):
 
 
 class OutboxRow(models.Model):
-    """What every outbox row keeps about its delivery (see docs/actions.md)."""
+    """What every outbox row keeps about its delivery (see docs/gateway.md)."""
 
     attempt_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
