@@ -16,6 +16,9 @@ def test_existing_people_keep_their_access():
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     old = executor.loader.project_state(BEFORE).apps
+    # Before roles there were no groups: the ones later migrations made in the test database
+    # (e.g. agents' act_on_case) are not what an upgrade from here finds.
+    old.get_model("auth", "Group").objects.all().delete()
     User = old.get_model("auth", "User")
     Stream = old.get_model("cases", "Stream")
     for n in range(2):

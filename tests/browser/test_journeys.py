@@ -86,7 +86,7 @@ def test_a_stream_with_wrong_credentials_says_so_on_test_connection(page, staff_
 
 def test_adding_a_template(page, staff_user, stream):
     sign_in(page, staff_user)
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Templates").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Templates", exact=True).click()
     page.get_by_role("link", name="Add template").click()
     check_accessibility(page)
 
