@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from cases.kore.client import mint_token
 from cases.models import ApiClient, Case, Stream
+from cases.models.streams import KORE_ENDPOINTS
 
 STREAM_SECRET = "stream-secret-Zq8vW3nR5tY7uI9oP1aS"
 
@@ -56,7 +57,9 @@ def test_no_secret_in_pages_api_answers_or_logs(
         )
     )
     response = admin_client.post(
-        "/api-clients/new/", {"name": "Scanner", "streams": [stream.pk], "is_active": "on"}
+        "/api-clients/new/",
+        # The page offers every endpoint ticked; a browser sends them all.
+        {"name": "Scanner", "streams": [stream.pk], "endpoints": list(KORE_ENDPOINTS), "is_active": "on"},
     )
     client = ApiClient.objects.get()
     api_secret = client.secret
