@@ -213,7 +213,7 @@ def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
         return
     now = timezone.now()
     if endpoint == "getTasks":
-        TaskApplier(stream, seen_at=now).apply(results)
+        TaskApplier(stream, seen_at=now, source="gateway").apply(results)
         return
     learner = Learner(stream)
     learner.learn(results)

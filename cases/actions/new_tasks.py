@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from cases.actions.tasks import enqueue_task
 from cases.kore.answers import parse_task
-from cases.models import Case, CaseTask, TaskTemplate
+from cases.models import Case, CaseEvent, CaseTask, TaskTemplate
 from cases.models.cases import fit_column
+from cases.models.notify import record_task_event
 from cases.sync.case_tasks import task_fields
 
 
@@ -75,8 +76,8 @@ def task_adopt(*, task: CaseTask, kore_id: str) -> bool:
     if chosen is None or CaseTask.objects.filter(kore_id=kore_id).exists():
         return False
     found = parse_task(chosen)
-    return bool(
-        CaseTask.objects.filter(pk=task.pk, state=CaseTask.State.NEEDS_REVIEW).update(
+    with transaction.atomic():
+        adopted = CaseTask.objects.filter(pk=task.pk, state=CaseTask.State.NEEDS_REVIEW).update(
             **{**task_fields(found), "name": task.name},
             state=CaseTask.State.DELIVERED,
             kore_id=found.kore_id,
@@ -86,7 +87,11 @@ def task_adopt(*, task: CaseTask, kore_id: str) -> bool:
             review_candidates=[],
             last_error="Adopted after review.",
         )
-    )
+        if adopted:
+            task.refresh_from_db()
+            kind, case = CaseEvent.Kind.TASK_CREATED, task.case
+            record_task_event(kind, task, case=case, stream=case.stream, source="portal")
+    return bool(adopted)
 
 
 def task_send_anyway(*, task: CaseTask) -> bool:

@@ -102,7 +102,7 @@ def confirm(action: CaseAction, answer: KoreCase | KoreTask) -> ActionResult:
         if not settled:
             return ActionResult(action=action, claimed=False)
         if action.task_id:
-            apply_task_answer(action.task, answer.raw)
+            apply_task_answer(action.task, answer.raw, source=source)
         else:
             apply_case_answer(action.case, answer.raw, action.body, source=source)
         if not action.api_client_id:

@@ -25,7 +25,8 @@ from cases.kore.dates import format_kore_datetime, parse_kore_datetime
 from cases.kore.errors import KoreError, KoreRefused
 from cases.kore.lookup import same_title
 from cases.kore.paging import read_all_pages
-from cases.models import CaseTask
+from cases.models import CaseEvent, CaseTask
+from cases.models.notify import record_task_event
 from cases.sync.case_tasks import task_fields
 
 State = CaseTask.State
@@ -140,7 +141,7 @@ def _delivered(task: CaseTask, answer: KoreTask, *, note: str) -> TaskResult:
     }
     try:
         with transaction.atomic():
-            _write(
+            if _write(
                 task,
                 **fields,
                 state=State.DELIVERED,
@@ -149,7 +150,12 @@ def _delivered(task: CaseTask, answer: KoreTask, *, note: str) -> TaskResult:
                 next_attempt_at=None,
                 lookup_required=False,
                 review_candidates=[],
-            )
+            ):
+                # Told with the write: the task exists at Kore now (as a case's delivery is).
+                record_task_event(
+                    CaseEvent.Kind.TASK_CREATED, task, case=task.case, stream=task.case.stream,
+                    source="api" if task.api_client_id else "portal",
+                )  # fmt: skip
     except IntegrityError:
         # Another task of the portal already holds this Kore id: never two records of one task.
         error = f"Kore answered with task {answer.kore_id}, which another task of the portal already holds."

@@ -1,11 +1,12 @@
 """What the portal tells people and tools about cases (cases/notify/ does the telling):
 
 - ``CaseEvent``: something that happened to a case (delivered, failed for good, needs review,
-  changed at Kore, made at Kore) or to a stream's sync (``sync.backfilled``). Delivery and the
-  sync write one **in the same transaction as the change it describes**, through
-  ``record_case_event`` / ``record_case_events`` below: an outbox, read later by Celery tasks,
-  so telling never slows or breaks the change itself. These two functions are the whole of what
-  delivery and the sync know about notifications (they may not import cases.notify);
+  changed at Kore, made at Kore), to one of its tasks (added, changed) or to a stream's sync
+  (``sync.backfilled``). Delivery, the sync and the actions write one **in the same
+  transaction as the change it describes**, through ``record_case_event`` /
+  ``record_case_events`` / ``record_task_event`` below: an outbox, read later by Celery tasks,
+  so telling never slows or breaks the change itself. These functions are the whole of what
+  they know about notifications (they may not import cases.notify);
 - ``Follow``: a person follows a case (its submitter from the start; anyone who sees it);
 - ``NotificationSettings``: a person's e-mail kinds, daily digest, time zone and bell mark;
 - ``CaseMailMark``: when a case's followers were last mailed (at most one message per window);
@@ -18,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -27,6 +29,9 @@ from cases import crypto
 from cases.models.cases import Case
 from cases.models.streams import Stream
 from cases.models.sync import StreamSync
+
+if TYPE_CHECKING:
+    from cases.models.actions import CaseTask
 
 WEBHOOK_SECRET_PURPOSE = "webhook.secret"
 
@@ -40,6 +45,8 @@ class CaseEvent(models.Model):
         NEEDS_REVIEW = "case.needs_review", "Needs review"
         CHANGED = "case.changed", "Changed at Kore"
         CREATED_AT_KORE = "case.created_at_kore", "Made at Kore"
+        TASK_CREATED = "task.created", "Task added"
+        TASK_CHANGED = "task.changed", "Task changed"
         BACKFILLED = "sync.backfilled", "A stream's first sync (summary)"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
@@ -71,6 +78,8 @@ MAILED_KINDS = {
     CaseEvent.Kind.FAILED,
     CaseEvent.Kind.NEEDS_REVIEW,
     CaseEvent.Kind.CHANGED,
+    CaseEvent.Kind.TASK_CREATED,
+    CaseEvent.Kind.TASK_CHANGED,
 }
 EVENT_FOR_STATE = {
     Case.State.DELIVERED: CaseEvent.Kind.DELIVERED,
@@ -126,17 +135,55 @@ def record_case_events(events: Iterable[CaseEvent]) -> None:
 
 
 def record_changes(case: Case, changes: list, *, stream: Stream) -> None:
-    """A case changed at Kore: ``changes`` are its new ``CaseChange`` rows."""
+    """A case changed at Kore: ``changes`` are its new ``CaseChange`` rows (of one answer, so of
+    one source: the sync, a refresh, a read through the gateway, or the portal's own change)."""
     if changes:
         described = [
             {"field": change.field, "old": change.old_value, "new": change.new_value} for change in changes
         ]
-        record_case_event(CaseEvent.Kind.CHANGED, case, stream=stream, changes=described)
+        record_case_event(
+            CaseEvent.Kind.CHANGED, case, stream=stream, changes=described, source=changes[0].source
+        )
+
+
+# Changes the portal itself asked for and Kore confirmed: always news, whatever the sync has read.
+OWN_SOURCES = ("portal", "api")
+TASK_SNAPSHOT_FIELDS = [
+    "kore_id", "ref_id", "name", "state", "origin", "status_name", "status_category", "priority_name",
+]  # fmt: skip
+
+
+def task_snapshot(task: CaseTask, *, fields: dict | None = None) -> dict:
+    """A task as an event tells it; ``fields``: values it takes in the event's transaction."""
+    fields = fields or {}
+    data = {"id": task.pk, **{name: fields.get(name, getattr(task, name)) for name in TASK_SNAPSHOT_FIELDS}}
+    data["refId"] = data.pop("ref_id")
+    return data
+
+
+def record_task_event(
+    kind: str, task: CaseTask, *, case: Case, stream: Stream, source: str, fields: dict | None = None, **extra
+) -> CaseEvent:
+    """A task added or changed (``extra``: its ``changes``), about its case: its followers and
+    the case's webhook order. Call it inside the transaction that makes the change."""
+    event = case_event(
+        kind, case, stream=stream, task=task_snapshot(task, fields=fields), **extra, source=source
+    )
+    event.save(force_insert=True)
+    return event
 
 
 def stream_is_told(stream: Stream) -> bool:
     """False until a stream's first complete sync pass: what it finds before then is not news."""
     return StreamSync.objects.filter(stream=stream, high_water_mark__isnull=False).exists()
+
+
+def stream_tasks_are_told(stream: Stream) -> bool:
+    """Also false until the sync has read the stream's tasks once (its first pass, or the first
+    after the stream began to use tasks): the tasks Kore had before are not news."""
+    return StreamSync.objects.filter(
+        stream=stream, high_water_mark__isnull=False, tasks_read_at__isnull=False
+    ).exists()
 
 
 def record_backfilled(stream: Stream, *, reason: str, seen: int, new: int, changed: int) -> CaseEvent:
@@ -193,6 +240,7 @@ class NotificationSettings(models.Model):
     mail_failed = models.BooleanField("Delivery failed for good", default=True)
     mail_needs_review = models.BooleanField("Needs review", default=True)
     mail_changed = models.BooleanField("Status, priority or assignee changed at Kore", default=True)
+    mail_tasks = models.BooleanField("Given a task, or a task's status or priority changed", default=True)
     daily_digest = models.BooleanField(
         "Daily digest of overdue cases",
         default=False,
@@ -207,6 +255,8 @@ class NotificationSettings(models.Model):
         CaseEvent.Kind.FAILED: "mail_failed",
         CaseEvent.Kind.NEEDS_REVIEW: "mail_needs_review",
         CaseEvent.Kind.CHANGED: "mail_changed",
+        CaseEvent.Kind.TASK_CREATED: "mail_tasks",
+        CaseEvent.Kind.TASK_CHANGED: "mail_tasks",
     }
 
     def __str__(self) -> str:

@@ -24,6 +24,8 @@ class StreamSync(models.Model):
     next_pass_at = models.DateTimeField(null=True, blank=True)
     # The start of the last complete pass: the next one reads cases created since then (with overlap).
     high_water_mark = models.DateTimeField(null=True, blank=True)
+    # When the sync first read the stream's tasks whole: the tasks it found before are not news.
+    tasks_read_at = models.DateTimeField(null=True, blank=True)
 
     last_started_at = models.DateTimeField(null=True, blank=True)
     last_finished_at = models.DateTimeField(null=True, blank=True)

@@ -28,7 +28,14 @@ from cases.kore.errors import KoreMalformed
 from cases.kore.lookup import same_title
 from cases.models import Case, CaseChange, CaseTemplate, Stream
 from cases.models.cases import fit_column
-from cases.models.notify import CaseEvent, case_event, record_case_events, record_changes, stream_is_told
+from cases.models.notify import (
+    OWN_SOURCES,
+    CaseEvent,
+    case_event,
+    record_case_events,
+    record_changes,
+    stream_is_told,
+)
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field
@@ -82,7 +89,10 @@ class CaseApplier:
     @cached_property
     def tell(self) -> bool:
         """What a stream's first pass or a full re-read finds is not news: one summary instead
-        (cases/sync/runs.py); afterwards every change is an event for followers and webhooks."""
+        (cases/sync/runs.py); afterwards every change is an event for followers and webhooks.
+        A change the portal asked for and Kore confirmed is news whatever the sync has read."""
+        if self.source in OWN_SOURCES:
+            return True
         return self.source != "full read" and stream_is_told(self.stream)
 
     @property

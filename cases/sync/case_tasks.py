@@ -5,13 +5,20 @@ The rules are the cases': never backwards (a task changes only when Kore's ``upd
 newer), empty is missing, one Kore task one record (a task the portal is still creating, whose
 answer may have been lost, is left to its delivery), and a task made at Kore is kept when its
 case is one of the stream's.
+
+Each task added or changed is an event (``task.created``, ``task.changed``) in the transaction
+that writes it, except while the sync has not yet read the stream's tasks once: the tasks Kore
+had before are not news (as a stream's first pass is not). The portal's own changes, confirmed
+by Kore, always are.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -21,11 +28,16 @@ from cases.kore.dates import format_kore_datetime
 from cases.kore.errors import KoreMalformed
 from cases.kore.lookup import same_title
 from cases.kore.paging import PagedRead, UpdatedSince
-from cases.models import CLOSED_CATEGORIES, Case, CaseTask, KoreStatus, Stream
+from cases.models import CLOSED_CATEGORIES, Case, CaseEvent, CaseTask, KoreStatus, Stream
 from cases.models.cases import fit_column
+from cases.models.notify import OWN_SOURCES, record_task_event, stream_tasks_are_told
 
 logger = logging.getLogger(__name__)
 State = CaseTask.State
+# The task's columns a task.changed tells, by the names its ``changes`` give them.
+TOLD_FIELDS = {"name": "name", "status_name": "status", "priority_name": "priority"}
+# A task's case is read with it only to describe it in an event: not its big columns.
+CASE_UNREAD = ("case__request_body", "case__review_candidates", "case__kore_case")
 
 
 def task_fields(task: KoreTask) -> dict:
@@ -48,8 +60,15 @@ def task_fields(task: KoreTask) -> dict:
 class TaskApplier:
     """Applies Kore's tasks of one stream onto the local tasks."""
 
-    def __init__(self, stream: Stream, *, seen_at: datetime):
-        self.stream, self.seen_at = stream, seen_at
+    def __init__(self, stream: Stream, *, seen_at: datetime, source: str = "sync"):
+        """``source``: where Kore's tasks come from (``sync``, ``gateway``; ``portal`` or ``api``
+        for the answer to the portal's own updateTask)."""
+        self.stream, self.seen_at, self.source = stream, seen_at, source
+
+    @cached_property
+    def tell(self) -> bool:
+        """Whether what this applier writes is news (see the module docstring)."""
+        return self.source in OWN_SOURCES or stream_tasks_are_told(self.stream)
 
     def apply(self, raws: list[dict]) -> int:
         """Apply a page of tasks; returns how many local tasks changed or were added."""
@@ -61,9 +80,10 @@ class TaskApplier:
                 logger.warning("sync: a task without _id in stream %s was skipped", self.stream.stream_id)
         if not found:
             return 0
-        known = {
-            task.kore_id: task for task in CaseTask.objects.filter(kore_id__in=[f.kore_id for f in found])
-        }
+        tasks = CaseTask.objects.filter(kore_id__in=[f.kore_id for f in found])
+        if self.tell:
+            tasks = tasks.select_related("case").defer(*CASE_UNREAD)
+        known = {task.kore_id: task for task in tasks}
         changed = 0
         for kore_task in found:
             local = known.get(kore_task.kore_id)
@@ -85,7 +105,18 @@ class TaskApplier:
             fields["status_kore_id"] = self._status_id(kore_task.status_name) or ""
         stored = task.kore_task if isinstance(task.kore_task, dict) else {}
         fields["kore_task"] = {**stored, **{k: v for k, v in kore_task.raw.items() if v not in ("", None)}}
-        CaseTask.objects.filter(pk=task.pk).update(**fields)
+        changes = [
+            {"field": told, "old": getattr(task, name), "new": fields[name]}
+            for name, told in TOLD_FIELDS.items()
+            if name in fields and fields[name] != getattr(task, name)
+        ]
+        with transaction.atomic(savepoint=False):
+            CaseTask.objects.filter(pk=task.pk).update(**fields)
+            if changes and self.tell:
+                record_task_event(
+                    CaseEvent.Kind.TASK_CHANGED, task, case=task.case, stream=self.stream,
+                    source=self.source, fields=fields, changes=changes,
+                )  # fmt: skip
         return True
 
     def _status_id(self, name: str) -> str | None:
@@ -106,7 +137,7 @@ class TaskApplier:
             return 0  # maybe the answer lost by one of the portal's own: its delivery decides
         try:
             with transaction.atomic():
-                CaseTask.objects.create(
+                task = CaseTask.objects.create(
                     case=case,
                     origin=Case.Origin.KORE,
                     state=State.DELIVERED,
@@ -117,27 +148,40 @@ class TaskApplier:
                     created_at=kore_task.kore_created_at or self.seen_at,
                     **{k: v for k, v in task_fields(kore_task).items() if k != "name"},
                 )
+                if self.tell:
+                    kind = CaseEvent.Kind.TASK_CREATED
+                    record_task_event(kind, task, case=case, stream=self.stream, source=self.source)
         except IntegrityError:
             return 0  # recorded by its delivery a moment ago
         return 1
 
 
+@dataclass(frozen=True)
+class TasksRead:
+    """What the tasks part of a pass did: local tasks changed or added, and whether every read
+    reached its end (the pass then notes the stream's tasks as read: their changes are news)."""
+
+    changed: int = 0
+    complete: bool = False
+
+
 def sync_tasks(
     stream: Stream, fetch: Callable[[dict], dict], *, since: datetime, until: datetime, max_pages: int
-) -> int:
+) -> TasksRead:
     """The tasks part of a pass, for a stream that uses tasks (task templates or tasks in the
     portal): the unresolved tasks, those created since the last pass, and, when some local open
-    task is in neither, the tasks closed since, newest update first. Returns the changes."""
+    task is in neither, the tasks closed since, newest update first."""
     uses_tasks = CaseTask.objects.filter(case__stream=stream).exists() or stream.task_templates.exists()
     if not uses_tasks:
-        return 0
-    applier = TaskApplier(stream, seen_at=until)
-    changed, seen = 0, set()
+        return TasksRead()
+    applier = TaskApplier(stream, seen_at=until, source="sync")
+    changed, seen, reads = 0, set(), []
     for filters in (
         {"unresolved": True},
         {"startDate": format_kore_datetime(since), "endDate": format_kore_datetime(until)},
     ):
-        for page in PagedRead(fetch, filters, max_pages=max_pages):
+        reads.append(PagedRead(fetch, filters, max_pages=max_pages))
+        for page in reads[-1]:
             seen.update(task.get("_id") for task in page)
             changed += applier.apply(page)
     open_elsewhere = (
@@ -151,6 +195,7 @@ def sync_tasks(
                 "name", flat=True
             )
         ) or ["Resolved", "Closed"]
-        for page in UpdatedSince(fetch, {"status": closed}, since=since, max_pages=max_pages):
+        reads.append(UpdatedSince(fetch, {"status": closed}, since=since, max_pages=max_pages))
+        for page in reads[-1]:
             changed += applier.apply(page)
-    return changed
+    return TasksRead(changed=changed, complete=all(read.complete for read in reads))

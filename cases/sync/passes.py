@@ -57,6 +57,7 @@ class PassResult:
     complete: bool = True
     paused: bool = False
     tasks_changed: int = 0
+    tasks_read: bool = False  # every read of the stream's tasks reached its end
 
 
 class PacedFetch:
@@ -122,13 +123,14 @@ class StreamPass:
             self.result.complete = unresolved.complete and created.complete
             if unresolved.complete:
                 self._closed_meanwhile(unresolved.seen)
-            self.result.tasks_changed = sync_tasks(
+            tasks = sync_tasks(
                 self.stream,
                 self.fetch.tasks,
                 since=self.since,
                 until=self.started + margin,
                 max_pages=max_pages,
             )
+            self.result.tasks_changed, self.result.tasks_read = tasks.changed, tasks.complete
         except Paused:
             self.result.paused = True
             self.result.complete = False

@@ -112,6 +112,9 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     first = result.complete and state.high_water_mark is None
     if result.complete:
         state.high_water_mark = started
+    if result.tasks_read and state.tasks_read_at is None:
+        # The stream's tasks are read once: from the next pass on, their changes are news.
+        state.tasks_read_at = started
     state.next_pass_at = timezone.now() + (RESUME_AFTER if result.paused else state.interval)
     with transaction.atomic():
         state.save()
