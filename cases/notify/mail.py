@@ -32,8 +32,10 @@ from cases.notify.payloads import case_url
 
 logger = logging.getLogger(__name__)
 Kind = CaseEvent.Kind
-# The changes at Kore followers are mailed about (titles and due dates only show on the bell).
+# The changes at Kore followers are mailed about (titles and due dates only show on the bell);
+# of a task, its status and priority (a new name only shows on the bell).
 MAILED_FIELDS = {"status", "priority", "assignee"}
+MAILED_TASK_FIELDS = {"status", "priority"}
 CASES_PER_BATCH = 100
 FIELD_LABELS = {"name": "Title", "status": "Status", "priority": "Priority", "assignee": "Assignee",
                 "due_date": "Due date"}  # fmt: skip
@@ -71,7 +73,24 @@ def lines_of(event: CaseEvent, *, every_field: bool = False) -> list[str]:
             for change in data.get("changes", [])
             if every_field or change["field"] in MAILED_FIELDS
         ]
+    if event.kind in (Kind.TASK_CREATED, Kind.TASK_CHANGED):
+        return task_lines(event, every_field=every_field)
     return []
+
+
+def task_lines(event: CaseEvent, *, every_field: bool = False) -> list[str]:
+    data = event.data or {}
+    task = data.get("task") or {}
+    named = f"“{task.get('name') or 'a task'}”" + (f" ({task['refId']})" if task.get("refId") else "")
+    if event.kind == Kind.TASK_CREATED:
+        status = f", {task['status_name']}" if task.get("status_name") else ""
+        return [f"Task added: {named}{status}."]
+    return [
+        f"Task {named}: {FIELD_LABELS.get(change['field'], change['field'])}: {change['old'] or '(none)'} → "
+        f"{change['new'] or '(none)'}"
+        for change in data.get("changes", [])
+        if every_field or change["field"] in MAILED_TASK_FIELDS
+    ]
 
 
 def wanted(prefs: NotificationSettings, event: CaseEvent) -> bool:

@@ -36,6 +36,7 @@ class NotificationSettingsForm(forms.ModelForm):
             "mail_failed",
             "mail_needs_review",
             "mail_changed",
+            "mail_tasks",
             "daily_digest",
             "time_zone",
         ]

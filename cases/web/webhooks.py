@@ -63,7 +63,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 
 @administrator_required
 def webhook_new(request: HttpRequest) -> HttpResponse:
-    initial = {"events": [kind for kind in CaseEvent.Kind.values if kind.startswith("case.")]}
+    initial = {"events": [kind for kind in CaseEvent.Kind.values if kind.startswith(("case.", "task."))]}
     form = WebhookEndpointForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         endpoint, secret = endpoints.endpoint_create(
