@@ -6,15 +6,46 @@ its own turn at the rate limit) until the one with the right ``_id``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
+from cases.delivery import fair
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
 from cases.kore.paging import PagedRead
 from cases.models import Case, CaseAction, CaseTask
+
+
+class NoTurn(Exception):
+    """No turn at the rate limit came in time for the next page of a read back."""
+
+
+def paced_fetch(
+    stream, share: fair.Share, *, limit: int, read: Callable[[dict], dict], still_sending: Callable[[], None]
+) -> Callable[[dict], dict]:
+    """A page reader for a read back or a look-up: the first page uses the turn the caller holds,
+    each later one waits for its own (NoTurn when none comes in time); ``still_sending`` keeps
+    the row's claim fresh, so the sweep does not take it back mid-read."""
+    pages = 0
+
+    def fetch(query: dict) -> dict:
+        nonlocal pages
+        if pages and limit:
+            slot = fair.wait_for_turn(
+                stream, share, limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS * 4
+            )
+            if slot is None:
+                raise NoTurn
+            time.sleep(slot.wait())
+        pages += 1
+        still_sending()
+        return read(query)
+
+    return fetch
+
 
 Fetch = Callable[[dict], dict]
 

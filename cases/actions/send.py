@@ -36,10 +36,6 @@ from cases.models import CaseAction
 State = CaseAction.State
 
 
-class _NoTurn(Exception):
-    """No turn at the rate limit came in time for the next page of a read back."""
-
-
 def share_of_action(action: CaseAction) -> fair.Share:
     if action.api_client_id:
         return fair.Share.api(action.api_client)
@@ -165,31 +161,22 @@ def _send(action: CaseAction, *, slot, limit: int) -> ActionResult:
 
 def _read_back_first(action: CaseAction, client: KoreClient, *, limit: int) -> ActionResult:
     """After a lost answer: confirm, supersede, or (nothing moved at Kore) send again."""
-    stream, pages = action.case.stream, 0
-
-    def fetch(query: dict) -> dict:
-        nonlocal pages
-        if pages and limit:  # the first page uses the turn the caller holds
-            slot = fair.wait_for_turn(
-                stream,
-                share_of_action(action),
-                limit=limit,
-                give_up_after=settings.KORE_PACING_HORIZON_SECONDS * 4,
-            )
-            if slot is None:
-                raise _NoTurn
-            time.sleep(slot.wait())
-        pages += 1
-        CaseAction.objects.filter(pk=action.pk, state=State.SENDING).update(sending_started_at=timezone.now())
-        return client.get_tasks(query) if action.task_id else client.get_cases(query)
-
+    fetch = readback.paced_fetch(
+        action.case.stream,
+        share_of_action(action),
+        limit=limit,
+        read=client.get_tasks if action.task_id else client.get_cases,
+        still_sending=lambda: CaseAction.objects.filter(pk=action.pk, state=State.SENDING).update(
+            sending_started_at=timezone.now()
+        ),
+    )
     try:
         if action.task_id:
             names = [action.body.get("name")] if isinstance(action.body.get("name"), str) else []
             found = readback.task_back(action.task, fetch, names=names)
         else:
             found = readback.case_back(action, fetch)
-    except _NoTurn:
+    except readback.NoTurn:
         return settle.release(action)
     except KoreError as exc:
         exc.message = (

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from cases.actions.readback import NoTurn, paced_fetch
 from cases.delivery import fair, outcomes, pacing
 from cases.kore.answers import KoreTask, parse_task
 from cases.kore.client import KoreClient
@@ -42,10 +43,6 @@ class TaskResult:
     @property
     def state(self) -> str:
         return self.task.state if self.task else "missing"
-
-
-class _NoTurn(Exception):
-    pass
 
 
 def share_of_task(task: CaseTask) -> fair.Share:
@@ -192,25 +189,18 @@ def _failure(task: CaseTask, exc: KoreError) -> TaskResult:
 
 def _look_up(task: CaseTask, client: KoreClient, *, limit: int) -> TaskResult | None:
     """Settle a task whose last request may have created it; None when safe to send again."""
-    stream, pages = task.case.stream, 0
     margin = timedelta(seconds=settings.KORE_LOOKUP_MARGIN_SECONDS)
     since, until = task.created_at - margin, timezone.now() + margin
 
-    def fetch(query: dict) -> dict:
-        nonlocal pages
-        if pages and limit:
-            slot = fair.wait_for_turn(
-                stream,
-                share_of_task(task),
-                limit=limit,
-                give_up_after=settings.KORE_PACING_HORIZON_SECONDS * 4,
-            )
-            if slot is None:
-                raise _NoTurn
-            time.sleep(slot.wait())
-        pages += 1
-        CaseTask.objects.filter(pk=task.pk, state=State.SENDING).update(sending_started_at=timezone.now())
-        return client.get_tasks(query)
+    fetch = paced_fetch(
+        task.case.stream,
+        share_of_task(task),
+        limit=limit,
+        read=client.get_tasks,
+        still_sending=lambda: CaseTask.objects.filter(pk=task.pk, state=State.SENDING).update(
+            sending_started_at=timezone.now()
+        ),
+    )
 
     filters = {
         "caseId": task.case.kore_id,
@@ -220,7 +210,7 @@ def _look_up(task: CaseTask, client: KoreClient, *, limit: int) -> TaskResult | 
     }
     try:
         reading = read_all_pages(fetch, filters, max_pages=settings.KORE_LOOKUP_MAX_PAGES)
-    except _NoTurn:
+    except NoTurn:
         return _release(task)
     except KoreError as exc:
         exc.message = f"Looking the task up at Kore failed: {exc.message}"

@@ -9,6 +9,7 @@ top (cases/forms.py).
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from cases.kore.dates import parse_kore_datetime
@@ -27,21 +28,28 @@ def user_id_of(body: dict) -> str:
     return value if isinstance(value, str) else ""
 
 
+def add_problem(problems: dict[str, list[str]], key: str, message: str) -> None:
+    problems.setdefault(key, []).append(message)
+
+
+def text_problems(body: dict, keys: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each of ``keys`` must be a string with something in it: the problems, by key."""
+    problems: dict[str, list[str]] = {}
+    for key in keys:
+        value = body.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            add_problem(problems, key, f"{key} is required.")
+        elif not isinstance(value, str):
+            add_problem(problems, key, f"{key} must be a string.")
+    return problems
+
+
 def create_case_problems(body: Any) -> dict[str, list[str]]:
     """Every problem with a createCase body, by body key, in the document's terms."""
     if not isinstance(body, dict):
         return {"body": ["The request body must be a JSON object."]}
-    problems: dict[str, list[str]] = {}
-
-    def add(key: str, message: str) -> None:
-        problems.setdefault(key, []).append(message)
-
-    for key in REQUIRED_TEXT_KEYS:
-        value = body.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            add(key, f"{key} is required.")
-        elif not isinstance(value, str):
-            add(key, f"{key} must be a string.")
+    problems = text_problems(body, REQUIRED_TEXT_KEYS)
+    add = partial(add_problem, problems)
     due = body.get("dueDate")
     if isinstance(due, str) and due.strip() and parse_kore_datetime(due) is None:
         add("dueDate", "dueDate must be a date, e.g. 2026-09-04T14:15:00.000Z.")

@@ -9,9 +9,10 @@ The table lists ``caseId``, ``caseRefId``, ``taskTmp``, ``name``, ``desc``, ``us
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from cases.kore.create_case import EMAIL
+from cases.kore.create_case import EMAIL, add_problem, text_problems
 
 REQUIRED_TEXT_KEYS = ("caseId", "caseRefId", "taskTmp", "name", "desc", "source")
 
@@ -20,17 +21,8 @@ def create_task_problems(body: Any) -> dict[str, list[str]]:
     """Every problem with a createTask body, by body key, in the document's terms."""
     if not isinstance(body, dict):
         return {"body": ["The request body must be a JSON object."]}
-    problems: dict[str, list[str]] = {}
-
-    def add(key: str, message: str) -> None:
-        problems.setdefault(key, []).append(message)
-
-    for key in REQUIRED_TEXT_KEYS:
-        value = body.get(key)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            add(key, f"{key} is required.")
-        elif not isinstance(value, str):
-            add(key, f"{key} must be a string.")
+    problems = text_problems(body, REQUIRED_TEXT_KEYS)
+    add = partial(add_problem, problems)
     user = body.get("userInfo")
     if not isinstance(user, dict):
         add("userInfo", "userInfo is required and must be an object.")
