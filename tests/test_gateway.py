@@ -5,10 +5,14 @@ gave them, and Kore's error form on every failure. Against the simulator over re
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
+import requests
 from django.core.management import call_command
 
+from cases.actions import gateway
 from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
 from cases.kore.simulator.catalog import catalog
@@ -74,6 +78,40 @@ def test_get_tasks_passes_through_and_keeps_the_tasks(client, tool, worked_case,
     response = send(client, tool, worked_case.stream, "getTasks", {"skip": 0, "limit": 10})
     assert response.status_code == 200 and [t["_id"] for t in response.json()["results"]] == [created["_id"]]
     assert CaseTask.objects.get().kore_id == created["_id"]
+
+
+def test_a_read_is_answered_before_its_answer_is_applied(
+    live_server, tool, worked_case, simulator, monkeypatch
+):
+    """The caller has Kore's answer before the local record takes it (cases/api/kore_paths.py,
+    AnswerFirst): applying runs once the server has sent the last byte."""
+    applying, release = threading.Event(), threading.Event()
+    apply_read = gateway.apply_read
+
+    def held_apply(*args):
+        applying.set()
+        release.wait(20)
+        apply_read(*args)
+
+    monkeypatch.setattr(gateway, "apply_read", held_apply)
+    simulator.agent.set_status(worked_case.kore_id, "On Hold")
+    token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
+    url = live_server.url + BASE.format(stream=worked_case.stream.stream_id) + "getCases"
+    try:
+        answer = requests.post(url, json={"unresolved": True}, headers={"auth": token}, timeout=10)
+        assert answer.status_code == 200
+        assert worked_case.kore_id in {case["_id"] for case in answer.json()["results"]}
+        assert applying.wait(10)
+        worked_case.refresh_from_db()
+        assert worked_case.status_name != "On Hold"  # answered while applying was held
+    finally:
+        release.set()
+    for _ in range(100):
+        worked_case.refresh_from_db()
+        if worked_case.status_name == "On Hold":
+            break
+        time.sleep(0.05)
+    assert worked_case.status_name == "On Hold"
 
 
 def test_kores_own_refusal_of_a_read_comes_back_as_kore_said_it(client, tool, template, simulator):

@@ -215,7 +215,11 @@ def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
     if endpoint == "getTasks":
         TaskApplier(stream, seen_at=now, source="gateway").apply(results)
         return
-    learner = Learner(stream)
-    learner.learn(results)
-    learner.save(seen_at=now, only_changes=True)
-    CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)
+    applied = CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)
+    # Learned only from what is newer than the record: the rest was seen before, and the sync's
+    # passes learn from every case they read. A tool polling unchanged cases costs no reads.
+    news = [raw for raw in results if raw.get("_id") not in applied.not_newer]
+    if news:
+        learner = Learner(stream)
+        learner.learn(news)
+        learner.save(seen_at=now, only_changes=True)

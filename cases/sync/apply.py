@@ -59,6 +59,8 @@ class Applied:
     changed: int = 0
     left_to_delivery: int = 0
     kore_ids: set[str] = field(default_factory=set)
+    # Known cases whose answer was no newer than the record: nothing in them is news.
+    not_newer: set[str] = field(default_factory=set)
 
     def add(self, other: Applied) -> None:
         self.seen += other.seen
@@ -66,6 +68,7 @@ class Applied:
         self.changed += other.changed
         self.left_to_delivery += other.left_to_delivery
         self.kore_ids |= other.kore_ids
+        self.not_newer |= other.not_newer
 
 
 def _shown(case: Case, name: str) -> str:
@@ -142,6 +145,7 @@ class CaseApplier:
                 result.changed += changed
                 if not updated:
                     untouched.append(case.pk)
+                    result.not_newer.add(kore_case.kore_id)
         if untouched and self.note_seen:
             Case.objects.filter(pk__in=untouched).update(kore_seen_at=self.seen_at, kore_missing_since=None)
         result.new += self._insert(new)
