@@ -118,29 +118,11 @@ def case_change_submit(
     ``claimed=True`` (with ``enqueue=False``, the gateway) stores it already claimed by the
     caller, which sends it at once; should the caller die, the sweep takes it back.
     """
-    claim = (
-        {
-            "state": CaseAction.State.SENDING,
-            "sending_started_at": timezone.now(),
-            "sent_based_on": case.kore_updated_at,
-        }
-        if claimed
-        else {}
-    )
-    with transaction.atomic(savepoint=False):
-        action = CaseAction.objects.create(
-            case=case,
-            kind=CaseAction.Kind.UPDATE_CASE,
-            body=body,
-            changes=changes,
-            based_on=case.kore_updated_at,
-            requested_by=user if user is not None and user.is_authenticated else None,
-            api_client=api_client,
-            bulk=bulk,
-            **claim,
-        )
-        if enqueue:
-            enqueue_action(action.pk)
+    action = _store_change(
+        case=case, task=None, kind=CaseAction.Kind.UPDATE_CASE, known_at=case.kore_updated_at,
+        body=body, changes=changes, user=user, api_client=api_client, bulk=bulk,
+        enqueue=enqueue, claimed=claimed,
+    )  # fmt: skip
     logger.info("change %s of case %s stored: %s", action.pk, case.pk, action.summary)
     return action
 
@@ -156,25 +138,33 @@ def task_change_submit(
     claimed: bool = False,
 ) -> CaseAction:
     """Store a change of a task (updateTask) as pending at Kore, like a change of a case."""
+    return _store_change(
+        case=task.case, task=task, kind=CaseAction.Kind.UPDATE_TASK, known_at=task.kore_updated_at,
+        body=body, changes=changes, user=user, api_client=api_client, bulk=None,
+        enqueue=enqueue, claimed=claimed,
+    )  # fmt: skip
+
+
+def _store_change(
+    *, case, task, kind, known_at, body, changes, user, api_client, bulk, enqueue, claimed
+) -> CaseAction:
+    """The CaseAction row, based on what the portal knew of its case or task (``known_at``)."""
     claim = (
-        {
-            "state": CaseAction.State.SENDING,
-            "sending_started_at": timezone.now(),
-            "sent_based_on": task.kore_updated_at,
-        }
+        {"state": CaseAction.State.SENDING, "sending_started_at": timezone.now(), "sent_based_on": known_at}
         if claimed
         else {}
     )
     with transaction.atomic(savepoint=False):
         action = CaseAction.objects.create(
-            case=task.case,
+            case=case,
             task=task,
-            kind=CaseAction.Kind.UPDATE_TASK,
+            kind=kind,
             body=body,
             changes=changes,
-            based_on=task.kore_updated_at,
+            based_on=known_at,
             requested_by=user if user is not None and user.is_authenticated else None,
             api_client=api_client,
+            bulk=bulk,
             **claim,
         )
         if enqueue:

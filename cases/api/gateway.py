@@ -130,6 +130,13 @@ class WriteThrough(KorePathView):
         raise NotImplementedError
 
 
+def write_errors(*, conflict: str) -> dict:
+    """A write's failures for the OpenAPI description, each in Kore's error form."""
+    return error_responses(
+        400, 401, 403, 404, 413, 429, 502, _409=conflict, _422="Idempotency-Key reused with another request"
+    )
+
+
 def audited(call: Call, request, action: str, target, name: str):
     """The audit record of a write, made in the transaction that stores it."""
     return lambda row: audit_record(
@@ -173,17 +180,7 @@ class UpdateCaseProxy(WriteThrough):
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="Kore's (trimmed) case, unchanged"),
             202: PENDING,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                413,
-                429,
-                502,
-                _409="Superseded by a newer change at Kore",
-                _422="Idempotency-Key reused with another request",
-            ),  # fmt: skip
+            **write_errors(conflict="Superseded by a newer change at Kore"),
         },
         tags=["proxy"],
     )
@@ -219,17 +216,7 @@ class UpdateTaskProxy(WriteThrough):
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="Kore's task, unchanged"),
             202: PENDING,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                413,
-                429,
-                502,
-                _409="Superseded by a newer change at Kore",
-                _422="Idempotency-Key reused with another request",
-            ),  # fmt: skip
+            **write_errors(conflict="Superseded by a newer change at Kore"),
         },
         tags=["proxy"],
     )
@@ -291,17 +278,7 @@ class CreateTaskProxy(WriteThrough):
         responses={
             200: OpenApiResponse(OpenApiTypes.OBJECT, description="Kore's task, unchanged"),
             202: PENDING,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                413,
-                429,
-                502,
-                _409="Idempotency-Key in progress",
-                _422="Idempotency-Key reused with another request",
-            ),  # fmt: skip
+            **write_errors(conflict="Idempotency-Key in progress"),
         },
         tags=["proxy"],
     )

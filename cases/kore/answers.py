@@ -55,24 +55,11 @@ def _object(value: Any) -> dict:
 
 def parse_case(data: Any) -> KoreCase:
     """Read a case dict from createCase or getCases; a case without ``_id`` is malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
-        raise KoreMalformed(
-            "Kore's answer is not a case: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
-        )
-    status, priority = _object(data.get("status")), _object(data.get("priority"))
+    common = _common_fields(data, "case")
     user = _object(data.get("userInfo"))
     kind, assignee_id, assignee_name = _assignee(data)
     return KoreCase(
-        raw=data,
-        kore_id=data["_id"],
-        ref_id=_text(data.get("refId")),
-        name=_text(data.get("name")),
-        status_id=_text(status.get("_id")),
-        status_name=_text(status.get("name")),
-        status_category=_text(status.get("statusCategory")),
-        priority_id=_text(priority.get("_id")),
-        priority_name=_text(priority.get("name")),
-        priority_color=_text(priority.get("color")),
+        **common,
         assignee_kind=kind,
         assignee_id=assignee_id,
         assignee_name=assignee_name,
@@ -82,8 +69,6 @@ def parse_case(data: Any) -> KoreCase:
         requester_email=_text(data.get("emailId") or user.get("emailId")),
         source=_text(data.get("source")),
         due_date=parse_kore_datetime(data.get("ETA") or data.get("dueDate")),
-        kore_created_at=parse_kore_datetime(data.get("createdAt")),
-        kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
     )
 
 
@@ -112,27 +97,35 @@ class KoreTask:
 
 def parse_task(data: Any) -> KoreTask:
     """Read a task dict from createTask, getTasks or updateTask; one without ``_id`` is malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
-        raise KoreMalformed(
-            "Kore's answer is not a task: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
-        )
-    status, priority = _object(data.get("status")), _object(data.get("priority"))
     return KoreTask(
-        raw=data,
-        kore_id=data["_id"],
-        ref_id=_text(data.get("refId")),
+        **_common_fields(data, "task"),
         case_id=_text(data.get("caseId")),
         case_ref_id=_text(data.get("caseRefId")),
-        name=_text(data.get("name")),
-        status_id=_text(status.get("_id")),
-        status_name=_text(status.get("name")),
-        status_category=_text(status.get("statusCategory")),
-        priority_id=_text(priority.get("_id")),
-        priority_name=_text(priority.get("name")),
-        priority_color=_text(priority.get("color")),
-        kore_created_at=parse_kore_datetime(data.get("createdAt")),
-        kore_updated_at=parse_kore_datetime(data.get("updatedAt")),
     )
+
+
+def _common_fields(data: Any, what: str) -> dict:
+    """What a case and a task answer alike: ids, name, status, priority, dates. One without
+    ``_id`` is malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("_id"), str) or not data["_id"]:
+        raise KoreMalformed(
+            f"Kore's answer is not a {what}: it has no _id.", body=json.dumps(data)[:MAX_ERROR_BODY]
+        )
+    status, priority = _object(data.get("status")), _object(data.get("priority"))
+    return {
+        "raw": data,
+        "kore_id": data["_id"],
+        "ref_id": _text(data.get("refId")),
+        "name": _text(data.get("name")),
+        "status_id": _text(status.get("_id")),
+        "status_name": _text(status.get("name")),
+        "status_category": _text(status.get("statusCategory")),
+        "priority_id": _text(priority.get("_id")),
+        "priority_name": _text(priority.get("name")),
+        "priority_color": _text(priority.get("color")),
+        "kore_created_at": parse_kore_datetime(data.get("createdAt")),
+        "kore_updated_at": parse_kore_datetime(data.get("updatedAt")),
+    }
 
 
 def _assignee(data: dict) -> tuple[str, str, str]:

@@ -132,22 +132,11 @@ class KoreClient:
     def create_case(self, body: dict) -> KoreCase:
         """POST createCase. Returns the parsed case or raises a KoreError subclass."""
         payload, status, elapsed = self._post("createCase", body)
-        case = parse_case(payload) if isinstance(payload, dict) else None
-        if case is None:
-            raise KoreMalformed(
-                "Kore's answer to createCase is not a JSON object.", status=status, elapsed=elapsed
-            )
-        case.http_status, case.elapsed = status, elapsed
-        return case
+        return self._case_answer(payload, status, elapsed, "createCase")
 
     def get_cases(self, filters: dict) -> dict:
         """POST getCases with body filters; returns ``{results, page, limit, hasMore, …}``."""
-        payload, status, elapsed = self._post("getCases", filters)
-        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-            raise KoreMalformed(
-                "Kore's answer to getCases has no results list.", status=status, elapsed=elapsed
-            )
-        return payload
+        return self._listing("getCases", filters)
 
     def update_case(self, case_id: str, body: dict) -> KoreCase:
         """POST updateCase/{caseId}. Kore answers a trimmed case (no assignee, ``ETA`` "")."""
@@ -161,17 +150,20 @@ class KoreClient:
 
     def get_tasks(self, filters: dict) -> dict:
         """POST getTasks (paged by ``skip``/``limit``); returns ``{results, …}`` of trimmed tasks."""
-        payload, status, elapsed = self._post("getTasks", filters)
-        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-            raise KoreMalformed(
-                "Kore's answer to getTasks has no results list.", status=status, elapsed=elapsed
-            )
-        return payload
+        return self._listing("getTasks", filters)
 
     def update_task(self, task_id: str, body: dict) -> KoreTask:
         """POST updateTask/{taskId}: updateCase's keys, applied to a task."""
         payload, status, elapsed = self._post("updateTask", body, object_id=task_id)
         return self._task_answer(payload, status, elapsed, "updateTask")
+
+    def _listing(self, endpoint: str, filters: dict) -> dict:
+        payload, status, elapsed = self._post(endpoint, filters)
+        if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+            raise KoreMalformed(
+                f"Kore's answer to {endpoint} has no results list.", status=status, elapsed=elapsed
+            )
+        return payload
 
     @staticmethod
     def _case_answer(payload: Any, status: int, elapsed: float, endpoint: str) -> KoreCase:
