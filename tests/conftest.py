@@ -307,3 +307,20 @@ def clock(monkeypatch):
     fake = Clock()
     monkeypatch.setattr(notify_clock, "now", fake.now)
     return fake
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The default cache on a real redis-server of its own, as in production (django-redis)."""
+    from tests.servers import RedisServer
+
+    server = RedisServer()
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url, "KEY_PREFIX": "test"},
+    }
+    try:
+        yield caches["default"]
+    finally:
+        caches["default"].close()
+        server.stop()

@@ -117,6 +117,33 @@ def test_a_tasks_status_is_changed_with_update_task(worked_case, task_template, 
     assert simulator.calls["updateTask"] == 1
 
 
+def test_an_answer_applied_to_a_task_as_read_never_overwrites_a_newer_one(
+    worked_case, task_template, simulator
+):
+    """The answer to a change is applied to the task its caller read (no second read); should
+    another writer have recorded a newer answer meanwhile, the row is read again and kept."""
+    from datetime import timedelta
+
+    from cases.actions.apply import apply_task_answer
+
+    task = settled(new_task(worked_case, task_template))
+    as_read = CaseTask.objects.select_related("case").get(pk=task.pk)
+    later = task.kore_updated_at + timedelta(minutes=5)
+    CaseTask.objects.filter(pk=task.pk).update(status_name="Closed", kore_updated_at=later)
+    older = {
+        "_id": task.kore_id,
+        "status": {"_id": "sts-x", "name": "In Progress"},
+        "updatedAt": (task.kore_updated_at + timedelta(minutes=1)).isoformat(),
+    }
+    apply_task_answer(as_read, older, source="api")
+    task.refresh_from_db()
+    assert task.status_name == "Closed" and task.kore_updated_at == later
+    newest = {**older, "updatedAt": (later + timedelta(minutes=1)).isoformat()}
+    apply_task_answer(as_read, newest, source="api")
+    task.refresh_from_db()
+    assert task.status_name == "In Progress"
+
+
 def test_the_sync_keeps_tasks_in_step_and_brings_in_tasks_made_at_kore(worked_case, task_template, simulator):
     task = settled(new_task(worked_case, task_template))
     stream = worked_case.stream

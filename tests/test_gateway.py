@@ -218,12 +218,17 @@ def test_create_task_and_update_task(client, tool, worked_case, simulator):
         headers={"Idempotency-Key": "t-1"},
     )
     assert replay.json()["_id"] == task.kore_id and simulator.calls["createTask"] == 1
+    Case.objects.filter(pk=worked_case.pk).update(status_name="Waiting on customer")
+    was = task.status_name
     moved = send(
         client, tool, worked_case.stream, f"updateTask/{task.kore_id}", status_body(worked_case, "Resolved")
     )
     assert moved.status_code == 200 and moved.json()["status"]["name"] == "Resolved"
     task.refresh_from_db()
     assert task.status_name == "Resolved"
+    # The change as people read it is the task's own, not its case's.
+    change = CaseAction.objects.get(task=task)
+    assert change.changes["status"] == {"old": was, "new": "Resolved"}
 
 
 def test_create_task_checks_what_the_document_requires(client, tool, worked_case, simulator):

@@ -5,26 +5,9 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-from django.core.cache import caches
 from django_redis import get_redis_connection
 
-from cases.api.throttle import window_count
-from tests.servers import RedisServer
-
-
-@pytest.fixture
-def redis_cache(settings):
-    server = RedisServer()
-    settings.CACHES = {
-        **settings.CACHES,
-        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": server.url, "KEY_PREFIX": "test"},
-    }
-    try:
-        yield caches["default"]
-    finally:
-        caches["default"].close()
-        server.stop()
+from cases.api.call_checks import Window, window_count
 
 
 def test_it_keeps_the_promises_the_portal_relies_on(redis_cache):
@@ -55,13 +38,13 @@ def test_racing_adds_each_win_once(redis_cache):
 def test_a_window_counter_counts_atomically_and_expires(redis_cache):
     def count_many():
         for _ in range(100):
-            window_count("throttle:client:0", ttl=5)
+            window_count(Window("throttle:client:0", ttl=5))
 
     threads = [threading.Thread(target=count_many) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert window_count("throttle:client:0", ttl=5) == 401
+    assert window_count(Window("throttle:client:0", ttl=5)) == 401
     ttl = get_redis_connection("default").ttl(redis_cache.make_key("throttle:client:0"))
     assert 0 < ttl <= 5

@@ -103,5 +103,7 @@ def apply_case_as_listed(case: Case, raw: dict, *, source: str) -> bool:
 
 def apply_task_answer(task: CaseTask, raw: dict, *, source: str = "sync") -> None:
     """Apply Kore's answer to an updateTask (``source`` ``portal`` or ``api``: news whatever the
-    sync has read), or a task as getTasks listed it, onto the task."""
-    TaskApplier(task.case.stream, seen_at=timezone.now(), source=source).apply([raw])
+    sync has read), or a task as getTasks listed it, onto the task (as the caller read it)."""
+    TaskApplier(task.case.stream, seen_at=timezone.now(), source=source).apply(
+        [raw], known={task.kore_id: task}
+    )

@@ -79,26 +79,29 @@ def _cut(text: str, length: int = 120) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def changes_of_body(case: Case, body: dict) -> dict:
-    """What an updateCase body sent as received (the gateway) changes, as people read it: the
-    keys the portal shows, best effort; Kore judges the body."""
+def changes_of_body(target: Case | CaseTask, body: dict) -> dict:
+    """What an updateCase (or updateTask) body sent as received (the gateway) changes on its
+    case (or task), as people read it: the keys the portal shows, best effort; Kore judges
+    the body."""
     shown: dict = {}
     if isinstance(body.get("name"), str):
-        shown["name"] = {"old": case.name, "new": body["name"]}
+        shown["name"] = {"old": target.name, "new": body["name"]}
     if isinstance(body.get("desc"), str):
-        shown["desc"] = {"old": _cut(case.desc), "new": _cut(body["desc"])}
-    for key, old in (("status", case.status_name), ("priority", case.priority_name)):
+        shown["desc"] = {"old": _cut(target.desc), "new": _cut(body["desc"])}
+    for key, old in (("status", target.status_name), ("priority", target.priority_name)):
         value = body.get(key)
         if isinstance(value, dict):
             shown[key] = {"old": old, "new": str(value.get("name") or value.get("_id") or "")}
     if "dueDate" in body:
         due = parse_kore_datetime(body["dueDate"])
-        shown["due_date"] = {"old": _shown(case.due_date), "new": _shown(due) or str(body["dueDate"])}
+        old_due = _shown(target.due_date) if isinstance(target, Case) else ""  # a task's is not kept
+        shown["due_date"] = {"old": old_due, "new": _shown(due) or str(body["dueDate"])}
     if "assigneeType" in body or "currAssignee" in body:
         current = body.get("currAssignee") if isinstance(body.get("currAssignee"), dict) else {}
         queues = body.get("queues") if isinstance(body.get("queues"), list) else []
         new = str(current.get("name") or current.get("agentId") or (queues[0] if queues else ""))
-        shown["assignee"] = {"old": case.assignee_name, "new": new}
+        old = target.assignee_name if isinstance(target, Case) else ""  # a task's is not kept
+        shown["assignee"] = {"old": old, "new": new}
     return shown
 
 

@@ -110,15 +110,12 @@ def update_through(
     """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
     delivered within the call. An unpaced stream's change is stored claimed and sent at once,
     unless an earlier change of the case is still pending: changes of a case go in order."""
-    has_pending = getattr(case, "has_pending", None)  # the gateway read it with the case
-    if has_pending is None:
-        has_pending = CaseAction.objects.pending().filter(case=case).exists()
-    claimed = not paced and not has_pending
+    claimed = not paced and not CaseAction.objects.pending().filter(case=case).exists()
 
     def store() -> CaseAction:
         if task is not None:
             return task_change_submit(
-                task=task, body=body, changes=changes_of_body(case, body), api_client=client,
+                task=task, body=body, changes=changes_of_body(task, body), api_client=client,
                 enqueue=False, claimed=claimed,
             )  # fmt: skip
         return case_change_submit(

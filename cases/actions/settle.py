@@ -102,6 +102,7 @@ def confirm(action: CaseAction, answer: KoreCase | KoreTask) -> ActionResult:
         if not settled:
             return ActionResult(action=action, claimed=False)
         if action.task_id:
+            action.task.case = action.case  # the task's own case: no query for it
             apply_task_answer(action.task, answer.raw, source=source)
         else:
             apply_case_answer(action.case, answer.raw, action.body, source=source)

@@ -9,7 +9,8 @@ client, or a change of a client's streams, replaces a generation token in the sh
 the change commits (see ``configuration_changed``, connected in apps.py). Each call reads the
 token (one cache round trip, instead of three database queries) and drops what its process kept
 when the token moved. Should the cache lose the token, a new one is made and everything is
-read again.
+read again. (An API call reads the token in the same round trip as its other checks:
+cases/api/call_checks.py.)
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import transaction
 
+from cases.api import call_checks
 from cases.delivery.pacing import account_limit
 from cases.models import ApiClient, CaseTemplate, Stream, TaskTemplate
 
 GENERATION_KEY = "proxy-config-generation"
-NEVER_EXPIRES = None
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,22 @@ _snapshot = Snapshot(generation="")
 
 def current() -> Snapshot:
     """This process's snapshot, emptied first if the configuration changed since it was filled."""
+    return for_generation(call_checks.generation(GENERATION_KEY))
+
+
+def held() -> Snapshot:
+    """This process's snapshot as it is, unchecked: for a caller that reads the generation in a
+    round trip of its own (cases/api/auth.py) and then calls ``for_generation``."""
+    return _snapshot
+
+
+def for_generation(generation: str | None) -> Snapshot:
+    """This process's snapshot for the configuration's ``generation`` as just read from the
+    shared cache (None: lost), emptied first if the generation moved."""
     global _snapshot
-    generation = cache.get(GENERATION_KEY)
     if generation is None:
-        cache.add(GENERATION_KEY, uuid.uuid4().hex, timeout=NEVER_EXPIRES)
-        generation = cache.get(GENERATION_KEY) or ""
+        call_checks.set_generation(GENERATION_KEY, uuid.uuid4().hex, only_if_missing=True)
+        generation = call_checks.generation(GENERATION_KEY) or ""
     with _lock:
         if _snapshot.generation != generation or not generation:
             _snapshot = Snapshot(generation=generation)
@@ -110,7 +121,7 @@ def configuration_changed(sender=None, **kwargs) -> None:
     the database in between."""
 
     def new_generation() -> None:
-        cache.set(GENERATION_KEY, uuid.uuid4().hex, timeout=NEVER_EXPIRES)
+        call_checks.set_generation(GENERATION_KEY, uuid.uuid4().hex)
 
     new_generation()
     transaction.on_commit(new_generation)

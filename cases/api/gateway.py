@@ -10,7 +10,6 @@ import json
 import time
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -145,13 +144,10 @@ def audited(call: Call, request, action: str, target, name: str):
 
 
 def _known_case(call: Call, kore_id: str) -> Case:
-    """The delivered case of the stream with this Kore id, and (``has_pending``) whether a change
-    of it is still pending, in one query."""
-    pending = CaseAction.objects.filter(case=OuterRef("pk"), state__in=CaseAction.PENDING_STATES)
+    """The delivered case of the stream with this Kore id."""
     case = (
         Case.objects.filter(stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED)
         .defer(*UNREAD)
-        .annotate(has_pending=Exists(pending))
         .first()
     )
     if case is None:
@@ -224,18 +220,15 @@ class UpdateTaskProxy(WriteThrough):
         return self.handle_write(request, stream_id, task_id)
 
     def target(self, call: Call, object_id: str) -> CaseTask:
-        pending = CaseAction.objects.filter(case=OuterRef("case_id"), state__in=CaseAction.PENDING_STATES)
         task = (
             CaseTask.objects.select_related("case")
-            .annotate(has_pending=Exists(pending))
-            .defer(*(f"case__{name}" for name in UNREAD), "request_body", "kore_task")
+            .defer(*(f"case__{name}" for name in UNREAD), "request_body")
             .filter(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
             .first()
         )
         if task is None:
             raise Refusal(kore_errors(404, f"No task {object_id} of this stream in the portal."))
         task.case.stream = call.route.stream
-        task.case.has_pending = task.has_pending
         return task
 
     def write(

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import math
 
-from django.core.cache import caches
-from django_redis import get_redis_connection
-from django_redis.cache import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
+from cases.api.call_checks import Window, window_count
 from cases.models import ApiClient
-
-
-def window_count(key: str, *, ttl: int, alias: str = "default") -> int:
-    """Add one to a counter that expires ``ttl`` seconds after its last increment, atomically,
-    and return the new count: one round trip on Redis (INCR and EXPIRE in one transaction,
-    through django-redis's raw connection), add-then-incr on any other cache."""
-    cache = caches[alias]
-    if isinstance(cache, RedisCache):
-        stored_key = cache.make_key(key)
-        pipeline = get_redis_connection(alias).pipeline(transaction=True)
-        count, _ = pipeline.incr(stored_key).expire(stored_key, ttl).execute()
-        return int(count)
-    cache.add(key, 0, timeout=ttl)
-    return cache.incr(key)
 
 
 class ApiClientThrottle(SimpleRateThrottle):
@@ -32,6 +16,8 @@ class ApiClientThrottle(SimpleRateThrottle):
     Counted per fixed window with one atomic increment in the shared cache, instead of DRF's
     default of reading and rewriting the list of every request's time on each call (a list as
     long as the rate allows). A client may burst up to twice its rate across a window's edge.
+    The Kore-style authentication counts the call in the round trip of its own checks
+    (``window``, then ``request.calls_in_window``); a call it did not count is counted here.
     """
 
     scope = "api_client"
@@ -41,6 +27,14 @@ class ApiClientThrottle(SimpleRateThrottle):
             return self.cache_format % {"scope": self.scope, "ident": request.user.client_id}
         return None
 
+    def window(self, client: ApiClient, now: float) -> Window | None:
+        """The counter of ``client``'s calls in the window at ``now``; None when not throttled."""
+        if self.rate is None:
+            return None
+        window_start = int(now // self.duration * self.duration)
+        key = self.cache_format % {"scope": self.scope, "ident": client.client_id}
+        return Window(f"{key}:{window_start}", ttl=int(self.duration) + 1)
+
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
@@ -48,8 +42,10 @@ class ApiClientThrottle(SimpleRateThrottle):
         if self.key is None:
             return True
         now = self.timer()
+        count = getattr(request, "calls_in_window", None)
+        if count is None:
+            count = window_count(self.window(request.user, now))
         window_start = int(now // self.duration * self.duration)
-        count = window_count(f"{self.key}:{window_start}", ttl=int(self.duration) + 1)
         self.wait_seconds = window_start + self.duration - now
         return count <= self.num_requests
 

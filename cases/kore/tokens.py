@@ -11,6 +11,7 @@ import jwt
 
 MAX_LIFETIME_WITH_JTI = 3600  # Kore: with a jti, exp may be at most one hour after iat.
 LEEWAY_SECONDS = 30
+REPLAYED = "The token was already used (jti seen before): possibly a replay."
 
 
 class TokenRejected(Exception):
@@ -83,5 +84,5 @@ def verify_token(
         if expires - current > MAX_LIFETIME_WITH_JTI + LEEWAY_SECONDS:
             raise TokenRejected("A token with a jti may live at most one hour.")
         if not remember_jti(app_id, str(jti), float(expires)):
-            raise TokenRejected("The token was already used (jti seen before): possibly a replay.")
+            raise TokenRejected(REPLAYED)
     return VerifiedToken(app_id=app_id, claims=claims)

@@ -70,8 +70,9 @@ class TaskApplier:
         """Whether what this applier writes is news (see the module docstring)."""
         return self.source in OWN_SOURCES or stream_tasks_are_told(self.stream)
 
-    def apply(self, raws: list[dict]) -> int:
-        """Apply a page of tasks; returns how many local tasks changed or were added."""
+    def apply(self, raws: list[dict], *, known: dict[str, CaseTask] | None = None) -> int:
+        """Apply a page of tasks; returns how many local tasks changed or were added.
+        ``known``: tasks (by Kore id, with their case) the caller has just read, spared a read."""
         found = []
         for raw in raws:
             try:
@@ -80,10 +81,10 @@ class TaskApplier:
                 logger.warning("sync: a task without _id in stream %s was skipped", self.stream.stream_id)
         if not found:
             return 0
-        tasks = CaseTask.objects.filter(kore_id__in=[f.kore_id for f in found])
-        if self.tell:
-            tasks = tasks.select_related("case").defer(*CASE_UNREAD)
-        known = {task.kore_id: task for task in tasks}
+        known = dict(known or {})
+        wanted = [f.kore_id for f in found if f.kore_id not in known]
+        if wanted:
+            known.update(self._read(wanted))
         changed = 0
         for kore_task in found:
             local = known.get(kore_task.kore_id)
@@ -93,7 +94,15 @@ class TaskApplier:
                 changed += 1
         return changed
 
+    def _read(self, kore_ids: list[str]) -> dict[str, CaseTask]:
+        tasks = CaseTask.objects.filter(kore_id__in=kore_ids)
+        if self.tell:
+            tasks = tasks.select_related("case").defer(*CASE_UNREAD)
+        return {task.kore_id: task for task in tasks}
+
     def _update(self, task: CaseTask, kore_task: KoreTask) -> bool:
+        """Apply a newer answer, written only if the row is still as read (else it is read again
+        and judged anew): never over a newer answer another writer recorded meanwhile."""
         newer = kore_task.kore_updated_at is not None and (
             task.kore_updated_at is None or kore_task.kore_updated_at > task.kore_updated_at
         )
@@ -111,7 +120,9 @@ class TaskApplier:
             if name in fields and fields[name] != getattr(task, name)
         ]
         with transaction.atomic(savepoint=False):
-            CaseTask.objects.filter(pk=task.pk).update(**fields)
+            if not CaseTask.objects.filter(pk=task.pk, kore_updated_at=task.kore_updated_at).update(**fields):
+                again = self._read([task.kore_id]).get(task.kore_id)
+                return again is not None and again.state == State.DELIVERED and self._update(again, kore_task)
             if changes and self.tell:
                 record_task_event(
                     CaseEvent.Kind.TASK_CHANGED, task, case=task.case, stream=self.stream,
