@@ -145,19 +145,18 @@ def audited(call: Call, request, action: str, target, name: str):
 
 def _known_case(call: Call, kore_id: str) -> Case:
     """The delivered case of the stream with this Kore id."""
-    case = (
-        Case.objects.filter(stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED)
-        .defer(*UNREAD)
-        .first()
-    )
-    if case is None:
+    try:
+        case = Case.objects.defer(*UNREAD).get(
+            stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED
+        )
+    except Case.DoesNotExist:
         raise Refusal(
             kore_errors(
                 404,
                 f"No case {kore_id} of this stream in the portal. A case made at Kore is known from the "
                 "sync's next pass (or a getCases through the portal) on.",
             )
-        )
+        ) from None
     case.stream = call.route.stream  # the snapshot's: no query for it
     return case
 
@@ -220,14 +219,14 @@ class UpdateTaskProxy(WriteThrough):
         return self.handle_write(request, stream_id, task_id)
 
     def target(self, call: Call, object_id: str) -> CaseTask:
-        task = (
-            CaseTask.objects.select_related("case")
-            .defer(*(f"case__{name}" for name in UNREAD), "request_body")
-            .filter(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
-            .first()
-        )
-        if task is None:
-            raise Refusal(kore_errors(404, f"No task {object_id} of this stream in the portal."))
+        try:
+            task = (
+                CaseTask.objects.select_related("case")
+                .defer(*(f"case__{name}" for name in UNREAD), "request_body")
+                .get(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
+            )
+        except CaseTask.DoesNotExist:
+            raise Refusal(kore_errors(404, f"No task {object_id} of this stream in the portal.")) from None
         task.case.stream = call.route.stream
         return task
 
@@ -282,19 +281,16 @@ class CreateTaskProxy(WriteThrough):
         problems = create_task_problems(call.body)
         if problems:
             raise Refusal(validation_errors(problems))
-        case = (
-            Case.objects.filter(
+        try:
+            case = Case.objects.defer(*UNREAD).get(
                 stream=call.route.stream, kore_id=call.body["caseId"], state=Case.State.DELIVERED
             )
-            .defer(*UNREAD)
-            .first()
-        )
-        if case is None:
+        except Case.DoesNotExist:
             raise Refusal(
                 validation_errors(
                     {"caseId": [f"No case {call.body['caseId']} of this stream in the portal."]}
                 )
-            )
+            ) from None
         case.stream = call.route.stream
         return case
 

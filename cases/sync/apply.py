@@ -125,7 +125,8 @@ class CaseApplier:
         known = dict(self._fresh)
         if wanted:
             known.update(
-                (case.kore_id, case) for case in Case.objects.filter(kore_id__in=wanted).defer(*UNREAD)
+                (case.kore_id, case)
+                for case in Case.objects.filter(kore_id__in=wanted).defer(*UNREAD).order_by()
             )
         in_flight = self._submissions_in_flight() if len(known) < len(found) else []
         untouched, new = [], []

@@ -95,7 +95,7 @@ class TaskApplier:
         return changed
 
     def _read(self, kore_ids: list[str]) -> dict[str, CaseTask]:
-        tasks = CaseTask.objects.filter(kore_id__in=kore_ids)
+        tasks = CaseTask.objects.filter(kore_id__in=kore_ids).order_by()  # by Kore id: no order needed
         if self.tell:
             tasks = tasks.select_related("case").defer(*CASE_UNREAD)
         return {task.kore_id: task for task in tasks}
