@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ def portal(*, workers: int, threads: int, sim_args: tuple[str, ...] = (), env: d
             process.terminate()
             process.wait(timeout=15)
         redis.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def control(sim_url: str, action: str, **data) -> dict:
