@@ -25,7 +25,7 @@ urlpatterns = [
     # Sign-in and sign-out, single sign-on included (cases/sso/).
     path("accounts/", include("cases.sso.urls")),
     path("account/", users.account, name="account"),
-    path("account/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/", users.PasswordChange.as_view(), name="password_change"),
     path("account/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path(
         "account/sign-out-everywhere/",

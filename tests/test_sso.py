@@ -436,6 +436,44 @@ def test_signing_out_everywhere_ends_every_single_sign_on_session(client, idp):
     assert AuditEvent.objects.filter(action="user.signed_out_everywhere", actor=dana).exists()
 
 
+def test_two_first_sign_ins_at_once_make_one_person(client, idp, monkeypatch):
+    """Two tabs finish their first sign-in together: the one that writes second finds the
+    person the first made (here: it read no identity just before the other's was stored)."""
+    from cases.sso import provisioning
+
+    idp.sign_in_as(**DANA)
+    assert sso_sign_in(Client()).status_code == 302  # the other tab, a moment ahead
+    read = provisioning._identity
+    missed = []
+
+    def not_yet_there(issuer, subject):
+        if not missed:
+            missed.append(subject)
+            return None
+        return read(issuer, subject)
+
+    monkeypatch.setattr(provisioning, "_identity", not_yet_there)
+    response = sso_sign_in(client)
+    assert missed and response.status_code == 302 and response.url == "/"
+    assert signed_in_user(client) == User.objects.get() and OIDCIdentity.objects.count() == 1
+
+
+def test_people_who_sign_in_with_the_provider_have_no_portal_password_to_change(client, idp):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(client)
+    page = client.get(reverse("account")).content.decode()
+    assert "change your password at your identity provider" in page
+    assert reverse("password_change") not in page
+    response = client.get(reverse("password_change"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("account")
+    assert "identity provider" in response.content.decode()
+
+
+def test_people_with_a_portal_password_still_change_it(member_client):
+    assert reverse("password_change") in member_client.get(reverse("account")).content.decode()
+    assert member_client.get(reverse("password_change")).status_code == 200
+
+
 # --- Failures: a clear page, nobody signed in, an audit record -------------------------------
 
 

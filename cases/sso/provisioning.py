@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.models import OIDCIdentity, Stream
@@ -42,9 +42,22 @@ def person_signed_in(*, config: OIDCConfig, claims: Mapping, request=None):
     """The user these verified claims stand for, created or linked if need be, with name,
     e-mail, role and streams brought up to date. Raises ``SignInFailed`` when the portal must
     not sign this person in."""
+    try:
+        return _signed_in(config=config, claims=claims, request=request)
+    except IntegrityError:
+        # The same person's first sign-in in another tab made the account a moment ago (its
+        # identity, or the username): everything this one wrote is rolled back; now it is found.
+        return _signed_in(config=config, claims=claims, request=request)
+
+
+def _identity(issuer: str, subject: str) -> OIDCIdentity | None:
+    return OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+
+
+def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
     issuer, subject = claims["iss"], claims["sub"]
     with transaction.atomic():
-        identity = OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+        identity = _identity(issuer, subject)
         created = False
         if identity is None:
             user, created = _link_or_create(issuer=issuer, subject=subject, claims=claims, request=request)
@@ -115,7 +128,7 @@ def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> t
             f"A portal account already has the e-mail address {email}, and your identity provider "
             f"does not say that address is verified, so the portal will not link them. {ask}",
         )
-    if OIDCIdentity.objects.filter(user=user, issuer=issuer).exists():
+    if OIDCIdentity.objects.filter(user=user, issuer=issuer).exclude(subject=subject).exists():
         raise account_refused(
             f"the account with the e-mail {email} is linked to another identity at {issuer}",
             f"The portal account with the e-mail address {email} is already linked to another account "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.db import transaction
 from django.db.models import Prefetch
@@ -192,8 +193,26 @@ def account(request: HttpRequest) -> HttpResponse:
             "streams": request.user.member_streams.order_by("name"),
             "sees_every_stream": roles.sees_every_stream(request.user),
             "notify_form": NotificationSettingsForm(instance=settings_of(request.user)),
+            "sso_password": None if request.user.has_usable_password() else SSO_PASSWORD,
         },
     )
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    """Change one's portal password. Someone who signs in with the identity provider has none
+    (an unusable one, set at their first sign-in): theirs is changed at the provider."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.has_usable_password():
+            messages.info(request, SSO_PASSWORD)
+            return redirect("account")
+        return super().dispatch(request, *args, **kwargs)
+
+
+SSO_PASSWORD = (
+    "You sign in with your company account, so you have no portal password: change your password "
+    "at your identity provider."
+)
 
 
 @require_POST
