@@ -27,7 +27,8 @@ class Answers:
 
 @dataclass(frozen=True)
 class Window:
-    """A throttle window's counter: its key, and how long it lives after its last call."""
+    """A throttle window's counter: its key (naming the window's start), and how long it lives
+    from its first call (the window and a second more)."""
 
     key: str
     ttl: int
@@ -38,16 +39,21 @@ def ask(*, generation_key: str, jti_key: str | None, jti_ttl: int, window: Windo
     any), atomically on Redis."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        pipeline = get_redis_connection("default").pipeline(transaction=True)
+        # Each command is atomic on its own, so no MULTI: the window's counter is made with its
+        # expiry (SET NX EX) before it is counted, and a window's key names its start.
+        pipeline = get_redis_connection("default").pipeline(transaction=False)
         pipeline.get(cache.make_key(generation_key))
         if jti_key:
             pipeline.set(cache.make_key(jti_key), "1", nx=True, ex=max(1, jti_ttl))
         if window:
-            pipeline.incr(cache.make_key(window.key)).expire(cache.make_key(window.key), window.ttl)
+            counter = cache.make_key(window.key)
+            pipeline.set(counter, 0, nx=True, ex=window.ttl).incr(counter)
         replies = iter(pipeline.execute())
         stored = next(replies)
         generation = stored.decode(errors="replace") if isinstance(stored, bytes) else stored
         jti_is_new = bool(next(replies)) if jti_key else True
+        if window:
+            next(replies)
         calls = int(next(replies)) if window else None
         return Answers(generation, jti_is_new, calls)
     generation = cache.get(generation_key)
@@ -74,13 +80,13 @@ def set_generation(generation_key: str, value: str, *, only_if_missing: bool = F
 
 
 def window_count(window: Window) -> int:
-    """Add one to a counter that expires ``ttl`` seconds after its last increment, atomically,
-    and return the new count."""
+    """Count one call in ``window`` (its counter made with its expiry at the first) and return
+    the new count; one round trip on Redis."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
-        stored_key = cache.make_key(window.key)
-        pipeline = get_redis_connection("default").pipeline(transaction=True)
-        count, _ = pipeline.incr(stored_key).expire(stored_key, window.ttl).execute()
+        counter = cache.make_key(window.key)
+        pipeline = get_redis_connection("default").pipeline(transaction=False)
+        _, count = pipeline.set(counter, 0, nx=True, ex=window.ttl).incr(counter).execute()
         return int(count)
     cache.add(window.key, 0, timeout=window.ttl)
     return cache.incr(window.key)
