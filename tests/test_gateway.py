@@ -16,7 +16,16 @@ from cases.actions import gateway
 from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
 from cases.kore.simulator.catalog import catalog
-from cases.models import ApiClient, AuditEvent, Case, CaseAction, CaseChange, CaseTask, TaskTemplate
+from cases.models import (
+    ApiClient,
+    AuditEvent,
+    Case,
+    CaseAction,
+    CaseChange,
+    CaseEvent,
+    CaseTask,
+    TaskTemplate,
+)
 from cases.models.streams import LEGACY_ENDPOINTS, READ_ENDPOINTS
 from tests.factories import StreamFactory
 
@@ -229,6 +238,27 @@ def test_create_task_and_update_task(client, tool, worked_case, simulator):
     # The change as people read it is the task's own, not its case's.
     change = CaseAction.objects.get(task=task)
     assert change.changes["status"] == {"old": was, "new": "Resolved"}
+
+
+def test_a_new_task_reads_its_case_once(client, tool, worked_case, simulator):
+    """The case is read with only what the task's event tells of it; nothing on the way reaches
+    for another of its columns (each would be a query of its own)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        created = send(client, tool, worked_case.stream, "createTask", task_body(worked_case))
+    assert created.status_code == 200, created.content
+    reads = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "cases_case"' in q["sql"]
+    ]
+    assert len(reads) == 1, reads
+    event = CaseEvent.objects.get(kind=CaseEvent.Kind.TASK_CREATED)
+    assert (
+        event.data["case"]["refId"] == worked_case.ref_id and event.data["case"]["name"] == worked_case.name
+    )
 
 
 def test_create_task_checks_what_the_document_requires(client, tool, worked_case, simulator):

@@ -28,6 +28,7 @@ from cases.api.kore_paths import (
 )
 from cases.kore.create_task import create_task_problems
 from cases.models import Case, CaseAction, CaseTask
+from cases.models.notify import SNAPSHOT_FIELDS
 from cases.people.audit import audit_record
 from cases.sync.apply import UNREAD
 
@@ -282,7 +283,8 @@ class CreateTaskProxy(WriteThrough):
         if problems:
             raise Refusal(validation_errors(problems))
         try:
-            case = Case.objects.defer(*UNREAD).get(
+            # A new task needs of its case only what an event tells of it: not its ~40 columns.
+            case = Case.objects.only("stream_id", *SNAPSHOT_FIELDS).get(
                 stream=call.route.stream, kore_id=call.body["caseId"], state=Case.State.DELIVERED
             )
         except Case.DoesNotExist:
