@@ -261,6 +261,29 @@ def test_a_new_task_reads_its_case_once(client, tool, worked_case, simulator):
     )
 
 
+def test_a_change_of_a_task_reads_its_case_with_the_task(client, tool, worked_case, simulator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    created = send(client, tool, worked_case.stream, "createTask", task_body(worked_case))
+    task = CaseTask.objects.get(kore_id=created.json()["_id"])
+    Case.objects.filter(pk=worked_case.pk).update(status_name="Waiting on customer")
+    with CaptureQueriesContext(connection) as captured:
+        moved = send(
+            client,
+            tool,
+            worked_case.stream,
+            f"updateTask/{task.kore_id}",
+            status_body(worked_case, "Resolved"),
+        )
+    assert moved.status_code == 200, moved.content
+    reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "cases_case"')]
+    assert reads == [], reads
+    event = CaseEvent.objects.get(kind=CaseEvent.Kind.TASK_CHANGED)
+    assert event.data["case"]["refId"] == worked_case.ref_id
+    assert event.data["case"]["status_name"] == "Waiting on customer"
+
+
 def test_create_task_checks_what_the_document_requires(client, tool, worked_case, simulator):
     body = task_body(worked_case, userInfo={"name": "Dana"}, taskTmp="")
     response = send(client, tool, worked_case.stream, "createTask", body)

@@ -200,6 +200,11 @@ class UpdateCaseProxy(WriteThrough):
         )
 
 
+# A change of a task reads the task whole but its body, and of its case only what the task's
+# event tells of it.
+TASK_COLUMNS = [field.name for field in CaseTask._meta.concrete_fields if field.name != "request_body"]
+
+
 class UpdateTaskProxy(WriteThrough):
     endpoint = "updateTask"
 
@@ -223,7 +228,7 @@ class UpdateTaskProxy(WriteThrough):
         try:
             task = (
                 CaseTask.objects.select_related("case")
-                .defer(*(f"case__{name}" for name in UNREAD), "request_body")
+                .only(*TASK_COLUMNS, *(f"case__{name}" for name in ("stream_id", *SNAPSHOT_FIELDS)))
                 .get(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
             )
         except CaseTask.DoesNotExist:
