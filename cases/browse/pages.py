@@ -94,7 +94,7 @@ def page_of(
         if scan_filter_first and connection.vendor == "postgresql":
             # PostgreSQL assumes matches spread evenly over the sort's index and walks it,
             # reading 750k rows for a month of due dates; sorting by an expression makes it
-            # read the filter's index range and sort that instead.
+            # read the filter's index range and sort that instead (tests/test_due_range_plan.py).
             unindexed = Coalesce(F(spec.field), F(spec.field))
             id_ordering = [unindexed.desc() if descending else unindexed.asc(), ordering[1]]
         valued_ids = valued.order_by(*id_ordering).values("id")[: size + 1] if valued is not None else None
