@@ -36,7 +36,7 @@ class Window:
 
 def ask(*, generation_key: str, jti_key: str | None, jti_ttl: int, window: Window | None) -> Answers:
     """Read the generation, remember ``jti_key`` (if any) and count the call in ``window`` (if
-    any), atomically on Redis."""
+    any): one round trip on Redis."""
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         # Each command is atomic on its own, so no MULTI: the window's counter is made with its
