@@ -24,7 +24,7 @@ from cases.actions.changes import case_change_submit, changes_of_body, task_chan
 from cases.actions.new_tasks import task_submit
 from cases.actions.tasks import enqueue_action, enqueue_task
 from cases.delivery import fair
-from cases.delivery.proxy import IDEMPOTENCY_WINDOW, KeyInProgress, KeyReusedWithAnotherBody
+from cases.delivery.proxy import IDEMPOTENCY_WINDOW, KeyInProgress, KeyReusedWithAnotherBody, within_the_call
 from cases.kore.client import KoreClient
 from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
 from cases.sync.apply import CaseApplier
@@ -128,15 +128,13 @@ def update_through(
     )
     if earlier is not None:
         return earlier
-    result = send.action_deliver(action_id=action.pk, action=action, claimed=claimed)
-    while result.action.is_pending:
-        remaining = wait_until - time.monotonic()
-        if result.claimed or remaining <= 0:
-            # A retry the worker takes from here, or the wait ran out.
-            enqueue_action(action.pk, countdown=result.retry_in if result.claimed else None)
-            break
-        time.sleep(min(remaining, result.retry_in or 0.05))
-        result = send.action_deliver(action_id=action.pk)
+    result = within_the_call(
+        send.action_deliver(action_id=action.pk, action=action, claimed=claimed),
+        again=lambda: send.action_deliver(action_id=action.pk),
+        pending=lambda result: result.action.is_pending,
+        enqueue=lambda countdown: enqueue_action(action.pk, countdown=countdown),
+        wait_until=wait_until,
+    )
     for next_id in result.then:
         enqueue_action(next_id)
     return Written(action=result.action)
@@ -167,14 +165,13 @@ def create_task_through(
     )
     if earlier is not None:
         return earlier
-    result = task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced)
-    while result.task.is_pending:
-        remaining = wait_until - time.monotonic()
-        if result.claimed or remaining <= 0:
-            enqueue_task(task.pk, countdown=result.retry_in if result.claimed else None)
-            break
-        time.sleep(min(remaining, result.retry_in or 0.05))
-        result = task_send.task_deliver(task_id=task.pk)
+    result = within_the_call(
+        task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced),
+        again=lambda: task_send.task_deliver(task_id=task.pk),
+        pending=lambda result: result.task.is_pending,
+        enqueue=lambda countdown: enqueue_task(task.pk, countdown=countdown),
+        wait_until=wait_until,
+    )
     return Written(task=result.task)
 
 

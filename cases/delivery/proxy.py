@@ -99,21 +99,29 @@ def proxy_submit(
 
 def deliver_and_wait(case: Case, *, wait_until: float, claimed: bool = False) -> DeliveryResult:
     """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
-    result = case_deliver(case_id=case.pk, case=case, claimed=claimed)
-    while True:
-        if not result.case.is_pending:
-            return result
+    return within_the_call(
+        case_deliver(case_id=case.pk, case=case, claimed=claimed),
+        again=lambda: case_deliver(case_id=case.pk),
+        pending=lambda result: result.case.is_pending,
+        enqueue=lambda countdown: enqueue_delivery(case.pk, countdown=countdown),
+        wait_until=wait_until,
+    )
+
+
+def within_the_call(result, *, again, pending, enqueue, wait_until: float):
+    """Go on delivering a row in the caller's request while it is pending and the call may wait:
+    waiting for a rate-limit slot, or for another worker that has it in flight, then
+    ``again()``. A failed attempt that this run claimed (to be retried with backoff), or a wait
+    that ran out, goes to the worker: ``enqueue(countdown)``. Any delivery's result will do (a
+    case's, a change's, a task's): ``claimed`` and ``retry_in`` are all it reads of it."""
+    while pending(result):
         remaining = wait_until - time.monotonic()
-        if result.claimed:
-            # A failed attempt that will be retried: the worker takes it from here.
-            enqueue_delivery(case.pk, countdown=result.retry_in)
-            return result
-        if remaining <= 0:
-            enqueue_delivery(case.pk)
-            return result
-        # Waiting for a rate-limit slot, or another worker has it in flight.
-        time.sleep(min(remaining, result.retry_in if result.retry_in else 0.05))
-        result = case_deliver(case_id=case.pk)
+        if result.claimed or remaining <= 0:
+            enqueue(result.retry_in if result.claimed else None)
+            break
+        time.sleep(min(remaining, result.retry_in or 0.05))
+        result = again()
+    return result
 
 
 def refuse_to_queue(case: Case) -> bool:
