@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from cases.actions.apply import apply_case_answer, apply_task_answer
-from cases.delivery.outcomes import retry_delay
+from cases.delivery.outcomes import give_back, retry_delay
 from cases.kore.answers import KoreCase, KoreTask
 from cases.kore.errors import KoreAuthError, KoreError, KoreHostRefused, KoreRefused
 from cases.models import CaseAction
@@ -194,11 +194,5 @@ def failure(action: CaseAction, exc: KoreError, *, looking_up: bool = False) -> 
 def release(action: CaseAction, *, lookup_done: bool = False) -> ActionResult:
     """Give a claimed change back, unsent, to be picked up again at once (its slot was spent,
     or came too late). ``lookup_done``: a read back found it safe to send again."""
-    fields = {"state": State.QUEUED if action.attempt_count == 0 else State.RETRYING}
-    if lookup_done:
-        fields["lookup_required"] = False
-    CaseAction.objects.filter(pk=action.pk, state=State.SENDING).update(
-        **fields, next_attempt_at=timezone.now(), sending_started_at=None, updated_at=timezone.now()
-    )
-    action.refresh_from_db()
+    give_back(action, **({"lookup_required": False} if lookup_done else {}))
     return ActionResult(action=action, claimed=False, retry_in=0)

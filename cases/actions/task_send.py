@@ -95,15 +95,8 @@ def _write(task: CaseTask, **fields) -> bool:
     return bool(moved)
 
 
-def _release(task: CaseTask, **fields) -> TaskResult:
-    CaseTask.objects.filter(pk=task.pk, state=State.SENDING).update(
-        state=State.QUEUED if task.attempt_count == 0 else State.RETRYING,
-        next_attempt_at=timezone.now(),
-        sending_started_at=None,
-        updated_at=timezone.now(),
-        **fields,
-    )
-    task.refresh_from_db()
+def _release(task: CaseTask) -> TaskResult:
+    outcomes.give_back(task)
     return TaskResult(task=task, claimed=False, retry_in=0)
 
 

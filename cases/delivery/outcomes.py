@@ -155,15 +155,23 @@ def record_delivery(
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
 
 
+def give_back(row, **fields) -> None:
+    """Give a claimed row of an outbox (a case, a change, a task: they share these states) back,
+    unsent, to be picked up again at once; ``fields`` are written with it. Re-reads ``row``."""
+    now = timezone.now()
+    type(row).objects.filter(pk=row.pk, state=State.SENDING).update(
+        state=State.QUEUED if row.attempt_count == 0 else State.RETRYING,
+        next_attempt_at=now,
+        sending_started_at=None,
+        updated_at=now,
+        **fields,
+    )
+    row.refresh_from_db()
+
+
 def release(case: Case) -> DeliveryResult:
     """Give a claimed case back, unsent, to be picked up again at once."""
-    Case.objects.filter(pk=case.pk, state=State.SENDING).update(
-        state=State.QUEUED if case.attempt_count == 0 else State.RETRYING,
-        next_attempt_at=timezone.now(),
-        sending_started_at=None,
-        updated_at=timezone.now(),
-    )
-    case.refresh_from_db()
+    give_back(case)
     return DeliveryResult(case=case, claimed=False, retry_in=0)
 
 
