@@ -24,7 +24,13 @@ from cases.actions.changes import case_change_submit, changes_of_body, task_chan
 from cases.actions.new_tasks import task_submit
 from cases.actions.tasks import enqueue_action, enqueue_task
 from cases.delivery import fair
-from cases.delivery.proxy import IDEMPOTENCY_WINDOW, KeyInProgress, KeyReusedWithAnotherBody, within_the_call
+from cases.delivery.proxy import (
+    KeyInProgress,
+    KeyReusedWithAnotherBody,
+    live_key,
+    once_settled,
+    within_the_call,
+)
 from cases.kore.client import KoreClient
 from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
 from cases.sync.apply import CaseApplier
@@ -59,19 +65,14 @@ class Written:
 def earlier_write(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Written | None:
     """What a write with this key did within the window, once settled (or the wait ran out);
     None when the key is new. Raises KeyReusedWithAnotherBody for another request."""
-    IdempotencyKey.objects.filter(
-        api_client=client, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
-    ).delete()
-    previous = IdempotencyKey.objects.filter(api_client=client, key=key).first()
+    previous = live_key(client=client, key=key, fingerprint=fingerprint)
     if previous is None:
         return None
-    if previous.request_hash != fingerprint or not (previous.action_id or previous.task_id):
-        raise KeyReusedWithAnotherBody
-    row = previous.action if previous.action_id else previous.task
-    while row.is_pending and time.monotonic() < wait_until:
-        time.sleep(0.05)
-        row.refresh_from_db()
-    return Written(action=row, replayed=True) if previous.action_id else Written(task=row, replayed=True)
+    if previous.action_id:
+        return Written(action=once_settled(previous.action, wait_until=wait_until), replayed=True)
+    if previous.task_id:
+        return Written(task=once_settled(previous.task, wait_until=wait_until), replayed=True)
+    raise KeyReusedWithAnotherBody
 
 
 def _stored(store, *, client: ApiClient, key: str, fingerprint: str, on_stored, kind: str):

@@ -43,21 +43,34 @@ def request_fingerprint(stream_id: str, body: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def live_key(*, client: ApiClient, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """This client's use of ``key`` within the window (older ones are forgotten first); None
+    when the key is new. Raises KeyReusedWithAnotherBody when it came with another request."""
+    cutoff = timezone.now() - IDEMPOTENCY_WINDOW
+    IdempotencyKey.objects.filter(api_client=client, key=key, created_at__lt=cutoff).delete()
+    previous = IdempotencyKey.objects.filter(api_client=client, key=key).first()
+    if previous is not None and previous.request_hash != fingerprint:
+        raise KeyReusedWithAnotherBody
+    return previous
+
+
+def once_settled(row, *, wait_until: float):
+    """``row`` (a case, a change, a task) once it is no longer pending, or the wait ran out."""
+    while row.is_pending and time.monotonic() < wait_until:
+        time.sleep(0.05)
+        row.refresh_from_db()
+    return row
+
+
 def earlier_submission(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Case | None:
     """The case a call with this key made within the window, once it settled (or the wait ran
     out); None when the key is new. Raises KeyReusedWithAnotherBody for another body."""
-    cutoff = timezone.now() - IDEMPOTENCY_WINDOW
-    IdempotencyKey.objects.filter(api_client=client, key=key, created_at__lt=cutoff).delete()
-    previous = IdempotencyKey.objects.filter(api_client=client, key=key).select_related("case").first()
+    previous = live_key(client=client, key=key, fingerprint=fingerprint)
     if previous is None:
         return None
-    if previous.request_hash != fingerprint:
+    if previous.case_id is None:
         raise KeyReusedWithAnotherBody
-    case = previous.case
-    while case.is_pending and time.monotonic() < wait_until:
-        time.sleep(0.05)
-        case.refresh_from_db()
-    return case
+    return once_settled(previous.case, wait_until=wait_until)
 
 
 def proxy_submit(
