@@ -46,13 +46,13 @@ def case_change_view(request: HttpRequest, case_id: int) -> HttpResponse:
     form = CaseChangeForm(request.POST, case=case)
     if form.is_valid():
         body, shown = case_change(case, form.wanted())
-        based_on = parse_kore_datetime(form.cleaned_data.get("based_on")) or case.kore_updated_at
-        newer = changed_at_kore(case.pk, body, since=based_on)
         if not body:
             messages.info(
                 request, "Nothing to change: the case is already so at Kore, as far as the portal knows."
             )
             return redirect(case)
+        based_on = parse_kore_datetime(form.cleaned_data.get("based_on")) or case.kore_updated_at
+        newer = changed_at_kore(case.pk, body, since=based_on)
         if newer:
             form.add_error(
                 None,
