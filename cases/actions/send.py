@@ -19,7 +19,6 @@ import random
 import time
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from cases.actions import readback, settle
@@ -27,6 +26,7 @@ from cases.actions.apply import apply_case_as_listed, apply_task_answer
 from cases.actions.conflicts import changed_at_kore
 from cases.actions.settle import ActionResult
 from cases.delivery import fair, pacing
+from cases.delivery.outcomes import claim, may_be_claimed
 from cases.kore.changes import case_shows, task_shows
 from cases.kore.client import KoreClient
 from cases.kore.dates import parse_kore_datetime
@@ -62,7 +62,7 @@ def action_deliver(
         return ActionResult(action=None, claimed=False)
     if claimed:
         return _send(action, slot=None, limit=0)
-    if not _may_be_claimable(action) or _waits_for_earlier(action):
+    if not may_be_claimed(action) or _waits_for_earlier(action):
         # Settled, in flight elsewhere, not due, or behind an earlier change of the case (which
         # sends this one on when it settles).
         return ActionResult(action=action, claimed=False)
@@ -85,14 +85,6 @@ def action_deliver(
     return _send(action, slot=slot, limit=limit)
 
 
-def _may_be_claimable(action: CaseAction) -> bool:
-    if action.state == State.QUEUED:
-        return True
-    return action.state == State.RETRYING and (
-        action.next_attempt_at is None or action.next_attempt_at <= timezone.now()
-    )
-
-
 def _waits_for_earlier(action: CaseAction) -> bool:
     """An earlier change of the same case is still pending: it goes first. (Monotone: once the
     earlier ones settle they stay settled, and no earlier one can appear.)"""
@@ -102,21 +94,9 @@ def _waits_for_earlier(action: CaseAction) -> bool:
 
 
 def _claim(action: CaseAction) -> bool:
-    """Move the row to ``sending`` if it is still as read, noting what the portal knows of the
-    case (or task) now: after a lost answer, a newer ``updatedAt`` at Kore means someone else."""
-    now = timezone.now()
-    known = _known_updated_at(action)
-    claimable = (
-        Q(state=State.QUEUED)
-        | Q(state=State.RETRYING, next_attempt_at__lte=now)
-        | Q(state=State.RETRYING, next_attempt_at__isnull=True)
-    )
-    claimed = CaseAction.objects.filter(
-        claimable, pk=action.pk, attempt_count=action.attempt_count, lookup_required=action.lookup_required
-    ).update(state=State.SENDING, sending_started_at=now, updated_at=now, sent_based_on=known)
-    if claimed:
-        action.state, action.sending_started_at, action.sent_based_on = State.SENDING, now, known
-    return bool(claimed)
+    """Claim the change, noting what the portal knows of the case (or task) now: after a lost
+    answer, a newer ``updatedAt`` at Kore means someone else changed it."""
+    return claim(action, sent_based_on=_known_updated_at(action))
 
 
 def _known_updated_at(action: CaseAction):

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from cases.actions.readback import NoTurn, paced_fetch
@@ -57,8 +57,7 @@ def task_deliver(*, task_id: int, task: CaseTask | None = None, claimed: bool = 
         return TaskResult(task=None, claimed=False)
     if claimed:
         return _send(task, slot=None, limit=0)
-    due = task.next_attempt_at is None or task.next_attempt_at <= timezone.now()
-    if not (task.state == State.QUEUED or (task.state == State.RETRYING and due)):
+    if not outcomes.may_be_claimed(task):
         return TaskResult(task=task, claimed=False)
     stream = task.case.stream
     limit = pacing.account_limit(stream)
@@ -70,16 +69,9 @@ def task_deliver(*, task_id: int, task: CaseTask | None = None, claimed: bool = 
         if slot is None:
             CaseTask.objects.filter(pk=task.pk).update(updated_at=timezone.now())
             return TaskResult(task, False, settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1))
-    now = timezone.now()
-    claimable = Q(state=State.QUEUED) | Q(state=State.RETRYING) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
-    if not CaseTask.objects.filter(
-        claimable, pk=task.pk, attempt_count=task.attempt_count, lookup_required=task.lookup_required
-    ).update(state=State.SENDING, sending_started_at=now, updated_at=now):
+    if not outcomes.claim(task):
         task.refresh_from_db()
         return TaskResult(task=task, claimed=False)
-    task.state, task.sending_started_at = State.SENDING, now
     return _send(task, slot=slot, limit=limit)
 
 

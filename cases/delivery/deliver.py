@@ -8,11 +8,17 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from cases.delivery import fair, pacing, reconcile
-from cases.delivery.outcomes import DeliveryResult, record_delivery, record_failure, release
+from cases.delivery.outcomes import (
+    DeliveryResult,
+    claim,
+    may_be_claimed,
+    record_delivery,
+    record_failure,
+    release,
+)
 from cases.kore.client import KoreClient
 from cases.kore.errors import KoreError
 from cases.models import Case, DeliveryAttempt
@@ -38,7 +44,7 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
         case = Case.objects.select_related("stream", "template").filter(pk=case_id).first()
     if case is None:
         return DeliveryResult(case=None, claimed=False)  # type: ignore[arg-type]
-    if not _may_be_claimable(case):
+    if not may_be_claimed(case):
         # Delivered, settled, in flight elsewhere, or a retry that is not due: its own task comes later.
         return DeliveryResult(case=case, claimed=False)
 
@@ -62,7 +68,7 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
             )
             return DeliveryResult(case=case, claimed=False, retry_in=retry_in)
 
-    if not _claim(case):
+    if not claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
     return _send(case, slot=slot, limit=limit)
@@ -91,28 +97,3 @@ def _send(case: Case, *, slot, limit: int = 0) -> DeliveryResult:
     except KoreError as exc:
         return record_failure(case, exc, started=started)
     return record_delivery(case, kore_case, started=started, outcome=DeliveryAttempt.Outcome.DELIVERED)
-
-
-def _may_be_claimable(case: Case) -> bool:
-    if case.state == State.QUEUED:
-        return True
-    return case.state == State.RETRYING and (
-        case.next_attempt_at is None or case.next_attempt_at <= timezone.now()
-    )
-
-
-def _claim(case: Case) -> bool:
-    """Move the row to ``sending`` if it is still as we read it; True when this run owns it.
-
-    Matching the attempt count and look-up flag we read means no other attempt finished in
-    between, so the in-memory copy is the row's and needs no second read. (Should one have
-    finished, the claim fails harmlessly and the case's own task or the sweep takes it.)
-    """
-    now = timezone.now()
-    claimable = Q(state=State.QUEUED) | Q(state=State.RETRYING, next_attempt_at__lte=now)
-    claimed = Case.objects.filter(
-        claimable, pk=case.pk, attempt_count=case.attempt_count, lookup_required=case.lookup_required
-    ).update(state=State.SENDING, sending_started_at=now, updated_at=now)
-    if claimed == 1:
-        case.state, case.sending_started_at = State.SENDING, now
-    return claimed == 1

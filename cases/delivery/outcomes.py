@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cases.kore.answers import KoreCase, priority_score
@@ -153,6 +154,39 @@ def record_delivery(
         "case %s delivered as %s (%s)", case.pk, case.ref_id, outcome, extra=_log_fields(case, attempt)
     )
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
+
+
+def may_be_claimed(row) -> bool:
+    """An outbox row's turn (a case, a change, a task: they share these states): queued, or
+    retrying and due (a retry with no time set is due)."""
+    if row.state == State.QUEUED:
+        return True
+    due = row.next_attempt_at is None or row.next_attempt_at <= timezone.now()
+    return row.state == State.RETRYING and due
+
+
+def claim(row, **fields) -> bool:
+    """Move an outbox row to ``sending`` (with ``fields``) if it is still as read; True when
+    this run owns it, and ``row`` mirrors what was written.
+
+    Matching the attempt count and look-up flag read means no other attempt finished in
+    between, so the in-memory copy is the row's and needs no second read. (Should one have
+    finished, the claim fails harmlessly and the row's own task or the sweep takes it.)
+    """
+    now = timezone.now()
+    due = Q(state=State.QUEUED) | Q(state=State.RETRYING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    written = {"state": State.SENDING, "sending_started_at": now, **fields}
+    claimed = (
+        type(row)
+        .objects.filter(due, pk=row.pk, attempt_count=row.attempt_count, lookup_required=row.lookup_required)
+        .update(**written, updated_at=now)
+    )
+    if claimed:
+        for name, value in written.items():
+            setattr(row, name, value)
+    return bool(claimed)
 
 
 def give_back(row, **fields) -> None:
