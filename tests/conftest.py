@@ -258,6 +258,18 @@ def worked_case(template, simulator):
     return case
 
 
+@pytest.fixture
+def task_template(worked_case, simulator):
+    """A task template of the worked case's stream, known to the simulator too."""
+    from cases.models import TaskTemplate
+
+    template = TaskTemplate.objects.create(
+        stream=worked_case.stream, template_id="ttm-0000-follow-up", name="Follow-up call"
+    )
+    simulator.register_template(worked_case.stream.stream_id, template.template_id, template.name)
+    return template
+
+
 # --- Notifications (cases/notify/) ------------------------------------------------------------
 
 

@@ -9,19 +9,10 @@ from django.utils import timezone
 from cases.actions import task_send
 from cases.actions.changes import task_change_submit, task_status_change
 from cases.actions.new_tasks import task_adopt, task_body, task_submit
-from cases.models import CaseAction, CaseTask, KoreStatus, TaskTemplate
+from cases.models import CaseAction, CaseTask, KoreStatus
 from cases.sync import runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def task_template(worked_case, simulator):
-    template = TaskTemplate.objects.create(
-        stream=worked_case.stream, template_id="ttm-0000-follow-up", name="Follow-up call"
-    )
-    simulator.register_template(worked_case.stream.stream_id, template.template_id, template.name)
-    return template
 
 
 def new_task(case, template, name="Call the customer back", **kwargs) -> CaseTask:

@@ -39,15 +39,6 @@ Kind = CaseEvent.Kind
 TASK_EVENTS = [Kind.TASK_CREATED, Kind.TASK_CHANGED]
 
 
-@pytest.fixture
-def task_template(worked_case, simulator):
-    template = TaskTemplate.objects.create(
-        stream=worked_case.stream, template_id="ttm-0000-follow-up", name="Follow-up call"
-    )
-    simulator.register_template(worked_case.stream.stream_id, template.template_id, template.name)
-    return template
-
-
 def new_task(case, template, name="Call the customer back", **kwargs) -> CaseTask:
     body = task_body(case=case, template=template, name=name, desc="Ask whether the printer works.")
     task = task_submit(case=case, template=template, body=body, **kwargs)
