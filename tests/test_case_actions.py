@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cases.actions import send
+from cases.actions import send, settle
 from cases.actions.changes import UNASSIGNED, Wanted, case_change, case_change_submit
 from cases.kore.simulator.catalog import catalog
 from cases.models import AuditEvent, CaseAction, CaseChange, KoreAssignee, KorePriority, KoreStatus
@@ -185,18 +185,48 @@ def test_a_change_kore_made_after_the_person_looked_is_not_overwritten(worked_ca
 
 def test_changes_of_one_case_go_in_the_order_they_were_asked(worked_case, simulator):
     in_progress, resolved = status(worked_case, "In Progress"), status(worked_case, "Resolved")
-    first = CaseAction.objects.create(
-        case=worked_case, body=case_change(worked_case, Wanted(status=in_progress))[0], based_on=None
-    )
-    second = CaseAction.objects.create(
-        case=worked_case, body=case_change(worked_case, Wanted(status=resolved))[0], based_on=None
-    )
+    first, shown = case_change(worked_case, Wanted(status=in_progress))
+    first = case_change_submit(case=worked_case, body=first, changes=shown, enqueue=False)
+    second, shown = case_change(worked_case, Wanted(status=resolved))
+    second = case_change_submit(case=worked_case, body=second, changes=shown, enqueue=False)
+    first.refresh_from_db()
+    assert first.holds_next and not second.holds_next  # the second said it waits
     waiting = send.action_deliver(action_id=second.pk)
     assert not waiting.claimed and waiting.action.state == State.QUEUED  # the first goes first
     done = send.action_deliver(action_id=first.pk)
     assert done.action.state == State.CONFIRMED and done.then == (second.pk,)
     assert send.action_deliver(action_id=second.pk).action.state == State.CONFIRMED
     assert at_kore(simulator, worked_case)["status"]["name"] == "Resolved"
+
+
+def test_a_change_stored_while_the_first_is_at_kore_is_sent_on(worked_case, simulator, monkeypatch):
+    """The later change says it waits while the first is in flight: the first's settling,
+    which writes its row on the condition that nothing waits, sees it and sends it on."""
+    body, shown = case_change(worked_case, Wanted(status=status(worked_case, "In Progress")))
+    first = case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False)
+    confirm, stored = settle.confirm, []
+
+    def second_stored_meanwhile(*args):
+        body, shown = case_change(worked_case, Wanted(status=status(worked_case, "Resolved")))
+        stored.append(case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False))
+        return confirm(*args)
+
+    monkeypatch.setattr(settle, "confirm", second_stored_meanwhile)
+    done = send.action_deliver(action_id=first.pk)
+    assert done.action.state == State.CONFIRMED and done.then == (stored[0].pk,)
+
+
+def test_settling_a_change_nothing_waits_for_asks_for_no_next_change(worked_case, simulator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    body, shown = case_change(worked_case, Wanted(status=status(worked_case, "In Progress")))
+    action = case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False)
+    with CaptureQueriesContext(connection) as captured:
+        done = send.action_deliver(action_id=action.pk)
+    assert done.action.state == State.CONFIRMED and done.then == ()
+    later = [q["sql"] for q in captured.captured_queries if '"cases_caseaction"."id" >' in q["sql"]]
+    assert later == [], later
 
 
 def test_a_passing_failure_is_retried_with_backoff(worked_case, simulator):

@@ -12,7 +12,9 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from cases.actions import gateway
+from cases.actions import gateway, settle
+from cases.actions.send import action_deliver
+from cases.actions.sweep import actions_sweep
 from cases.api.clients import api_client_create
 from cases.kore.client import mint_token
 from cases.kore.simulator.catalog import catalog
@@ -159,6 +161,74 @@ def test_update_case_is_stored_delivered_and_answered_as_kore_answered(client, t
     assert worked_case.status_name == "Resolved"
     assert CaseChange.objects.get(case=worked_case).source == "api"
     assert AuditEvent.objects.filter(action="case.change_by_api").exists()
+
+
+def test_a_change_kore_took_is_answered_before_it_is_recorded(
+    live_server, tool, worked_case, simulator, monkeypatch
+):
+    """The caller has Kore's answer before the portal records it (AnswerFirst): the row is
+    confirmed, and Kore's answer applied, once the server has sent the last byte."""
+    recording, release = threading.Event(), threading.Event()
+    confirm = settle.confirm
+
+    def held_confirm(*args):
+        recording.set()
+        release.wait(20)
+        return confirm(*args)
+
+    monkeypatch.setattr(settle, "confirm", held_confirm)
+    token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
+    url = (
+        live_server.url
+        + BASE.format(stream=worked_case.stream.stream_id)
+        + f"updateCase/{worked_case.kore_id}"
+    )
+    try:
+        answer = requests.post(
+            url, json=status_body(worked_case, "Resolved"), headers={"auth": token}, timeout=10
+        )
+        assert answer.status_code == 200 and answer.json()["status"]["name"] == "Resolved"
+        assert recording.wait(10)
+        action = CaseAction.objects.get()
+        assert answer.headers["X-Portal-Change-Id"] == str(action.pk)
+        assert action.state == CaseAction.State.SENDING  # answered while recording was held
+    finally:
+        release.set()
+    for _ in range(100):
+        action.refresh_from_db()
+        if not action.is_pending:
+            break
+        time.sleep(0.05)
+    assert action.state == CaseAction.State.CONFIRMED and json.loads(action.response_body) == answer.json()
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "Resolved"
+
+
+def test_a_change_answered_but_never_recorded_is_read_back_not_sent_again(
+    client, tool, worked_case, simulator, monkeypatch, settings
+):
+    """The portal stops between answering and recording: the row is left ``sending``, and the
+    sweep has it read back, which finds the change made."""
+
+    def stopped(*args):
+        raise RuntimeError("the worker stopped")
+
+    monkeypatch.setattr(settle, "confirm", stopped)
+    path = f"updateCase/{worked_case.kore_id}"
+    assert (
+        send(client, tool, worked_case.stream, path, status_body(worked_case, "Resolved")).status_code == 200
+    )
+    action = CaseAction.objects.get()
+    assert action.state == CaseAction.State.SENDING
+    monkeypatch.undo()
+    settings.KORE_SENDING_TIMEOUT_SECONDS = 0
+    assert actions_sweep().action_ids == [action.pk]
+    assert action_deliver(action_id=action.pk).state == CaseAction.State.CONFIRMED
+    action.refresh_from_db()
+    assert "lost request had made it" in action.last_error
+    assert simulator.calls["updateCase"] == 1
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "Resolved"
 
 
 def test_a_write_with_the_same_idempotency_key_is_sent_once(client, tool, worked_case, simulator):

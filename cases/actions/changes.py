@@ -170,6 +170,12 @@ def _store_change(
             bulk=bulk,
             **claim,
         )
+        if not claimed:
+            # Behind a pending change of the case, this one waits for it: say so on that row,
+            # which sends this one on when it settles. (A claimed one was behind nothing.)
+            CaseAction.objects.filter(
+                case_id=case.pk, pk__lt=action.pk, state__in=CaseAction.PENDING_STATES
+            ).update(holds_next=True)
         if enqueue:
             enqueue_action(action.pk)
     return action

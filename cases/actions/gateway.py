@@ -4,7 +4,9 @@ and the reads it passes through (getCases, getTasks). The HTTP side is cases/api
 - A write is stored through the outbox (a CaseAction or a CaseTask, with its Idempotency-Key
   and audit record in the same transaction), then delivered within the call until its wait
   runs out (the worker takes over after that), with every rule of delivery: a fair turn, one
-  claim, a read back or a look-up after a lost answer.
+  claim, a read back or a look-up after a lost answer. A change Kore took is recorded once the
+  caller has Kore's answer (``Written.settle``): should that never happen, the row is still
+  ``sending``, and the sweep reads the case back and confirms it, never sending it again.
 - A read goes to Kore with the stream's credentials (never the caller's) in the client's turn;
   what Kore answers updates the local record (the sync's rules), after the caller has it.
 """
@@ -14,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cases.actions import send, task_send
+from cases.actions import send, settle, task_send
 from cases.actions.changes import case_change_submit, changes_of_body, task_change_submit
 from cases.actions.new_tasks import task_submit
 from cases.actions.tasks import enqueue_action, enqueue_task
@@ -31,6 +34,7 @@ from cases.delivery.proxy import (
     once_settled,
     within_the_call,
 )
+from cases.kore.answers import KoreCase, KoreTask
 from cases.kore.client import KoreClient
 from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
 from cases.sync.apply import CaseApplier
@@ -55,11 +59,14 @@ def write_fingerprint(stream_id: str, endpoint: str, object_id: str, body: dict)
 
 @dataclass(frozen=True)
 class Written:
-    """A write's row (a change, or a new task), and whether it answers an earlier call's key."""
+    """A write's row (a change, or a new task), and whether it answers an earlier call's key.
+    ``answer``: Kore took the change, and ``settle()`` records it, once the caller has it."""
 
     action: CaseAction | None = None
     task: CaseTask | None = None
     replayed: bool = False
+    answer: KoreCase | KoreTask | None = None
+    settle: Callable[[], None] | None = None
 
 
 def earlier_write(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Written | None:
@@ -111,7 +118,7 @@ def update_through(
     """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
     delivered within the call. An unpaced stream's change is stored claimed and sent at once,
     unless an earlier change of the case is still pending: changes of a case go in order."""
-    claimed = not paced and not CaseAction.objects.pending().filter(case=case).exists()
+    claimed = not paced and not CaseAction.objects.pending().filter(case_id=case.pk).exists()
 
     def store() -> CaseAction:
         if task is not None:
@@ -130,15 +137,26 @@ def update_through(
     if earlier is not None:
         return earlier
     result = within_the_call(
-        send.action_deliver(action_id=action.pk, action=action, claimed=claimed),
-        again=lambda: send.action_deliver(action_id=action.pk),
-        pending=lambda result: result.action.is_pending,
+        send.action_deliver(action_id=action.pk, action=action, claimed=claimed, confirm_later=True),
+        again=lambda: send.action_deliver(action_id=action.pk, confirm_later=True),
+        pending=lambda result: result.answer is None and result.action.is_pending,
         enqueue=lambda countdown: enqueue_action(action.pk, countdown=countdown),
         wait_until=wait_until,
     )
+    if result.answer is not None:
+        return Written(action=result.action, answer=result.answer, settle=lambda: _confirmed(result))
+    _send_next(result)
+    return Written(action=result.action)
+
+
+def _confirmed(result: settle.ActionResult) -> None:
+    """Record the change Kore took (its answer applied), then send the case's next change."""
+    _send_next(settle.confirm(result.action, result.answer))
+
+
+def _send_next(result: settle.ActionResult) -> None:
     for next_id in result.then:
         enqueue_action(next_id)
-    return Written(action=result.action)
 
 
 def create_task_through(

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from cases.actions.apply import apply_case_answer, apply_task_answer
@@ -29,12 +28,14 @@ State = CaseAction.State
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What a delivery run did: ``then`` lists the case's next change, to be sent now."""
+    """What a delivery run did: ``then`` lists the case's next change, to be sent now;
+    ``answer`` is Kore's taking the change, not yet recorded (``send.action_deliver(confirm_later=True)``)."""
 
     action: CaseAction | None
     claimed: bool
     retry_in: float | None = None
     then: tuple[int, ...] = field(default_factory=tuple)
+    answer: KoreCase | KoreTask | None = None
 
     @property
     def state(self) -> str:
@@ -42,7 +43,10 @@ class ActionResult:
 
 
 def next_of_case(action: CaseAction) -> tuple[int, ...]:
-    """The case's next change waiting behind this one (changes of a case go in order)."""
+    """The case's next change waiting behind this one (changes of a case go in order); asked
+    only when a later change said it waits (``holds_next``)."""
+    if not action.holds_next:
+        return ()
     following = (
         CaseAction.objects.filter(
             case_id=action.case_id, pk__gt=action.pk, state__in=CaseAction.PENDING_STATES
@@ -56,15 +60,24 @@ def next_of_case(action: CaseAction) -> tuple[int, ...]:
 
 def _write(action: CaseAction, **fields) -> bool:
     """Move a claimed row on, counting the attempt; mirror it on ``action``. False when the
-    row is no longer as this run claimed it (the sweep took it back meanwhile)."""
+    row is no longer as this run claimed it (the sweep took it back meanwhile).
+
+    Written first on the condition that no later change waits: when one said so meanwhile,
+    the row is written again without it, and ``action.holds_next`` says so."""
     now = timezone.now()
-    moved = CaseAction.objects.filter(
+    values = {**fields, "attempt_count": action.attempt_count + 1, "updated_at": now}
+    as_claimed = CaseAction.objects.filter(
         pk=action.pk, state=State.SENDING, attempt_count=action.attempt_count
-    ).update(**fields, attempt_count=F("attempt_count") + 1, updated_at=now)
+    )
+    moved = 0
+    if not action.holds_next:
+        moved = as_claimed.filter(holds_next=False).update(**values)
+    if not moved:
+        moved = as_claimed.update(**values)
+        action.holds_next = action.holds_next or bool(moved)
     if moved:
-        for name, value in {**fields, "updated_at": now}.items():
+        for name, value in values.items():
             setattr(action, name, value)
-        action.attempt_count += 1
     return bool(moved)
 
 

@@ -21,6 +21,7 @@ from cases.api.errors import kore_errors, validation_errors
 from cases.api.kore_paths import (
     ACCOUNT_HEADER,
     IDEMPOTENCY_HEADER,
+    AnswerFirst,
     Call,
     KorePathView,
     Refusal,
@@ -55,6 +56,15 @@ def written_answer(written: gateway.Written) -> HttpResponse | Response:
     """Kore's status and body once Kore answered; 202 while the write is pending."""
     row = written.action or written.task
     header = {"X-Portal-Change-Id" if written.action else "X-Portal-Task-Id": str(row.pk)}
+    if written.answer is not None:
+        # Kore took it: the caller has Kore's answer first, then the change is recorded.
+        return AnswerFirst(
+            json.dumps(written.answer.raw),
+            status=written.answer.http_status or 200,
+            content_type="application/json",
+            headers=header,
+            after=written.settle,
+        )
     if written.action is not None:
         action = written.action
         if action.state in (CaseAction.State.CONFIRMED, CaseAction.State.REFUSED) and action.response_body:

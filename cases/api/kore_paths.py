@@ -123,19 +123,23 @@ class KorePathView(APIView):
 
 
 class AnswerFirst(HttpResponse):
-    """An answer whose ``after`` work (applying what a read returned) is done once the server
-    has sent it: WSGI calls ``close()`` after the last byte. A failure there is logged, never
-    the caller's: the sync reads the same cases on its next pass."""
+    """An answer whose ``after`` work (applying what a read returned, recording a change Kore
+    took) is done once the server has sent it: WSGI calls ``close()`` after the last byte, so
+    the caller does not wait for the portal's bookkeeping. A failure there is logged, never the
+    caller's: the sync reads the same cases on its next pass, and the sweep reads back a change
+    left ``sending``."""
 
     def __init__(self, *args, after, **kwargs):
         super().__init__(*args, **kwargs)
         self.after = after
 
     def close(self) -> None:
+        after, self.after = self.after, None
         try:
-            self.after()
-        except Exception:  # noqa: BLE001 - the caller has its answer; the sync catches up
-            logger.exception("applying what Kore answered to a read failed")
+            if after is not None:
+                after()
+        except Exception:  # noqa: BLE001 - the caller has its answer; the sync or the sweep catches up
+            logger.exception("recording what Kore answered failed")
         finally:
             super().close()
 

@@ -195,6 +195,10 @@ class CaseAction(OutboxRow):
     sent_based_on = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # A later change of the same case was stored while this one was pending: it waits, and this
+    # one sends it on when it settles. Set by the later change, so that settling a change that
+    # holds nothing back asks for no next change (cases/actions/settle.py).
+    holds_next = models.BooleanField(default=False)
 
     objects = CaseActionQuerySet.as_manager()
 
