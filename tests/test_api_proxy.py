@@ -11,6 +11,9 @@ from django.db import connection
 
 from cases.api.clients import api_client_create
 from cases.api.throttle import ApiClientThrottle
+from cases.delivery import proxy
+from cases.delivery.deliver import case_deliver
+from cases.delivery.tasks import sweep_deliveries
 from cases.kore.client import mint_token
 from cases.models import ApiClient, Case
 from tests.factories import CaseTemplateFactory, StreamFactory
@@ -61,6 +64,16 @@ def call(client, api_client, template, body=None, *, token=None, headers=None, s
     )
 
 
+def recorded(case: Case) -> Case:
+    """The case once the server, having sent the answer, has recorded it."""
+    for _ in range(100):
+        case.refresh_from_db()
+        if not case.is_pending:
+            break
+        time.sleep(0.05)
+    return case
+
+
 # The request sample of kore-create-case-api.md, verbatim: a due date now in the past, a phone
 # number with x's in it, the document's own template id. A proxy must not be stricter than Kore.
 DOCUMENT_SAMPLE = """{
@@ -103,7 +116,7 @@ def test_the_documents_request_sample_works_verbatim(live_server, api_client, te
     assert simulator.created_count == 1
     answer = response.json()
     assert answer["_id"] == simulator.cases[0]["_id"] and answer["caseTmp"] == "Sales"
-    case = Case.objects.get()
+    case = recorded(Case.objects.get())  # recorded once the answer is sent
     assert case.kore_id == answer["_id"] and case.kore_case == answer
     assert case.request_body == json.loads(DOCUMENT_SAMPLE)  # forwarded and stored as received
     assert case.api_client == api_client
@@ -229,6 +242,60 @@ def test_kores_refusal_comes_back_unchanged(client, api_client, template, simula
 
 
 @pytest.mark.django_db
+def test_a_case_kore_made_is_answered_before_it_is_recorded(
+    live_server, api_client, template, simulator, monkeypatch
+):
+    """The caller has Kore's answer before the portal records the delivery (AnswerFirst)."""
+    recording, release = threading.Event(), threading.Event()
+    record = proxy.record_delivery
+
+    def held_record(*args, **kwargs):
+        recording.set()
+        release.wait(20)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(proxy, "record_delivery", held_record)
+    url = live_server.url + proxy_url(template.stream.stream_id)
+    try:
+        answer = requests.post(
+            url, json=body_for(template), headers={"auth": token_for(api_client)}, timeout=10
+        )
+        assert answer.status_code == 200 and answer.json()["_id"].startswith("c")
+        assert recording.wait(10)
+        case = Case.objects.get()
+        assert answer.headers["X-Portal-Case-Id"] == str(case.pk)
+        assert case.state == Case.State.SENDING  # answered while recording was held
+    finally:
+        release.set()
+    case = recorded(case)
+    assert case.state == Case.State.DELIVERED and case.kore_id == answer.json()["_id"]
+
+
+def test_a_case_answered_but_never_recorded_is_looked_up_not_sent_again(
+    client, api_client, template, simulator, monkeypatch, settings
+):
+    """The portal stops between answering and recording: the case is left ``sending``, and the
+    sweep has it looked up, which finds it at Kore and adopts it."""
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("the worker stopped")
+
+    monkeypatch.setattr(proxy, "record_delivery", stopped)
+    answer = call(client, api_client, template)
+    assert answer.status_code == 200
+    case = Case.objects.get()
+    assert case.state == Case.State.SENDING
+    monkeypatch.undo()
+    settings.KORE_SENDING_TIMEOUT_SECONDS = 0
+    sweep_deliveries()
+    Case.objects.filter(pk=case.pk).update(next_attempt_at=None)  # the retry is due now
+    case_deliver(case_id=case.pk)
+    case.refresh_from_db()
+    assert case.state == Case.State.DELIVERED and case.kore_id == answer.json()["_id"]
+    assert list(case.attempts.values_list("outcome", flat=True)) == ["interrupted", "adopted"]
+    assert simulator.created_count == 1
+
+
 def test_when_kore_is_down_the_case_is_queued_and_answered_202(client, api_client, template, simulator):
     simulator.inject("503")
     response = call(client, api_client, template)

@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from cases.actions import gateway, settle
+from cases.actions import gateway, settle, task_send
 from cases.actions.send import action_deliver
 from cases.actions.sweep import actions_sweep
 from cases.api.clients import api_client_create
@@ -229,6 +229,27 @@ def test_a_change_answered_but_never_recorded_is_read_back_not_sent_again(
     assert simulator.calls["updateCase"] == 1
     worked_case.refresh_from_db()
     assert worked_case.status_name == "Resolved"
+
+
+def test_a_task_answered_but_never_recorded_is_looked_up_not_sent_again(
+    client, tool, worked_case, simulator, monkeypatch, settings
+):
+    def stopped(*args, **kwargs):
+        raise RuntimeError("the worker stopped")
+
+    simulator.set_readings(tasks_by_case=True)
+    monkeypatch.setattr(task_send, "delivered", stopped)
+    answer = send(client, tool, worked_case.stream, "createTask", task_body(worked_case))
+    assert answer.status_code == 200
+    task = CaseTask.objects.get()
+    assert task.state == CaseTask.State.SENDING
+    monkeypatch.undo()
+    settings.KORE_SENDING_TIMEOUT_SECONDS = 0
+    assert actions_sweep().task_ids == [task.pk]
+    assert task_send.task_deliver(task_id=task.pk).state == CaseTask.State.DELIVERED
+    task.refresh_from_db()
+    assert task.kore_id == answer.json()["_id"] and "adopted after a lost answer" in task.last_error
+    assert simulator.calls["createTask"] == 1
 
 
 def test_a_write_with_the_same_idempotency_key_is_sent_once(client, tool, worked_case, simulator):

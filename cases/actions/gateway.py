@@ -4,9 +4,10 @@ and the reads it passes through (getCases, getTasks). The HTTP side is cases/api
 - A write is stored through the outbox (a CaseAction or a CaseTask, with its Idempotency-Key
   and audit record in the same transaction), then delivered within the call until its wait
   runs out (the worker takes over after that), with every rule of delivery: a fair turn, one
-  claim, a read back or a look-up after a lost answer. A change Kore took is recorded once the
+  claim, a read back or a look-up after a lost answer. A write Kore took is recorded once the
   caller has Kore's answer (``Written.settle``): should that never happen, the row is still
-  ``sending``, and the sweep reads the case back and confirms it, never sending it again.
+  ``sending``, and the sweep has the case read back (or the task looked up), never sending
+  it again.
 - A read goes to Kore with the stream's credentials (never the caller's) in the client's turn;
   what Kore answers updates the local record (the sync's rules), after the caller has it.
 """
@@ -60,7 +61,7 @@ def write_fingerprint(stream_id: str, endpoint: str, object_id: str, body: dict)
 @dataclass(frozen=True)
 class Written:
     """A write's row (a change, or a new task), and whether it answers an earlier call's key.
-    ``answer``: Kore took the change, and ``settle()`` records it, once the caller has it."""
+    ``answer``: Kore took the write, and ``settle()`` records it, once the caller has it."""
 
     action: CaseAction | None = None
     task: CaseTask | None = None
@@ -137,8 +138,8 @@ def update_through(
     if earlier is not None:
         return earlier
     result = within_the_call(
-        send.action_deliver(action_id=action.pk, action=action, claimed=claimed, confirm_later=True),
-        again=lambda: send.action_deliver(action_id=action.pk, confirm_later=True),
+        send.action_deliver(action_id=action.pk, action=action, claimed=claimed, record_later=True),
+        again=lambda: send.action_deliver(action_id=action.pk, record_later=True),
         pending=lambda result: result.answer is None and result.action.is_pending,
         enqueue=lambda countdown: enqueue_action(action.pk, countdown=countdown),
         wait_until=wait_until,
@@ -185,12 +186,18 @@ def create_task_through(
     if earlier is not None:
         return earlier
     result = within_the_call(
-        task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced),
-        again=lambda: task_send.task_deliver(task_id=task.pk),
-        pending=lambda result: result.task.is_pending,
+        task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced, record_later=True),
+        again=lambda: task_send.task_deliver(task_id=task.pk, record_later=True),
+        pending=lambda result: result.answer is None and result.task.is_pending,
         enqueue=lambda countdown: enqueue_task(task.pk, countdown=countdown),
         wait_until=wait_until,
     )
+    if result.answer is not None:
+        return Written(
+            task=result.task,
+            answer=result.answer,
+            settle=lambda: task_send.delivered(result.task, result.answer),
+        )
     return Written(task=result.task)
 
 

@@ -45,12 +45,12 @@ def share_of_action(action: CaseAction) -> fair.Share:
 
 
 def action_deliver(
-    *, action_id: int, action: CaseAction | None = None, claimed: bool = False, confirm_later: bool = False
+    *, action_id: int, action: CaseAction | None = None, claimed: bool = False, record_later: bool = False
 ) -> ActionResult:
     """Deliver one change, recording the outcome on its row (see the module docstring).
 
     A caller that stored the change already claimed (``changes.case_change_submit(claimed=True)``,
-    unpaced streams) passes it in and says so. With ``confirm_later``, Kore's taking the change
+    unpaced streams) passes it in and says so. With ``record_later``, Kore's taking the change
     is returned unrecorded (``result.answer``, the row still ``sending``): the gateway hands
     Kore's answer to its caller first, then records it with ``settle.confirm``.
     """
@@ -63,7 +63,7 @@ def action_deliver(
     if action is None:
         return ActionResult(action=None, claimed=False)
     if claimed:
-        return _send(action, slot=None, limit=0, confirm_later=confirm_later)
+        return _send(action, slot=None, limit=0, record_later=record_later)
     if not may_be_claimed(action) or _waits_for_earlier(action):
         # Settled, in flight elsewhere, not due, or behind an earlier change of the case (which
         # sends this one on when it settles).
@@ -84,7 +84,7 @@ def action_deliver(
     if not _claim(action):
         action.refresh_from_db()
         return ActionResult(action=action, claimed=False)
-    return _send(action, slot=slot, limit=limit, confirm_later=confirm_later)
+    return _send(action, slot=slot, limit=limit, record_later=record_later)
 
 
 def _waits_for_earlier(action: CaseAction) -> bool:
@@ -116,7 +116,7 @@ def changed_at_kore_since_asked(action: CaseAction) -> list[str]:
     return changed_at_kore(action.case_id, action.body, since=action.based_on, seen_after=action.created_at)
 
 
-def _send(action: CaseAction, *, slot, limit: int, confirm_later: bool = False) -> ActionResult:
+def _send(action: CaseAction, *, slot, limit: int, record_later: bool = False) -> ActionResult:
     if slot is not None:
         time.sleep(slot.wait())
         if time.time() >= slot.ends_at:
@@ -130,7 +130,7 @@ def _send(action: CaseAction, *, slot, limit: int, confirm_later: bool = False) 
         )
     client = KoreClient(action.case.stream.kore_config())
     if action.lookup_required:
-        return _read_back_first(action, client, limit=limit, confirm_later=confirm_later)
+        return _read_back_first(action, client, limit=limit, record_later=record_later)
     try:
         if action.task_id:
             answer = client.update_task(action.task.kore_id, action.body)
@@ -138,13 +138,13 @@ def _send(action: CaseAction, *, slot, limit: int, confirm_later: bool = False) 
             answer = client.update_case(action.case.kore_id, action.body)
     except KoreError as exc:
         return settle.failure(action, exc)
-    if confirm_later:
+    if record_later:
         return ActionResult(action=action, claimed=True, answer=answer)
     return settle.confirm(action, answer)
 
 
 def _read_back_first(
-    action: CaseAction, client: KoreClient, *, limit: int, confirm_later: bool = False
+    action: CaseAction, client: KoreClient, *, limit: int, record_later: bool = False
 ) -> ActionResult:
     """After a lost answer: confirm, supersede, or (nothing moved at Kore) send again."""
     fetch = readback.paced_fetch(
@@ -194,10 +194,10 @@ def _read_back_first(
     # Nothing moved at Kore: the lost request never took effect. Send again, in a turn of its own.
     if limit:
         return settle.release(action, lookup_done=True)
-    return _send_again(action, client, confirm_later=confirm_later)
+    return _send_again(action, client, record_later=record_later)
 
 
-def _send_again(action: CaseAction, client: KoreClient, *, confirm_later: bool) -> ActionResult:
+def _send_again(action: CaseAction, client: KoreClient, *, record_later: bool) -> ActionResult:
     CaseAction.objects.filter(pk=action.pk).update(lookup_required=False)
     action.lookup_required = False
-    return _send(action, slot=None, limit=0, confirm_later=confirm_later)
+    return _send(action, slot=None, limit=0, record_later=record_later)

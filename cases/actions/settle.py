@@ -29,7 +29,7 @@ State = CaseAction.State
 @dataclass(frozen=True)
 class ActionResult:
     """What a delivery run did: ``then`` lists the case's next change, to be sent now;
-    ``answer`` is Kore's taking the change, not yet recorded (``send.action_deliver(confirm_later=True)``)."""
+    ``answer`` is Kore's taking the change, not yet recorded (``send.action_deliver(record_later=True)``)."""
 
     action: CaseAction | None
     claimed: bool

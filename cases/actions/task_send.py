@@ -15,7 +15,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from cases.actions.readback import NoTurn, paced_fetch
@@ -36,9 +35,13 @@ MAX_KEPT_CANDIDATES = 20
 
 @dataclass(frozen=True)
 class TaskResult:
+    """What a delivery run did; ``answer``: Kore made the task, not yet recorded
+    (``task_deliver(record_later=True)``: the caller records it with ``delivered``)."""
+
     task: CaseTask | None
     claimed: bool
     retry_in: float | None = None
+    answer: KoreTask | None = None
 
     @property
     def state(self) -> str:
@@ -49,14 +52,17 @@ def share_of_task(task: CaseTask) -> fair.Share:
     return fair.Share.api(task.api_client) if task.api_client_id else fair.PEOPLE
 
 
-def task_deliver(*, task_id: int, task: CaseTask | None = None, claimed: bool = False) -> TaskResult:
-    """Deliver one new task, recording the outcome on its row."""
+def task_deliver(
+    *, task_id: int, task: CaseTask | None = None, claimed: bool = False, record_later: bool = False
+) -> TaskResult:
+    """Deliver one new task, recording the outcome on its row (a task Kore made, with
+    ``record_later``, is returned unrecorded: the gateway answers its caller first)."""
     if task is None:
         task = CaseTask.objects.select_related("case__stream", "api_client").filter(pk=task_id).first()
     if task is None:
         return TaskResult(task=None, claimed=False)
     if claimed:
-        return _send(task, slot=None, limit=0)
+        return _send(task, slot=None, limit=0, record_later=record_later)
     if not outcomes.may_be_claimed(task):
         return TaskResult(task=task, claimed=False)
     stream = task.case.stream
@@ -72,18 +78,18 @@ def task_deliver(*, task_id: int, task: CaseTask | None = None, claimed: bool = 
     if not outcomes.claim(task):
         task.refresh_from_db()
         return TaskResult(task=task, claimed=False)
-    return _send(task, slot=slot, limit=limit)
+    return _send(task, slot=slot, limit=limit, record_later=record_later)
 
 
 def _write(task: CaseTask, **fields) -> bool:
     now = timezone.now()
+    values = {**fields, "attempt_count": task.attempt_count + 1, "updated_at": now}
     moved = CaseTask.objects.filter(pk=task.pk, state=State.SENDING, attempt_count=task.attempt_count).update(
-        **fields, attempt_count=F("attempt_count") + 1, updated_at=now
+        **values
     )
     if moved:
-        for name, value in {**fields, "updated_at": now}.items():
+        for name, value in values.items():
             setattr(task, name, value)
-        task.attempt_count += 1
     return bool(moved)
 
 
@@ -92,7 +98,7 @@ def _release(task: CaseTask) -> TaskResult:
     return TaskResult(task=task, claimed=False, retry_in=0)
 
 
-def _send(task: CaseTask, *, slot, limit: int) -> TaskResult:
+def _send(task: CaseTask, *, slot, limit: int, record_later: bool = False) -> TaskResult:
     if slot is not None:
         time.sleep(slot.wait())
         if time.time() >= slot.ends_at:
@@ -108,10 +114,13 @@ def _send(task: CaseTask, *, slot, limit: int) -> TaskResult:
         answer = client.create_task(task.request_body)
     except KoreError as exc:
         return _failure(task, exc)
-    return _delivered(task, answer, note="")
+    if record_later:
+        return TaskResult(task=task, claimed=True, answer=answer)
+    return delivered(task, answer)
 
 
-def _delivered(task: CaseTask, answer: KoreTask, *, note: str) -> TaskResult:
+def delivered(task: CaseTask, answer: KoreTask, *, note: str = "") -> TaskResult:
+    """Kore holds the task (made by this send, or found by a look-up): recorded with its event."""
     fields = {
         **task_fields(answer),
         "name": task.name,
@@ -222,7 +231,7 @@ def _look_up(task: CaseTask, client: KoreClient, *, limit: int) -> TaskResult | 
         return None
     if reading.complete and len(candidates) == 1:
         adopted = parse_task(candidates[0])
-        return _delivered(
+        return delivered(
             task, adopted, note="Exactly one Kore task is this one: adopted after a lost answer."
         )
     refs = ", ".join(str(item.get("refId") or item["_id"]) for item in candidates)

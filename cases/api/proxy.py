@@ -14,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from cases.api.errors import ERROR_SCHEMA, kore_errors, validation_errors
-from cases.api.kore_paths import KorePathView, Refusal
+from cases.api.kore_paths import AnswerFirst, KorePathView, Refusal
 from cases.delivery import proxy
 from cases.kore.create_case import create_case_problems
 from cases.kore.errors import error_json
@@ -189,6 +189,15 @@ class CreateCaseProxy(KorePathView):
         except proxy.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         case = submitted.case
+        if submitted.answer is not None:
+            # Kore made it: the caller has Kore's answer first, then the case is recorded.
+            return AnswerFirst(
+                json.dumps(submitted.answer.raw),
+                status=submitted.answer.http_status or 200,
+                content_type="application/json",
+                headers={"X-Portal-Case-Id": str(case.pk)},
+                after=submitted.record,
+            )
         if not submitted.replayed and case.is_pending and "respond-sync" in request.headers.get("Prefer", ""):
             timed_out = proxy.refuse_to_queue(case)
             code = 504 if timed_out else 502

@@ -26,7 +26,9 @@ from cases.models import Case, DeliveryAttempt
 State = Case.State
 
 
-def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = False) -> DeliveryResult:
+def case_deliver(
+    *, case_id: int, case: Case | None = None, claimed: bool = False, record_later: bool = False
+) -> DeliveryResult:
     """Deliver one case to Kore.ai, recording every attempt on the row.
 
     1. Claim: a conditional update moves the row to ``sending`` only if it is queued, or
@@ -37,9 +39,10 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
 
     A caller that has just created the case may pass it in to spare reading it again, and, if
     it stored it already claimed (``case_submit(claimed=True)``, unpaced streams only), say so.
+    With ``record_later``, a case Kore made is returned unrecorded (the proxy answers first).
     """
     if claimed:
-        return _send(case, slot=None)
+        return _send(case, slot=None, record_later=record_later)
     if case is None:
         case = Case.objects.select_related("stream", "template").filter(pk=case_id).first()
     if case is None:
@@ -71,10 +74,10 @@ def case_deliver(*, case_id: int, case: Case | None = None, claimed: bool = Fals
     if not claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
-    return _send(case, slot=slot, limit=limit)
+    return _send(case, slot=slot, limit=limit, record_later=record_later)
 
 
-def _send(case: Case, *, slot, limit: int = 0) -> DeliveryResult:
+def _send(case: Case, *, slot, limit: int = 0, record_later: bool = False) -> DeliveryResult:
     """Steps 2 and 3 for a case this run has claimed: look up if ambiguous, then send."""
     if slot is not None:
         time.sleep(slot.wait())
@@ -96,4 +99,6 @@ def _send(case: Case, *, slot, limit: int = 0) -> DeliveryResult:
         kore_case = client.create_case(case.request_body)
     except KoreError as exc:
         return record_failure(case, exc, started=started)
+    if record_later:
+        return DeliveryResult(case=case, claimed=True, answer=kore_case, started=started)
     return record_delivery(case, kore_case, started=started, outcome=DeliveryAttempt.Outcome.DELIVERED)

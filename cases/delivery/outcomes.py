@@ -39,12 +39,16 @@ Outcome = DeliveryAttempt.Outcome
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What a delivery run did: ``claimed`` is False when another run owns or finished the case."""
+    """What a delivery run did: ``claimed`` is False when another run owns or finished the case.
+    ``answer``: Kore made the case, not yet recorded (``case_deliver(record_later=True)``: the
+    caller records it with ``record_delivery`` from ``started``)."""
 
     case: Case
     claimed: bool
     retry_in: float | None = None
     attempt: DeliveryAttempt | None = None  # the attempt this run recorded, if any
+    answer: KoreCase | None = None
+    started: datetime | None = None
 
 
 def write_outcome(

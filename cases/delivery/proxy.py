@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,9 +15,10 @@ from django.utils import timezone
 
 from cases.delivery.actions import case_cancel
 from cases.delivery.deliver import case_deliver
-from cases.delivery.outcomes import DeliveryResult
+from cases.delivery.outcomes import DeliveryResult, record_delivery
 from cases.delivery.submit import case_submit
 from cases.delivery.tasks import enqueue_delivery
+from cases.kore.answers import KoreCase
 from cases.models import ApiClient, Case, CaseTemplate, DeliveryAttempt, IdempotencyKey
 from cases.models.notify import EVENT_FOR_STATE, record_case_event
 
@@ -33,9 +35,15 @@ class KeyInProgress(Exception):
 
 @dataclass(frozen=True)
 class Submitted:
+    """A submission's case; ``answer``: Kore made it, and ``record()`` records it, once the
+    caller has Kore's answer (should that never happen, the case is still ``sending``, and the
+    sweep has it looked up before anything is sent again)."""
+
     case: Case
     replayed: bool
     attempt: DeliveryAttempt | None = None
+    answer: KoreCase | None = None
+    record: Callable[[], object] | None = None
 
 
 def request_fingerprint(stream_id: str, body: dict) -> str:
@@ -106,16 +114,28 @@ def proxy_submit(
         if earlier is None:
             raise KeyInProgress from None
         return Submitted(case=earlier, replayed=True)
-    result = deliver_and_wait(case, wait_until=wait_until, claimed=not paced)
+    result = deliver_and_wait(case, wait_until=wait_until, claimed=not paced, record_later=True)
+    if result.answer is not None:
+        return Submitted(
+            case=result.case,
+            replayed=False,
+            answer=result.answer,
+            record=lambda: record_delivery(
+                result.case, result.answer, started=result.started, outcome=DeliveryAttempt.Outcome.DELIVERED
+            ),
+        )
     return Submitted(case=result.case, replayed=False, attempt=result.attempt)
 
 
-def deliver_and_wait(case: Case, *, wait_until: float, claimed: bool = False) -> DeliveryResult:
-    """Deliver in this request (no queue hop), or wait for whoever is delivering it."""
+def deliver_and_wait(
+    case: Case, *, wait_until: float, claimed: bool = False, record_later: bool = False
+) -> DeliveryResult:
+    """Deliver in this request (no queue hop), or wait for whoever is delivering it. With
+    ``record_later``, a case Kore made comes back unrecorded (``result.answer``)."""
     return within_the_call(
-        case_deliver(case_id=case.pk, case=case, claimed=claimed),
-        again=lambda: case_deliver(case_id=case.pk),
-        pending=lambda result: result.case.is_pending,
+        case_deliver(case_id=case.pk, case=case, claimed=claimed, record_later=record_later),
+        again=lambda: case_deliver(case_id=case.pk, record_later=record_later),
+        pending=lambda result: result.answer is None and result.case.is_pending,
         enqueue=lambda countdown: enqueue_delivery(case.pk, countdown=countdown),
         wait_until=wait_until,
     )
