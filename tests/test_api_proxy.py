@@ -17,6 +17,7 @@ from cases.delivery.tasks import sweep_deliveries
 from cases.kore.client import mint_token
 from cases.models import ApiClient, Case
 from tests.factories import CaseTemplateFactory, StreamFactory
+from tests.holding import held, once_recorded
 
 SAMPLE_BODY = """{
     "caseTmp": "%(template)s",
@@ -64,16 +65,6 @@ def call(client, api_client, template, body=None, *, token=None, headers=None, s
     )
 
 
-def recorded(case: Case) -> Case:
-    """The case once the server, having sent the answer, has recorded it."""
-    for _ in range(100):
-        case.refresh_from_db()
-        if not case.is_pending:
-            break
-        time.sleep(0.05)
-    return case
-
-
 # The request sample of kore-create-case-api.md, verbatim: a due date now in the past, a phone
 # number with x's in it, the document's own template id. A proxy must not be stricter than Kore.
 DOCUMENT_SAMPLE = """{
@@ -116,7 +107,7 @@ def test_the_documents_request_sample_works_verbatim(live_server, api_client, te
     assert simulator.created_count == 1
     answer = response.json()
     assert answer["_id"] == simulator.cases[0]["_id"] and answer["caseTmp"] == "Sales"
-    case = recorded(Case.objects.get())  # recorded once the answer is sent
+    case = once_recorded(Case.objects.get())  # recorded once the answer is sent
     assert case.kore_id == answer["_id"] and case.kore_case == answer
     assert case.request_body == json.loads(DOCUMENT_SAMPLE)  # forwarded and stored as received
     assert case.api_client == api_client
@@ -246,17 +237,8 @@ def test_a_case_kore_made_is_answered_before_it_is_recorded(
     live_server, api_client, template, simulator, monkeypatch
 ):
     """The caller has Kore's answer before the portal records the delivery (AnswerFirst)."""
-    recording, release = threading.Event(), threading.Event()
-    record = proxy.record_delivery
-
-    def held_record(*args, **kwargs):
-        recording.set()
-        release.wait(20)
-        return record(*args, **kwargs)
-
-    monkeypatch.setattr(proxy, "record_delivery", held_record)
     url = live_server.url + proxy_url(template.stream.stream_id)
-    try:
+    with held(monkeypatch, proxy, "record_delivery") as recording:
         answer = requests.post(
             url, json=body_for(template), headers={"auth": token_for(api_client)}, timeout=10
         )
@@ -265,9 +247,7 @@ def test_a_case_kore_made_is_answered_before_it_is_recorded(
         case = Case.objects.get()
         assert answer.headers["X-Portal-Case-Id"] == str(case.pk)
         assert case.state == Case.State.SENDING  # answered while recording was held
-    finally:
-        release.set()
-    case = recorded(case)
+    case = once_recorded(case)
     assert case.state == Case.State.DELIVERED and case.kore_id == answer.json()["_id"]
 
 

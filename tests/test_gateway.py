@@ -5,7 +5,6 @@ gave them, and Kore's error form on every failure. Against the simulator over re
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -30,6 +29,7 @@ from cases.models import (
 )
 from cases.models.streams import LEGACY_ENDPOINTS, READ_ENDPOINTS
 from tests.factories import StreamFactory
+from tests.holding import held, once_recorded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BASE = "/caseManagement/api/public/analytics/{stream}/"
@@ -96,27 +96,16 @@ def test_a_read_is_answered_before_its_answer_is_applied(
 ):
     """The caller has Kore's answer before the local record takes it (cases/api/kore_paths.py,
     AnswerFirst): applying runs once the server has sent the last byte."""
-    applying, release = threading.Event(), threading.Event()
-    apply_read = gateway.apply_read
-
-    def held_apply(*args):
-        applying.set()
-        release.wait(20)
-        apply_read(*args)
-
-    monkeypatch.setattr(gateway, "apply_read", held_apply)
     simulator.agent.set_status(worked_case.kore_id, "On Hold")
     token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
     url = live_server.url + BASE.format(stream=worked_case.stream.stream_id) + "getCases"
-    try:
+    with held(monkeypatch, gateway, "apply_read") as applying:
         answer = requests.post(url, json={"unresolved": True}, headers={"auth": token}, timeout=10)
         assert answer.status_code == 200
         assert worked_case.kore_id in {case["_id"] for case in answer.json()["results"]}
         assert applying.wait(10)
         worked_case.refresh_from_db()
         assert worked_case.status_name != "On Hold"  # answered while applying was held
-    finally:
-        release.set()
     for _ in range(100):
         worked_case.refresh_from_db()
         if worked_case.status_name == "On Hold":
@@ -168,37 +157,21 @@ def test_a_change_kore_took_is_answered_before_it_is_recorded(
 ):
     """The caller has Kore's answer before the portal records it (AnswerFirst): the row is
     confirmed, and Kore's answer applied, once the server has sent the last byte."""
-    recording, release = threading.Event(), threading.Event()
-    confirm = settle.confirm
-
-    def held_confirm(*args):
-        recording.set()
-        release.wait(20)
-        return confirm(*args)
-
-    monkeypatch.setattr(settle, "confirm", held_confirm)
     token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
-    url = (
-        live_server.url
-        + BASE.format(stream=worked_case.stream.stream_id)
-        + f"updateCase/{worked_case.kore_id}"
-    )
-    try:
+    path = BASE.format(stream=worked_case.stream.stream_id) + f"updateCase/{worked_case.kore_id}"
+    with held(monkeypatch, settle, "confirm") as recording:
         answer = requests.post(
-            url, json=status_body(worked_case, "Resolved"), headers={"auth": token}, timeout=10
+            live_server.url + path,
+            json=status_body(worked_case, "Resolved"),
+            headers={"auth": token},
+            timeout=10,
         )
         assert answer.status_code == 200 and answer.json()["status"]["name"] == "Resolved"
         assert recording.wait(10)
         action = CaseAction.objects.get()
         assert answer.headers["X-Portal-Change-Id"] == str(action.pk)
         assert action.state == CaseAction.State.SENDING  # answered while recording was held
-    finally:
-        release.set()
-    for _ in range(100):
-        action.refresh_from_db()
-        if not action.is_pending:
-            break
-        time.sleep(0.05)
+    action = once_recorded(action)
     assert action.state == CaseAction.State.CONFIRMED and json.loads(action.response_body) == answer.json()
     worked_case.refresh_from_db()
     assert worked_case.status_name == "Resolved"
