@@ -4,8 +4,14 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from cases.delivery import pacing
+from cases.actions import send, task_send
+from cases.actions.changes import Wanted, case_change, case_change_submit
+from cases.actions.new_tasks import task_body, task_submit
+from cases.delivery import fair, pacing
+from cases.delivery.deliver import case_deliver
+from cases.models import KoreStatus
 from tests.factories import StreamFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,3 +96,43 @@ def test_two_streams_of_one_account_never_add_up(settings):
     assert len(starts) >= 8
     gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= pacing.slot_seconds(11, 1.0) - 1e-6  # 0.1 s apart, never 1/30 s
+
+
+def _a_case(worked_case, task_template):
+    from tests.factories import CaseFactory
+
+    case = CaseFactory(template=worked_case.template)
+    return case, lambda: case_deliver(case_id=case.pk)
+
+
+def _a_change(worked_case, task_template):
+    body, shown = case_change(
+        worked_case, Wanted(status=KoreStatus.objects.filter(stream=worked_case.stream)[1])
+    )
+    action = case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False)
+    return action, lambda: send.action_deliver(action_id=action.pk)
+
+
+def _a_task(worked_case, task_template):
+    body = task_body(case=worked_case, template=task_template, name="Call back", desc="About the printer.")
+    task = task_submit(case=worked_case, template=task_template, body=body, enqueue=False)
+    return task, lambda: task_send.task_deliver(task_id=task.pk)
+
+
+@pytest.mark.parametrize("row_and_delivery", [_a_case, _a_change, _a_task], ids=["case", "change", "task"])
+def test_a_row_with_no_turn_stays_queued_and_says_when_it_comes_back(
+    worked_case, task_template, simulator, settings, row_and_delivery
+):
+    """Every outbox row waits for its turn the same way (cases/delivery/outcomes.take_turn)."""
+    settings.KORE_RATE_WINDOW_SECONDS = 600.0  # a slot every 300 s: the one now is taken below
+    settings.KORE_PACING_HORIZON_SECONDS = 0.2
+    type(worked_case.stream).objects.filter(pk=worked_case.stream.pk).update(rate_limit=3)
+    worked_case.stream.refresh_from_db()
+    fair.wait_for_turn(worked_case.stream, fair.PEOPLE, limit=3, give_up_after=0.2)
+    calls = dict(simulator.calls)
+    row, deliver = row_and_delivery(worked_case, task_template)
+    result = deliver()
+    row.refresh_from_db()
+    assert not result.claimed and 0.1 <= result.retry_in <= 0.2
+    assert row.state == "queued" and row.next_attempt_at > timezone.now()
+    assert dict(simulator.calls) == calls  # nothing sent

@@ -15,18 +15,14 @@ No HTTP call happens inside an open transaction.
 
 from __future__ import annotations
 
-import random
-import time
-
-from django.conf import settings
 from django.utils import timezone
 
 from cases.actions import readback, settle
 from cases.actions.apply import apply_case_as_listed, apply_task_answer
 from cases.actions.conflicts import changed_at_kore
 from cases.actions.settle import ActionResult
-from cases.delivery import fair, pacing
-from cases.delivery.outcomes import claim, may_be_claimed
+from cases.delivery import fair
+from cases.delivery.outcomes import claim, in_slot, may_be_claimed, take_turn
 from cases.kore.changes import case_shows, task_shows
 from cases.kore.client import KoreClient
 from cases.kore.dates import parse_kore_datetime
@@ -68,23 +64,13 @@ def action_deliver(
         # Settled, in flight elsewhere, not due, or behind an earlier change of the case (which
         # sends this one on when it settles).
         return ActionResult(action=action, claimed=False)
-    stream = action.case.stream
-    limit = pacing.account_limit(stream)
-    slot = None
-    if limit:
-        slot = fair.wait_for_turn(
-            stream, share_of_action(action), limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS
-        )
-        if slot is None:
-            retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
-            CaseAction.objects.filter(pk=action.pk, state__in=[State.QUEUED, State.RETRYING]).update(
-                updated_at=timezone.now()
-            )
-            return ActionResult(action=action, claimed=False, retry_in=retry_in)
+    turn = take_turn(action, action.case.stream, share_of_action(action))
+    if turn.retry_in is not None:
+        return ActionResult(action=action, claimed=False, retry_in=turn.retry_in)
     if not _claim(action):
         action.refresh_from_db()
         return ActionResult(action=action, claimed=False)
-    return _send(action, slot=slot, limit=limit, record_later=record_later)
+    return _send(action, slot=turn.slot, limit=turn.limit, record_later=record_later)
 
 
 def _waits_for_earlier(action: CaseAction) -> bool:
@@ -117,10 +103,8 @@ def changed_at_kore_since_asked(action: CaseAction) -> list[str]:
 
 
 def _send(action: CaseAction, *, slot, limit: int, record_later: bool = False) -> ActionResult:
-    if slot is not None:
-        time.sleep(slot.wait())
-        if time.time() >= slot.ends_at:
-            return settle.release(action)
+    if not in_slot(slot):
+        return settle.release(action)
     newer = changed_at_kore_since_asked(action)
     if newer:
         return settle.supersede(

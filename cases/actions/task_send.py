@@ -8,8 +8,6 @@ not already another local task. None: send again. One: adopted. More: held for a
 from __future__ import annotations
 
 import json
-import random
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.actions.readback import NoTurn, paced_fetch
-from cases.delivery import fair, outcomes, pacing
+from cases.delivery import fair, outcomes
 from cases.kore.answers import KoreTask, parse_task
 from cases.kore.client import KoreClient
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
@@ -65,20 +63,13 @@ def task_deliver(
         return _send(task, slot=None, limit=0, record_later=record_later)
     if not outcomes.may_be_claimed(task):
         return TaskResult(task=task, claimed=False)
-    stream = task.case.stream
-    limit = pacing.account_limit(stream)
-    slot = None
-    if limit:
-        slot = fair.wait_for_turn(
-            stream, share_of_task(task), limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS
-        )
-        if slot is None:
-            CaseTask.objects.filter(pk=task.pk).update(updated_at=timezone.now())
-            return TaskResult(task, False, settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1))
+    turn = outcomes.take_turn(task, task.case.stream, share_of_task(task))
+    if turn.retry_in is not None:
+        return TaskResult(task=task, claimed=False, retry_in=turn.retry_in)
     if not outcomes.claim(task):
         task.refresh_from_db()
         return TaskResult(task=task, claimed=False)
-    return _send(task, slot=slot, limit=limit, record_later=record_later)
+    return _send(task, slot=turn.slot, limit=turn.limit, record_later=record_later)
 
 
 def _write(task: CaseTask, **fields) -> bool:
@@ -99,10 +90,8 @@ def _release(task: CaseTask) -> TaskResult:
 
 
 def _send(task: CaseTask, *, slot, limit: int, record_later: bool = False) -> TaskResult:
-    if slot is not None:
-        time.sleep(slot.wait())
-        if time.time() >= slot.ends_at:
-            return _release(task)
+    if not outcomes.in_slot(slot):
+        return _release(task)
     client = KoreClient(task.case.stream.kore_config())
     if task.lookup_required:
         settled = _look_up(task, client, limit=limit)

@@ -3,21 +3,18 @@ record. No HTTP call ever happens inside an open transaction."""
 
 from __future__ import annotations
 
-import random
-import time
-from datetime import timedelta
-
-from django.conf import settings
 from django.utils import timezone
 
-from cases.delivery import fair, pacing, reconcile
+from cases.delivery import fair, reconcile
 from cases.delivery.outcomes import (
     DeliveryResult,
     claim,
+    in_slot,
     may_be_claimed,
     record_delivery,
     record_failure,
     release,
+    take_turn,
 )
 from cases.kore.client import KoreClient
 from cases.kore.errors import KoreError
@@ -51,39 +48,19 @@ def case_deliver(
         # Delivered, settled, in flight elsewhere, or a retry that is not due: its own task comes later.
         return DeliveryResult(case=case, claimed=False)
 
-    # Pace before claiming: a case waiting for a slot stays queued and visible as such.
-    slot = None
-    limit = pacing.account_limit(case.stream)
-    if limit:
-        slot = fair.wait_for_turn(
-            case.stream,
-            fair.share_of_case(case),
-            limit=limit,
-            give_up_after=settings.KORE_PACING_HORIZON_SECONDS,
-        )
-        if slot is None:
-            # No turn within the horizon (others' turns, or every slot taken): come back later.
-            # Noting the time on the row tells the sweep this case's task is alive.
-            retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
-            Case.objects.filter(pk=case.pk, state__in=[State.QUEUED, State.RETRYING]).update(
-                next_attempt_at=timezone.now() + timedelta(seconds=retry_in),
-                updated_at=timezone.now(),
-            )
-            return DeliveryResult(case=case, claimed=False, retry_in=retry_in)
-
+    turn = take_turn(case, case.stream, fair.share_of_case(case))
+    if turn.retry_in is not None:
+        return DeliveryResult(case=case, claimed=False, retry_in=turn.retry_in)
     if not claim(case):
         case.refresh_from_db()
         return DeliveryResult(case=case, claimed=False)
-    return _send(case, slot=slot, limit=limit, record_later=record_later)
+    return _send(case, slot=turn.slot, limit=turn.limit, record_later=record_later)
 
 
 def _send(case: Case, *, slot, limit: int = 0, record_later: bool = False) -> DeliveryResult:
     """Steps 2 and 3 for a case this run has claimed: look up if ambiguous, then send."""
-    if slot is not None:
-        time.sleep(slot.wait())
-        if time.time() >= slot.ends_at:
-            # Too late to send inside the slot we claimed: give the case back without an attempt.
-            return release(case)
+    if not in_slot(slot):
+        return release(case)  # without an attempt
 
     client = KoreClient(case.stream.kore_config())
     if case.lookup_required:

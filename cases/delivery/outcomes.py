@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cases.delivery import fair, pacing
+from cases.delivery.pacing import Slot
 from cases.kore.answers import KoreCase, priority_score
 from cases.kore.errors import (
     KoreAuthError,
@@ -158,6 +161,44 @@ def record_delivery(
         "case %s delivered as %s (%s)", case.pk, case.ref_id, outcome, extra=_log_fields(case, attempt)
     )
     return DeliveryResult(case=case, claimed=True, attempt=attempt)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A row's turn at its account's rate limit: the ``slot`` to send in (None on an unpaced
+    stream, ``limit`` 0), or, when none came within the horizon, ``retry_in`` seconds until its
+    task comes back."""
+
+    limit: int
+    slot: Slot | None = None
+    retry_in: float | None = None
+
+
+def take_turn(row, stream, share: fair.Share) -> Turn:
+    """Wait for an outbox row's turn before claiming it: a row waiting for a slot stays queued,
+    and visible as such. With no turn within KORE_PACING_HORIZON_SECONDS (others' turns, or
+    every slot taken), the row notes when its task comes back, which tells the sweep it is alive."""
+    limit = pacing.account_limit(stream)
+    if not limit:
+        return Turn(limit=0)
+    slot = fair.wait_for_turn(stream, share, limit=limit, give_up_after=settings.KORE_PACING_HORIZON_SECONDS)
+    if slot is not None:
+        return Turn(limit=limit, slot=slot)
+    retry_in = settings.KORE_PACING_HORIZON_SECONDS * random.uniform(0.5, 1)
+    now = timezone.now()
+    type(row).objects.filter(pk=row.pk, state__in=[State.QUEUED, State.RETRYING]).update(
+        next_attempt_at=now + timedelta(seconds=retry_in), updated_at=now
+    )
+    return Turn(limit=limit, retry_in=retry_in)
+
+
+def in_slot(slot: Slot | None) -> bool:
+    """Sleep until the slot starts; False when it is over by then: too late to send inside it,
+    the claimed row goes back unsent (it never sends late)."""
+    if slot is None:
+        return True
+    time.sleep(slot.wait())
+    return time.time() < slot.ends_at
 
 
 def may_be_claimed(row) -> bool:
