@@ -121,18 +121,19 @@ def _a_task(worked_case, task_template):
 
 @pytest.mark.parametrize("row_and_delivery", [_a_case, _a_change, _a_task], ids=["case", "change", "task"])
 def test_a_row_with_no_turn_stays_queued_and_says_when_it_comes_back(
-    worked_case, task_template, simulator, settings, row_and_delivery
+    worked_case, task_template, simulator, settings, monkeypatch, row_and_delivery
 ):
-    """Every outbox row waits for its turn the same way (cases/delivery/outcomes.take_turn)."""
-    settings.KORE_RATE_WINDOW_SECONDS = 600.0  # a slot every 300 s: the one now is taken below
+    """Every outbox row waits for its turn the same way (cases/delivery/outcomes.take_turn).
+    Who gets which turn is fair.py's (tests/test_fair_share.py): here no turn comes."""
     settings.KORE_PACING_HORIZON_SECONDS = 0.2
     type(worked_case.stream).objects.filter(pk=worked_case.stream.pk).update(rate_limit=3)
-    worked_case.stream.refresh_from_db()
-    fair.wait_for_turn(worked_case.stream, fair.PEOPLE, limit=3, give_up_after=0.2)
+    asked = []
+    monkeypatch.setattr(fair, "wait_for_turn", lambda *args, **kwargs: asked.append(kwargs) or None)
     calls = dict(simulator.calls)
     row, deliver = row_and_delivery(worked_case, task_template)
     result = deliver()
     row.refresh_from_db()
+    assert asked == [{"limit": 3, "give_up_after": 0.2}]
     assert not result.claimed and 0.1 <= result.retry_in <= 0.2
     assert row.state == "queued" and row.next_attempt_at > timezone.now()
     assert dict(simulator.calls) == calls  # nothing sent
