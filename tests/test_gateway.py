@@ -343,6 +343,9 @@ def test_a_change_of_a_task_reads_its_case_with_the_task(client, tool, worked_ca
     assert moved.status_code == 200, moved.content
     reads = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "cases_case"')]
     assert reads == [], reads
+    # The task itself is read once, with its case: no column of it is fetched on its own later.
+    task_reads = [q["sql"] for q in captured.captured_queries if 'FROM "cases_casetask"' in q["sql"]]
+    assert len(task_reads) == 1, task_reads
     event = CaseEvent.objects.get(kind=CaseEvent.Kind.TASK_CHANGED)
     assert event.data["case"]["refId"] == worked_case.ref_id
     assert event.data["case"]["status_name"] == "Waiting on customer"
