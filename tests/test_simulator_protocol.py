@@ -135,6 +135,23 @@ def test_a_replayed_token_is_refused(sim):
     assert sim.created_count == 1
 
 
+def test_remembered_token_ids_are_pruned_rarely_and_replays_stay_refused(monkeypatch):
+    """Pruning the remembered ids walks them all: it waits until they have doubled, not every
+    call once there are many (a long benchmark slowed the simulator down call after call)."""
+    from cases.kore.simulator import core
+
+    monkeypatch.setattr(core, "JTIS_KEPT", 5)
+    simulator = Simulator()
+    kept = [simulator._jtis]  # each pruning makes a new dict
+    later = time.time() + 300
+    for number in range(40):
+        assert simulator._remember_jti("cs-app", f"jti-{number}", later)
+        if simulator._jtis is not kept[-1]:
+            kept.append(simulator._jtis)
+    assert not simulator._remember_jti("cs-app", "jti-3", later)  # still a replay
+    assert len(kept) - 1 <= 3, len(kept) - 1  # past 5, 10 and 20 ids: not at every call past 5
+
+
 def test_an_app_is_confined_to_its_streams(sim):
     other = f"{sim.url}/caseManagement/api/public/analytics/st-other/createCase"
     response = requests.post(

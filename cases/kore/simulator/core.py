@@ -37,6 +37,8 @@ from cases.kore.simulator.store import CaseStore
 from cases.kore.simulator.tasks import TaskStore
 from cases.kore.tokens import TokenRejected, verify_token
 
+# Token ids remembered against replay are pruned of expired ones past this many.
+JTIS_KEPT = 10_000
 RATE_LIMIT_MESSAGE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 assert RATE_LIMIT_TEXT in RATE_LIMIT_MESSAGE
 ROUTE = re.compile(
@@ -92,6 +94,7 @@ class Simulator:
             self.tasks = TaskStore()
             self.readings = Readings()
             self._jtis: dict[str, float] = {}
+            self._jtis_pruned_at = JTIS_KEPT
             self._faults: deque[Fault] = deque()
             self._rate_hits: dict[str, deque[float]] = {}
             self.rate_limit: int | None = None
@@ -283,8 +286,10 @@ class Simulator:
     def _remember_jti(self, app_id: str, jti: str, expires_at: float) -> bool:
         now = time.time()
         with self._lock:
-            if len(self._jtis) > 10_000:
+            if len(self._jtis) > self._jtis_pruned_at:
                 self._jtis = {key: exp for key, exp in self._jtis.items() if exp > now}
+                # Pruned again once it has doubled: while tokens live, not at every call after.
+                self._jtis_pruned_at = max(JTIS_KEPT, 2 * len(self._jtis))
             key = f"{app_id}:{jti}"
             if key in self._jtis:
                 return False
