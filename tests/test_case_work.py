@@ -52,6 +52,29 @@ def test_an_agent_changes_the_status_from_the_case_page(worked_case, member_clie
     assert AuditEvent.objects.filter(action="case.change_requested", actor__username="bob").exists()
 
 
+def test_a_change_read_as_confirmed_is_read_applied_too(worked_case, member_client, simulator, monkeypatch):
+    """The worker confirms the change while the panel is being read: the panel that shows it
+    confirmed (and stops polling) shows the case as Kore now has it, not as it was."""
+    from cases.actions import send
+    from cases.actions.changes import Wanted, case_change, case_change_submit
+    from cases.web import case_work
+
+    in_progress = KoreStatus.objects.get(stream=worked_case.stream, name="In Progress")
+    body, shown = case_change(worked_case, Wanted(status=in_progress))
+    action = case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False)
+    read_changes = case_work.work_context
+
+    def confirmed_meanwhile(request, case):
+        send.action_deliver(action_id=action.pk)
+        return read_changes(request, case)
+
+    monkeypatch.setattr(case_work, "work_context", confirmed_meanwhile)
+    panel = member_client.get(reverse("case_work", args=[worked_case.pk])).content.decode()
+    assert "Confirmed by Kore" in panel
+    status = panel[panel.index('id="case-status"') :]
+    assert "In Progress" in status[: status.index("</section>")]
+
+
 def test_a_page_with_nothing_changed_sends_nothing(worked_case, member_client, simulator):
     response = member_client.post(
         reverse("case_change", args=[worked_case.pk]), change_form(worked_case), follow=True

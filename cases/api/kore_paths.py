@@ -126,8 +126,8 @@ class AnswerFirst(HttpResponse):
     """An answer whose ``after`` work (applying what a read returned, recording a change Kore
     took) is done once the server has sent it: WSGI calls ``close()`` after the last byte, so
     the caller does not wait for the portal's bookkeeping. A failure there is logged, never the
-    caller's: the sync reads the same cases on its next pass, and the sweep reads back a change
-    left ``sending``."""
+    caller's: the sync reads the same cases on its next pass, and the sweep has a write left
+    ``sending`` read back or looked up, never sent again."""
 
     def __init__(self, *args, after, **kwargs):
         super().__init__(*args, **kwargs)

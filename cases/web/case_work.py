@@ -35,8 +35,11 @@ def case_work(request: HttpRequest, case_id: int) -> HttpResponse:
     """The work panel alone: the case page polls it while a change or a task is pending."""
     if not request.user.has_perm(roles.BROWSE_CASES):
         raise PermissionDenied
+    work = work_context(request, get_visible_case(request, case_id))
+    # The case is read after its changes: a change read as confirmed is then read applied too
+    # (both are written in one transaction), so the page never stops polling on the old status.
     case = get_visible_case(request, case_id)
-    context = {**case_detail_context(request, case), **work_context(request, case), "oob": True}
+    context = {**work, **case_detail_context(request, case), "oob": True}
     return render(request, "cases/_case_changes.html", context)
 
 
