@@ -5,7 +5,7 @@ and the reads it passes through (getCases, getTasks). The HTTP side is cases/api
   and audit record in the same transaction), then delivered within the call until its wait
   runs out (the worker takes over after that), with every rule of delivery: a fair turn, one
   claim, a read back or a look-up after a lost answer. A write Kore took is recorded once the
-  caller has Kore's answer (``Written.settle``): should that never happen, the row is still
+  caller has Kore's answer (``Written.record``): should that never happen, the row is still
   ``sending``, and the sweep has the case read back (or the task looked up), never sending
   it again.
 - A read goes to Kore with the stream's credentials (never the caller's) in the client's turn;
@@ -61,13 +61,13 @@ def write_fingerprint(stream_id: str, endpoint: str, object_id: str, body: dict)
 @dataclass(frozen=True)
 class Written:
     """A write's row (a change, or a new task), and whether it answers an earlier call's key.
-    ``answer``: Kore took the write, and ``settle()`` records it, once the caller has it."""
+    ``answer``: Kore took the write, and ``record()`` records it, once the caller has it."""
 
     action: CaseAction | None = None
     task: CaseTask | None = None
     replayed: bool = False
     answer: KoreCase | KoreTask | None = None
-    settle: Callable[[], None] | None = None
+    record: Callable[[], object] | None = None
 
 
 def earlier_write(*, client: ApiClient, key: str, fingerprint: str, wait_until: float) -> Written | None:
@@ -145,7 +145,7 @@ def update_through(
         wait_until=wait_until,
     )
     if result.answer is not None:
-        return Written(action=result.action, answer=result.answer, settle=lambda: _confirmed(result))
+        return Written(action=result.action, answer=result.answer, record=lambda: _confirmed(result))
     _send_next(result)
     return Written(action=result.action)
 
@@ -196,7 +196,7 @@ def create_task_through(
         return Written(
             task=result.task,
             answer=result.answer,
-            settle=lambda: task_send.delivered(result.task, result.answer),
+            record=lambda: task_send.delivered(result.task, result.answer),
         )
     return Written(task=result.task)
 

@@ -63,7 +63,7 @@ def written_answer(written: gateway.Written) -> HttpResponse | Response:
             status=written.answer.http_status or 200,
             content_type="application/json",
             headers=header,
-            after=written.settle,
+            after=written.record,
         )
     if written.action is not None:
         action = written.action
