@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cases.actions import send, settle, task_send
@@ -29,20 +28,22 @@ from cases.actions.new_tasks import task_submit
 from cases.actions.tasks import enqueue_action, enqueue_task
 from cases.delivery import fair
 from cases.delivery.proxy import (
+    CallerWrite,
     KeyInProgress,
     KeyReusedWithAnotherBody,
     live_key,
     once_settled,
+    stored_with_key,
     within_the_call,
 )
 from cases.kore.answers import KoreCase, KoreTask
 from cases.kore.client import KoreClient
-from cases.models import ApiClient, Case, CaseAction, CaseTask, IdempotencyKey, Stream, TaskTemplate
+from cases.models import ApiClient, Case, CaseAction, CaseTask, Stream, TaskTemplate
 from cases.sync.apply import CaseApplier
 from cases.sync.case_tasks import TaskApplier
 from cases.sync.learn import Learner
 
-__all__ = ["KeyInProgress", "KeyReusedWithAnotherBody"]
+__all__ = ["CallerWrite", "KeyInProgress", "KeyReusedWithAnotherBody"]
 
 
 class NoTurn(Exception):
@@ -83,58 +84,39 @@ def earlier_write(*, client: ApiClient, key: str, fingerprint: str, wait_until: 
     raise KeyReusedWithAnotherBody
 
 
-def _stored(store, *, client: ApiClient, key: str, fingerprint: str, on_stored, kind: str):
-    """Store the row, its key and its audit record together; a concurrent twin of the key wins."""
-    try:
-        with transaction.atomic():
-            row = store()
-            if key:
-                IdempotencyKey.objects.create(
-                    api_client=client, key=key, request_hash=fingerprint, **{kind: row}
-                )
-            if on_stored is not None:
-                on_stored(row)
-        return row, None
-    except IntegrityError:
-        earlier = earlier_write(
-            client=client, key=key, fingerprint=fingerprint, wait_until=time.monotonic() + 5
-        )
-        if earlier is None:
-            raise KeyInProgress from None
-        return None, earlier
+def _stored(write: CallerWrite, store, *, kind: str, on_stored):
+    """The row with its key and audit record; or the outcome of a concurrent twin of the key."""
+    return stored_with_key(
+        write,
+        store,
+        kind=kind,
+        on_stored=on_stored,
+        earlier=lambda: earlier_write(
+            client=write.client, key=write.key, fingerprint=write.fingerprint, wait_until=write.wait_until
+        ),
+    )
 
 
 def update_through(
-    *,
-    client: ApiClient,
-    case: Case,
-    task: CaseTask | None,
-    body: dict,
-    key: str,
-    fingerprint: str,
-    paced: bool,
-    wait_until: float,
-    on_stored=None,
+    write: CallerWrite, *, case: Case, task: CaseTask | None, body: dict, on_stored=None
 ) -> Written:
     """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
     delivered within the call. An unpaced stream's change is stored claimed and sent at once,
     unless an earlier change of the case is still pending: changes of a case go in order."""
-    claimed = not paced and not CaseAction.objects.pending().filter(case_id=case.pk).exists()
+    claimed = not write.paced and not CaseAction.objects.pending().filter(case_id=case.pk).exists()
 
     def store() -> CaseAction:
         if task is not None:
             return task_change_submit(
-                task=task, body=body, changes=changes_of_body(task, body), api_client=client,
+                task=task, body=body, changes=changes_of_body(task, body), api_client=write.client,
                 enqueue=False, claimed=claimed,
             )  # fmt: skip
         return case_change_submit(
-            case=case, body=body, changes=changes_of_body(case, body), api_client=client,
+            case=case, body=body, changes=changes_of_body(case, body), api_client=write.client,
             enqueue=False, claimed=claimed,
         )  # fmt: skip
 
-    action, earlier = _stored(
-        store, client=client, key=key, fingerprint=fingerprint, on_stored=on_stored, kind="action"
-    )
+    action, earlier = _stored(write, store, kind="action", on_stored=on_stored)
     if earlier is not None:
         return earlier
     result = within_the_call(
@@ -142,7 +124,7 @@ def update_through(
         again=lambda: send.action_deliver(action_id=action.pk, record_later=True),
         pending=lambda result: result.answer is None and result.action.is_pending,
         enqueue=lambda countdown: enqueue_action(action.pk, countdown=countdown),
-        wait_until=wait_until,
+        wait_until=write.wait_until,
     )
     if result.answer is not None:
         return Written(action=result.action, answer=result.answer, record=lambda: _confirmed(result))
@@ -161,36 +143,26 @@ def _send_next(result: settle.ActionResult) -> None:
 
 
 def create_task_through(
-    *,
-    client: ApiClient,
-    case: Case,
-    template: TaskTemplate | None,
-    body: dict,
-    key: str,
-    fingerprint: str,
-    paced: bool,
-    wait_until: float,
-    on_stored=None,
+    write: CallerWrite, *, case: Case, template: TaskTemplate | None, body: dict, on_stored=None
 ) -> Written:
     """createTask as an API client sent it: stored as received (with ``template`` when the portal
     knows its ``taskTmp``), then delivered within the call."""
 
     def store() -> CaseTask:
         return task_submit(
-            case=case, body=body, template=template, api_client=client, enqueue=False, claimed=not paced
-        )
+            case=case, body=body, template=template, api_client=write.client, enqueue=False,
+            claimed=not write.paced,
+        )  # fmt: skip
 
-    task, earlier = _stored(
-        store, client=client, key=key, fingerprint=fingerprint, on_stored=on_stored, kind="task"
-    )
+    task, earlier = _stored(write, store, kind="task", on_stored=on_stored)
     if earlier is not None:
         return earlier
     result = within_the_call(
-        task_send.task_deliver(task_id=task.pk, task=task, claimed=not paced, record_later=True),
+        task_send.task_deliver(task_id=task.pk, task=task, claimed=not write.paced, record_later=True),
         again=lambda: task_send.task_deliver(task_id=task.pk, record_later=True),
         pending=lambda result: result.answer is None and result.task.is_pending,
         enqueue=lambda countdown: enqueue_task(task.pk, countdown=countdown),
-        wait_until=wait_until,
+        wait_until=write.wait_until,
     )
     if result.answer is not None:
         return Written(

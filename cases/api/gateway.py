@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -119,16 +120,14 @@ class WriteThrough(KorePathView):
             turns = self.admit(call)
         except Refusal as refusal:
             return refusal.response
+        write = gateway.CallerWrite(
+            client=call.client, key=key, fingerprint=fingerprint, paced=bool(call.route.pacing_limit),
+            wait_until=wait_until,
+        )  # fmt: skip
         try:
-            if turns is None:
-                written = self.write(
-                    call, target, key=key, fingerprint=fingerprint, wait_until=wait_until, request=request
-                )
-            else:
-                with turns.queued(call.share):
-                    written = self.write(
-                        call, target, key=key, fingerprint=fingerprint, wait_until=wait_until, request=request
-                    )
+            # Counted against the client's share while it waits for its turn.
+            with turns.queued(call.share) if turns is not None else nullcontext():
+                written = self.write(call, target, write, request)
         except gateway.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         return written_answer(written)
@@ -136,7 +135,7 @@ class WriteThrough(KorePathView):
     def target(self, call: Call, object_id: str):
         raise NotImplementedError
 
-    def write(self, call: Call, target, **kwargs) -> gateway.Written:
+    def write(self, call: Call, target, write: gateway.CallerWrite, request) -> gateway.Written:
         raise NotImplementedError
 
 
@@ -196,18 +195,11 @@ class UpdateCaseProxy(WriteThrough):
     def target(self, call: Call, object_id: str) -> Case:
         return _known_case(call, object_id)
 
-    def write(self, call: Call, target: Case, *, key, fingerprint, wait_until, request) -> gateway.Written:
+    def write(self, call: Call, target: Case, write: gateway.CallerWrite, request) -> gateway.Written:
         return gateway.update_through(
-            client=call.client,
-            case=target,
-            task=None,
-            body=call.body,
-            key=key,
-            fingerprint=fingerprint,
-            paced=bool(call.route.pacing_limit),
-            wait_until=wait_until,
+            write, case=target, task=None, body=call.body,
             on_stored=audited(call, request, "case.change_by_api", target, "change"),
-        )
+        )  # fmt: skip
 
 
 # A change of a task reads of the task what the change, Kore's answer and the task's event use
@@ -251,20 +243,11 @@ class UpdateTaskProxy(WriteThrough):
         task.case.stream = call.route.stream
         return task
 
-    def write(
-        self, call: Call, target: CaseTask, *, key, fingerprint, wait_until, request
-    ) -> gateway.Written:
+    def write(self, call: Call, target: CaseTask, write: gateway.CallerWrite, request) -> gateway.Written:
         return gateway.update_through(
-            client=call.client,
-            case=target.case,
-            task=target,
-            body=call.body,
-            key=key,
-            fingerprint=fingerprint,
-            paced=bool(call.route.pacing_limit),
-            wait_until=wait_until,
+            write, case=target.case, task=target, body=call.body,
             on_stored=audited(call, request, "task.change_by_api", target.case, "change"),
-        )
+        )  # fmt: skip
 
 
 class CreateTaskProxy(WriteThrough):
@@ -316,15 +299,8 @@ class CreateTaskProxy(WriteThrough):
         case.stream = call.route.stream
         return case
 
-    def write(self, call: Call, target: Case, *, key, fingerprint, wait_until, request) -> gateway.Written:
+    def write(self, call: Call, target: Case, write: gateway.CallerWrite, request) -> gateway.Written:
         return gateway.create_task_through(
-            client=call.client,
-            case=target,
-            template=call.route.task_templates.get(call.body.get("taskTmp")),
-            body=call.body,
-            key=key,
-            fingerprint=fingerprint,
-            paced=bool(call.route.pacing_limit),
-            wait_until=wait_until,
-            on_stored=audited(call, request, "task.created_by_api", target, "task"),
-        )
+            write, case=target, template=call.route.task_templates.get(call.body.get("taskTmp")),
+            body=call.body, on_stored=audited(call, request, "task.created_by_api", target, "task"),
+        )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -166,26 +167,19 @@ class CreateCaseProxy(KorePathView):
         except Refusal as refusal:
             return refusal.response
 
-        def submit() -> proxy.Submitted:
-            return proxy.proxy_submit(
-                client=client,
-                template=template,
-                body=body,
-                key=key,
-                fingerprint=fingerprint,
-                paced=bool(route.pacing_limit),
-                wait_until=wait_until,
-                on_stored=lambda case: audit_record(
-                    actor=client, action="case.submitted_by_api", target=case, request=request
-                ),
-            )
-
+        write = proxy.CallerWrite(
+            client=client, key=key, fingerprint=fingerprint, paced=bool(route.pacing_limit),
+            wait_until=wait_until,
+        )  # fmt: skip
         try:
-            if turns is None:
-                submitted = submit()
-            else:
-                with turns.queued(call.share):  # counted against the client's share while it waits
-                    submitted = submit()
+            # Counted against the client's share while it waits for its turn.
+            with turns.queued(call.share) if turns is not None else nullcontext():
+                submitted = proxy.proxy_submit(
+                    write, template=template, body=body,
+                    on_stored=lambda case: audit_record(
+                        actor=client, action="case.submitted_by_api", target=case, request=request
+                    ),
+                )  # fmt: skip
         except proxy.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         case = submitted.case

@@ -81,40 +81,61 @@ def earlier_submission(*, client: ApiClient, key: str, fingerprint: str, wait_un
     return once_settled(previous.case, wait_until=wait_until)
 
 
-def proxy_submit(
-    *,
-    client: ApiClient,
-    template: CaseTemplate,
-    body: dict,
-    key: str,
-    fingerprint: str,
-    paced: bool,
-    wait_until: float,
-    on_stored=None,
-) -> Submitted:
-    """Store the caller's body as sent, then deliver it within the call until ``wait_until``.
+@dataclass(frozen=True)
+class CallerWrite:
+    """A write as an API client sent it: who, its Idempotency-Key (and the request's
+    fingerprint), whether the stream is paced, and how long the call may wait for Kore."""
+
+    client: ApiClient
+    key: str
+    fingerprint: str
+    paced: bool
+    wait_until: float
+
+
+def stored_with_key(write: CallerWrite, store: Callable, *, kind: str, on_stored, earlier: Callable):
+    """``(row, None)``: ``store()``'s row, stored with its key and ``on_stored(row)`` (the
+    API's audit record) in one transaction; ``(None, earlier())`` when a concurrent call with
+    the same key won the race. Raises KeyInProgress while that call is still storing."""
+    try:
+        with transaction.atomic():
+            row = store()
+            if write.key:
+                IdempotencyKey.objects.create(
+                    api_client=write.client, key=write.key, request_hash=write.fingerprint, **{kind: row}
+                )
+            if on_stored is not None:
+                on_stored(row)
+        return row, None
+    except IntegrityError:
+        found = earlier()
+        if found is None:
+            raise KeyInProgress from None
+        return None, found
+
+
+def proxy_submit(write: CallerWrite, *, template: CaseTemplate, body: dict, on_stored=None) -> Submitted:
+    """Store the caller's body as sent, then deliver it within the call until its wait runs out.
 
     An unpaced stream's case is stored already claimed by this call, which sends it at once; a
     paced one waits for its rate-limit slot before it is claimed. ``on_stored(case)`` runs in
     the storing transaction (the API's audit record), so the case, its key and the record
     commit together.
     """
-    try:
-        with transaction.atomic():
-            case = case_submit(
-                template=template, body=body, api_client=client, enqueue=False, claimed=not paced
-            )
-            if key:
-                IdempotencyKey.objects.create(api_client=client, key=key, request_hash=fingerprint, case=case)
-            if on_stored is not None:
-                on_stored(case)
-    except IntegrityError:
-        # A concurrent call with the same key won the race: answer with its outcome.
-        earlier = earlier_submission(client=client, key=key, fingerprint=fingerprint, wait_until=wait_until)
-        if earlier is None:
-            raise KeyInProgress from None
+    case, earlier = stored_with_key(
+        write,
+        lambda: case_submit(
+            template=template, body=body, api_client=write.client, enqueue=False, claimed=not write.paced
+        ),
+        kind="case",
+        on_stored=on_stored,
+        earlier=lambda: earlier_submission(
+            client=write.client, key=write.key, fingerprint=write.fingerprint, wait_until=write.wait_until
+        ),
+    )
+    if earlier is not None:
         return Submitted(case=earlier, replayed=True)
-    result = deliver_and_wait(case, wait_until=wait_until, claimed=not paced, record_later=True)
+    result = deliver_and_wait(case, wait_until=write.wait_until, claimed=not write.paced)
     if result.answer is not None:
         return Submitted(
             case=result.case,
@@ -127,14 +148,12 @@ def proxy_submit(
     return Submitted(case=result.case, replayed=False, attempt=result.attempt)
 
 
-def deliver_and_wait(
-    case: Case, *, wait_until: float, claimed: bool = False, record_later: bool = False
-) -> DeliveryResult:
-    """Deliver in this request (no queue hop), or wait for whoever is delivering it. With
-    ``record_later``, a case Kore made comes back unrecorded (``result.answer``)."""
+def deliver_and_wait(case: Case, *, wait_until: float, claimed: bool = False) -> DeliveryResult:
+    """Deliver in this request (no queue hop), or wait for whoever is delivering it. A case Kore
+    made comes back unrecorded (``result.answer``): the caller records it once answered."""
     return within_the_call(
-        case_deliver(case_id=case.pk, case=case, claimed=claimed, record_later=record_later),
-        again=lambda: case_deliver(case_id=case.pk, record_later=record_later),
+        case_deliver(case_id=case.pk, case=case, claimed=claimed, record_later=True),
+        again=lambda: case_deliver(case_id=case.pk, record_later=True),
         pending=lambda result: result.answer is None and result.case.is_pending,
         enqueue=lambda countdown: enqueue_delivery(case.pk, countdown=countdown),
         wait_until=wait_until,

@@ -15,8 +15,9 @@ RATE_LIMIT_TEXT = "exceeded the per-minute rate limit"
 
 
 @dataclass
-class KoreCase:
-    """A case as Kore returned it: the whole dict in ``raw`` plus the columns people browse by."""
+class KoreRecord:
+    """What a case and a task answer alike: the whole dict in ``raw`` plus ids, name, status,
+    priority and dates."""
 
     raw: dict
     kore_id: str
@@ -28,6 +29,16 @@ class KoreCase:
     priority_id: str = ""
     priority_name: str = ""
     priority_color: str = ""
+    kore_created_at: datetime | None = None
+    kore_updated_at: datetime | None = None
+    http_status: int | None = None
+    elapsed: float | None = None
+
+
+@dataclass
+class KoreCase(KoreRecord):
+    """A case as Kore returned it, with the columns people browse by."""
+
     # "agent", "queue" or "unassigned" when Kore says; "" when the answer does not say (a
     # missing key is not a change: the sync keeps what it has).
     assignee_kind: str = ""
@@ -39,10 +50,6 @@ class KoreCase:
     requester_email: str = ""
     source: str = ""
     due_date: datetime | None = None
-    kore_created_at: datetime | None = None
-    kore_updated_at: datetime | None = None
-    http_status: int | None = None
-    elapsed: float | None = None
 
 
 def _text(value: Any) -> str:
@@ -73,26 +80,12 @@ def parse_case(data: Any) -> KoreCase:
 
 
 @dataclass
-class KoreTask:
-    """A task as Kore returned it (createTask and updateTask answer it whole, getTasks trimmed):
-    the dict in ``raw`` plus what the portal shows. A getTasks status or priority has no ``_id``."""
+class KoreTask(KoreRecord):
+    """A task as Kore returned it (createTask and updateTask answer it whole, getTasks trimmed).
+    A getTasks status or priority has no ``_id``."""
 
-    raw: dict
-    kore_id: str
-    ref_id: str = ""
     case_id: str = ""
     case_ref_id: str = ""
-    name: str = ""
-    status_id: str = ""
-    status_name: str = ""
-    status_category: str = ""
-    priority_id: str = ""
-    priority_name: str = ""
-    priority_color: str = ""
-    kore_created_at: datetime | None = None
-    kore_updated_at: datetime | None = None
-    http_status: int | None = None
-    elapsed: float | None = None
 
 
 def parse_task(data: Any) -> KoreTask:
