@@ -1,11 +1,11 @@
 """PostgreSQL: the words of a case's name and description kept in a stored column.
 
 Until now the GIN index of migration 0003 was on an expression, so a word search read in the
-list's order computed ``to_tsvector`` again for every case it walked (130 ms at a million
-cases). ``search_words`` is a generated column the database fills on every insert and update,
-with the GIN index on it; cases/browse.py searches it. SQLite keeps its FTS5 table.
+list's order computed ``to_tsvector`` again for every case it walked. ``search_words`` is a
+generated column the database fills on every insert and update, with the GIN index on it;
+cases/browse/search.py searches it. SQLite keeps its FTS5 table.
 
-Adding the column rewrites the table (about 45 s for a million cases, locked meanwhile), which
+Adding the column rewrites the table (locked meanwhile; docs/deploy.md says for how long), which
 also empties its visibility map, so the migration ends with VACUUM ANALYZE; VACUUM cannot run
 in a transaction, hence ``atomic = False`` and statements that can be run again.
 """
