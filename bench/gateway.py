@@ -8,7 +8,8 @@ fair share. Then what the portal adds over a direct call, on a read and on creat
 Each client has a stream of its own, the three of one Kore account (one budget, one fair
 share), so the simulator's count of the calls it received per stream is each client's share of
 Kore's calls: counted at Kore, not from the answers the clients got. Prints each share against
-its weight's share, the 429s each client got and whether their Retry-After held, and the calls
+its weight's share, the 429s each client got and whether their Retry-After held, the share of
+the time each had a call on its way (a client that leaves gaps gives up slots), and the calls
 Kore refused for its rate limit; then ``PASS``/``FAIL``: every share within 10% of its weight's
 share (while all three wait) and no refusal by Kore. Each client honours Retry-After, as a
 well-behaved integration does. The latency part reads one case and creates cases, a quick look;
@@ -61,6 +62,9 @@ class Caller:
         self.served, self.refused, self.other = Counter(), Counter(), Counter()
         self.retry_at, self.probe_pending, self.probe_in_flight = 0.0, False, False
         self.probes = self.probes_refused = self.probes_waited = 0
+        # Calls on their way now, and samples of whether any was while counting: the fair share
+        # holds "while all three wait", so a client that left gaps may get less than its share.
+        self.in_flight, self.samples = 0, Counter()
         self.lock = threading.Lock()
 
     def _may_send(self) -> tuple[bool, bool]:
@@ -80,12 +84,15 @@ class Caller:
                 time.sleep(0.01)
                 continue
             sent = time.time()
+            with self.lock:
+                self.in_flight += 1
             answer = session.post(
                 self.url, json={"page": 1, "limit": 1}, headers={"auth": self.token()}, timeout=60
             )
             now = time.time()
             counted = counting_from <= now < until
             with self.lock:
+                self.in_flight -= 1
                 self.probes += probe
                 self.probe_in_flight = self.probe_in_flight and not probe
                 if answer.status_code == 200:
@@ -100,6 +107,17 @@ class Caller:
                     self.probe_pending = True
                 else:
                     self.other[answer.status_code] += 1
+
+    def sample(self, until: float, counting_from: float) -> None:
+        """Every 50 ms while counting: whether a call of this client is on its way."""
+        while time.time() < until:
+            if time.time() >= counting_from:
+                self.samples[self.in_flight > 0] += 1
+            time.sleep(0.05)
+
+    @property
+    def waiting_share(self) -> float:
+        return self.samples[True] / max(1, sum(self.samples.values()))
 
 
 def main() -> None:
@@ -154,7 +172,7 @@ def main() -> None:
             threading.Thread(target=caller.run, args=(until, counting_from))
             for caller in callers
             for _ in range(caller.threads)
-        ]
+        ] + [threading.Thread(target=caller.sample, args=(until, counting_from)) for caller in callers]
         for thread in timers + threads:
             thread.start()
         for thread in timers + threads:
@@ -192,7 +210,7 @@ def main() -> None:
     )
     print(
         f"{'client':10}{'weight':>7}{'threads':>8}{'at Kore':>8}{'share':>8}{'expected':>9}"
-        f"{'off by':>8}{'200s':>7}{'429s':>7}"
+        f"{'off by':>8}{'200s':>7}{'429s':>7}{'waiting':>9}"
     )
     shares_ok = total > 0
     for caller, weight in zip(callers, weights, strict=True):
@@ -203,6 +221,7 @@ def main() -> None:
         print(
             f"{caller.name:10}{weight:>7}{caller.threads:>8}{received[caller.name]:>8}{share:>8.1%}"
             f"{expected:>9.1%}{off:>+8.1%}{caller.served[True]:>7}{caller.refused[True]:>7}"
+            f"{caller.waiting_share:>9.0%}"
         )
     print(
         f"Kore received {total} calls of the {capacity:.0f} its limit allows in {args.seconds:g} s "
