@@ -298,6 +298,7 @@ def test_the_control_plane_drives_a_simulator_in_another_process(sim):
     assert post(sim, token=token).status_code == 200
     stats = requests.get(f"{sim.url}/_simulator/stats", timeout=5).json()
     assert stats["created_count"] == 1 and stats["request_count"] == 2
+    assert stats["stream_calls"] == {STREAM: 2}
     assert stats["cases"][0]["refId"] == "CS00000001"
     requests.post(f"{sim.url}/_simulator/reset", json={}, timeout=5)
     assert requests.get(f"{sim.url}/_simulator/stats", timeout=5).json()["created_count"] == 0

@@ -84,6 +84,7 @@ def stats(sim: Simulator) -> dict:
             "request_count": sim.request_count,
             "rate_limited_count": sim.rate_limited_count,
             "calls": dict(sim.calls),
+            "stream_calls": dict(sim.stream_calls),
             "task_count": len(sim.tasks),
             "agent": {
                 "running": sim.agent.running,

@@ -103,6 +103,8 @@ class Simulator:
             self.request_count = 0
             self.rate_limited_count = 0
             self.calls: Counter[str] = Counter()  # requests per endpoint, as routed
+            # Requests per stream, as routed: which of a portal's streams used the account's calls.
+            self.stream_calls: Counter[str] = Counter()
 
     @property
     def cases(self) -> list[dict]:
@@ -218,6 +220,7 @@ class Simulator:
         with self._lock:
             self.request_count += 1
             self.calls[match["endpoint"]] += 1
+            self.stream_calls[match["stream"]] += 1
         if self.latency:
             time.sleep(self.latency)
 
