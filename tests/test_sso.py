@@ -216,12 +216,34 @@ def test_an_email_that_cannot_be_linked_safely_is_refused(client, idp, accounts,
     assert failures("account_refused").count() == 1
 
 
-def test_an_account_linked_to_another_identity_is_not_linked_again(client, idp):
+@pytest.mark.parametrize("at", ["this issuer", "another issuer"])
+def test_an_account_linked_to_another_identity_is_not_linked_again(client, idp, at):
     local = UserFactory(username="dscully", email="dana@example.com")
-    OIDCIdentity.objects.create(user=local, issuer=idp.issuer, subject="00u-older")
+    issuer = idp.issuer if at == "this issuer" else "https://old-idp.example.com"
+    OIDCIdentity.objects.create(user=local, issuer=issuer, subject="00u-older")
     idp.sign_in_as(**DANA)
     response = sso_sign_in(idp, client)
     assert response.status_code == 403 and "already linked" in response.content.decode()
+    assert User.objects.count() == 1 and failures("account_refused").count() == 1
+
+
+@pytest.mark.parametrize("other", ["deactivated", "made by single sign-on"])
+def test_only_active_local_accounts_count_when_linking(client, idp, other):
+    """The e-mail's one active local account is linked, whatever deactivated accounts or
+    accounts of other single sign-on identities share the e-mail."""
+    if other == "deactivated":
+        UserFactory(username="dana-old", email="dana@example.com", is_active=False)
+    else:
+        elsewhere = UserFactory(username="dana-elsewhere", email="dana@example.com")
+        OIDCIdentity.objects.create(user=elsewhere, issuer=idp.issuer, subject="00u-someone-else")
+    local = UserFactory(username="dscully", email="dana@example.com")
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+
+    assert response.status_code == 302, response.content
+    assert signed_in_user(client) == local
+    assert OIDCIdentity.objects.get(subject=DANA["sub"]).user == local
+    assert AuditEvent.objects.get(action="sso.account_linked").target_id == str(local.pk)
 
 
 def test_a_deactivated_person_cannot_sign_in_with_the_provider(client, idp):

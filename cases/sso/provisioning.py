@@ -2,14 +2,16 @@
 existing local account only when that is safe, otherwise created just in time; then the role and
 streams the groups claim gives under ``OIDC_ROLE_MAP``. One transaction, no HTTP.
 
-Linking rules, for an (issuer, sub) seen for the first time:
+Linking rules, for an (issuer, sub) seen for the first time. A *local account* is an active
+one that no single sign-on identity is linked to; only those are ever linked.
 
 - no account has the token's e-mail (or the token has none): a new person, with an unusable
   local password, username from ``preferred_username`` (made unique), viewer of no stream;
-- exactly one account has it, it is active, not yet linked to this provider, and the provider
-  says the e-mail is verified (``email_verified``): that account is linked (audited);
-- anything else (e-mail not verified, several accounts, a deactivated account, an account
-  already linked to another identity at this provider): refused, with a page telling the person
+- exactly one local account has it, and the provider says the e-mail is verified
+  (``email_verified``): that account is linked (audited), whatever deactivated accounts or
+  accounts of other identities also have the e-mail;
+- anything else (e-mail not verified, several local accounts, or no local account but a
+  deactivated one or one linked to another identity): refused, with a page telling the person
   to ask an administrator. Creating a second account there would split one person in two, or
   bring back someone an administrator deactivated.
 """
@@ -92,8 +94,8 @@ def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
 
 def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> tuple:
     email = (claims.get("email") or "").strip()
-    same_email = list(User.objects.filter(email__iexact=email)) if email else []
-    if not same_email:
+    same_email = User.objects.filter(email__iexact=email) if email else User.objects.none()
+    if not same_email.exists():
         user = User(username=unique_username(claims), email=email[:254])
         _set_names(user, claims)
         user.set_unusable_password()
@@ -109,30 +111,34 @@ def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> t
         return user, True
 
     ask = "Ask an administrator to link your account."
-    if len(same_email) > 1:
+    # This same identity may have been linked a moment ago by the person's other tab: then the
+    # account is theirs, and storing the identity again meets the other's (person_signed_in).
+    elsewhere = OIDCIdentity.objects.exclude(issuer=issuer, subject=subject).values("user")
+    local = list(same_email.filter(is_active=True).exclude(pk__in=elsewhere))
+    if len(local) > 1:
         raise account_refused(
-            f"{len(same_email)} accounts have the e-mail {email}",
+            f"{len(local)} local accounts have the e-mail {email}",
             f"Several portal accounts have the e-mail address {email}, so the portal cannot tell "
             f"which one is yours. {ask}",
         )
-    (user,) = same_email
-    if not user.is_active:
+    if not local:
+        if same_email.filter(is_active=True).exists():
+            raise account_refused(
+                f"the account with the e-mail {email} is linked to another single sign-on identity",
+                f"The portal account with the e-mail address {email} is already linked to another "
+                f"single sign-on account. {ask}",
+            )
         raise account_refused(
             f"the account with the e-mail {email} is deactivated",
             "The portal account with your e-mail address is deactivated. Ask an administrator if you "
             "need access again.",
         )
+    (user,) = local
     if claims.get("email_verified") not in (True, "true"):
         raise account_refused(
             f"e-mail {email} not verified by the provider",
             f"A portal account already has the e-mail address {email}, and your identity provider "
             f"does not say that address is verified, so the portal will not link them. {ask}",
-        )
-    if OIDCIdentity.objects.filter(user=user, issuer=issuer).exclude(subject=subject).exists():
-        raise account_refused(
-            f"the account with the e-mail {email} is linked to another identity at {issuer}",
-            f"The portal account with the e-mail address {email} is already linked to another account "
-            f"at your identity provider. {ask}",
         )
     _update_profile(user, claims)
     audit_record(
