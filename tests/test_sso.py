@@ -137,6 +137,18 @@ def test_later_sign_ins_update_name_and_email_but_keep_the_username(client, idp)
     assert AuditEvent.objects.filter(action="user.changed", target_id=str(dana.pk)).exists()
 
 
+@pytest.mark.parametrize("verified", [False, None], ids=["not-verified", "not-said"])
+def test_later_sign_ins_keep_the_email_the_provider_does_not_say_is_verified(client, idp, verified):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(idp, client)
+    changed = {**DANA, "email": "someone@example.net", "given_name": "Dana K.", "email_verified": verified}
+    idp.sign_in_as(**{key: value for key, value in changed.items() if value is not None})
+    sso_sign_in(idp, Client())
+
+    dana = User.objects.get()
+    assert (dana.email, dana.first_name) == ("dana@example.com", "Dana K.")
+
+
 def test_people_are_matched_by_issuer_and_subject_not_by_name_or_email(client, idp):
     idp.sign_in_as(**DANA)
     sso_sign_in(idp, client)

@@ -134,7 +134,7 @@ def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> t
             "need access again.",
         )
     (user,) = local
-    if claims.get("email_verified") not in (True, "true"):
+    if not email_verified(claims):
         raise account_refused(
             f"e-mail {email} not verified by the provider",
             f"A portal account already has the e-mail address {email}, and your identity provider "
@@ -160,11 +160,17 @@ def _set_names(user, claims: Mapping) -> None:
         user.first_name, user.last_name = claims["name"][:150], ""
 
 
+def email_verified(claims: Mapping) -> bool:
+    """Whether the provider says the token's e-mail is the person's (some send "true")."""
+    return claims.get("email_verified") in (True, "true")
+
+
 def _update_profile(user, claims: Mapping) -> None:
-    """Name and e-mail follow the provider at each sign-in; saved (and audited) only on change."""
+    """The name follows the provider at each sign-in, the e-mail only when the provider says it
+    is verified (an unverified one could be anybody's); saved (and audited) only on change."""
     before = (user.first_name, user.last_name, user.email)
     _set_names(user, claims)
-    if isinstance(claims.get("email"), str) and claims["email"].strip():
+    if email_verified(claims) and isinstance(claims.get("email"), str) and claims["email"].strip():
         user.email = claims["email"].strip()[:254]
     if (user.first_name, user.last_name, user.email) != before:
         user.save(update_fields=["first_name", "last_name", "email"])
