@@ -6,6 +6,8 @@ makes and links, roles from groups, signing out at the provider, and every way i
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -328,6 +330,28 @@ def test_the_role_map_applies_at_each_sign_in_and_replaces_only_what_it_controls
     idp.sign_in_as(**DANA)
     sso_sign_in(idp, Client())
     assert role_now(dana) == roles.VIEWER and stream_names(dana) == ["Labs"]
+
+
+def test_streams_the_role_map_gives_that_match_no_stream_are_recorded_at_sign_in(
+    client, idp, settings, three_streams, caplog
+):
+    emea = three_streams[0]
+    settings.OIDC_ROLE_MAP = json.dumps(
+        {
+            "support-emea": {"role": "agent", "streams": [emea.stream_id, "st-no-such-stream"]},
+            "billing-readers": {"streams": ["st-not-hers-either"]},
+        }
+    )
+    idp.sign_in_as(**DANA, groups=["support-emea"])
+    with caplog.at_level(logging.WARNING, logger="cases.sso"):
+        sso_sign_in(idp, client)
+
+    dana = User.objects.get(username="dana")
+    assert role_now(dana) == roles.AGENT and stream_names(dana) == ["EMEA"]
+    signed_in = AuditEvent.objects.get(action="sso.signed_in")
+    assert signed_in.details["unknown_streams"] == ["st-no-such-stream"]
+    assert "st-no-such-stream" in caplog.text
+    assert IDP_CLIENT_SECRET not in caplog.text and "eyJ" not in caplog.text
 
 
 def test_superusers_are_never_demoted_by_the_role_map(client, idp, role_map, three_streams):

@@ -18,10 +18,13 @@ one that no single sign-on identity is linked to; only those are ever linked.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,6 +34,7 @@ from cases.people.audit import audit_record
 from cases.sso.config import GroupGrant, OIDCConfig
 from cases.sso.provider import SignInFailed
 
+log = logging.getLogger(__name__)
 User = get_user_model()
 
 ROLE_RANK = [roles.VIEWER, roles.AGENT, roles.ADMINISTRATOR]
@@ -40,8 +44,17 @@ def account_refused(detail: str, message: str) -> SignInFailed:
     return SignInFailed("account_refused", message, status=403, detail=detail)
 
 
-def person_signed_in(*, config: OIDCConfig, claims: Mapping, request=None):
-    """The user these verified claims stand for, created or linked if need be, with name,
+@dataclass(frozen=True)
+class SignedInPerson:
+    """Who signed in, and the stream ids their groups gave under ``OIDC_ROLE_MAP`` that match no
+    stream (so the sign-in's record can tell an administrator why a stream is missing)."""
+
+    user: AbstractBaseUser
+    unknown_streams: tuple[str, ...] = ()
+
+
+def person_signed_in(*, config: OIDCConfig, claims: Mapping, request=None) -> SignedInPerson:
+    """The person these verified claims stand for, created or linked if need be, with name,
     e-mail, role and streams brought up to date. Raises ``SignInFailed`` when the portal must
     not sign this person in."""
     try:
@@ -76,6 +89,7 @@ def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
         identity.save(update_fields=["last_sign_in_at"])
         groups = groups_of(claims, config.groups_claim)
         changed = apply_role_map(user, groups=groups, role_map=config.role_map, new=created)
+        unknown = streams_matching_nothing(groups=groups, role_map=config.role_map)
         if changed:
             audit_record(
                 request=request,
@@ -89,7 +103,13 @@ def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
                     "streams": sorted(user.member_streams.values_list("name", flat=True)),
                 },
             )
-    return user
+    if unknown:
+        log.warning(
+            "OIDC_ROLE_MAP gives user %s streams that match no stream, so none were given: %s",
+            user.pk,
+            ", ".join(unknown),
+        )
+    return SignedInPerson(user=user, unknown_streams=tuple(unknown))
 
 
 def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> tuple:
@@ -234,3 +254,11 @@ def apply_role_map(user, *, groups: set[str], role_map: Mapping[str, GroupGrant]
             user.member_streams.add(*(should - current))
             changed.append("streams")
     return changed
+
+
+def streams_matching_nothing(*, groups: set[str], role_map: Mapping[str, GroupGrant]) -> list[str]:
+    """The stream ids the person's groups give under ``role_map`` that match no stream (a typo
+    in the map, or a stream since deleted): ``apply_role_map`` can give nobody those."""
+    wanted = {stream_id for group in groups if group in role_map for stream_id in role_map[group].streams}
+    known = set(Stream.objects.filter(stream_id__in=wanted).values_list("stream_id", flat=True))
+    return sorted(wanted - known)

@@ -189,22 +189,20 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     config = _required_config()
     try:
         signed_in = provider.finish_authorization(request, config)
-        user = provisioning.person_signed_in(config=config, claims=signed_in.claims, request=request)
+        person = provisioning.person_signed_in(config=config, claims=signed_in.claims, request=request)
     except SignInFailed as failure:
         return sign_in_failed(request, failure, config)
+    user = person.user
     login(request, user, backend=BACKEND)
     request.session[SSO_SESSION_KEY] = {"issuer": config.issuer, "id_token": signed_in.id_token}
-    audit_record(
-        request=request,
-        actor=user,
-        action="sso.signed_in",
-        target=user,
-        details={
-            "issuer": config.issuer,
-            "subject": signed_in.claims["sub"],
-            "role": roles.role_of(user) or "none",
-        },
-    )
+    details = {
+        "issuer": config.issuer,
+        "subject": signed_in.claims["sub"],
+        "role": roles.role_of(user) or "none",
+    }
+    if person.unknown_streams:
+        details["unknown_streams"] = list(person.unknown_streams)
+    audit_record(request=request, actor=user, action="sso.signed_in", target=user, details=details)
     return HttpResponseRedirect(signed_in.next_url or settings.LOGIN_REDIRECT_URL)
 
 
