@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
@@ -687,6 +688,39 @@ def test_a_provider_on_loopback_needs_its_own_allow_list(client, idp, settings):
     idp.sign_in_as(**DANA)
     assert sso_sign_in(idp, client).status_code == 302
     assert signed_in_user(client).username == "dana"
+
+
+def test_a_fault_of_the_portal_while_making_the_person_ends_on_the_failure_page(client, idp, monkeypatch):
+    """Say the person's account cannot be stored even at the second try (another
+    IntegrityError): the clear page, an audit record, nobody signed in; never a bare 500."""
+    from cases.sso import provisioning
+
+    def cannot_store(**kwargs):
+        raise IntegrityError("UNIQUE constraint failed: auth_user.username")
+
+    monkeypatch.setattr(provisioning, "_signed_in", cannot_store)
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+    assert_failed_cleanly(client, response, status=500, reason="internal_error", words="went wrong")
+    assert failures().get().details["detail"].startswith("IntegrityError")
+
+
+def test_a_fault_after_the_portal_signed_the_person_in_signs_them_out_again(client, idp, monkeypatch):
+    from cases.sso import views
+
+    record = views.audit_record
+
+    def audit_trail_down_for_sign_ins(**kwargs):
+        if kwargs["action"] == "sso.signed_in":
+            raise RuntimeError("the audit trail is down")
+        return record(**kwargs)
+
+    monkeypatch.setattr(views, "audit_record", audit_trail_down_for_sign_ins)
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+    assert response.status_code == 500 and "went wrong" in response.content.decode()
+    assert signed_in_user(client) is None and not SignedInSession.objects.exists()
+    assert failures("internal_error").get().details["detail"].startswith("RuntimeError")
 
 
 def test_the_person_lands_where_they_were_going_and_never_elsewhere(client, idp):
