@@ -153,14 +153,15 @@ class RealProvider:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )
-        try:
-            wait_for_port(self.port, timeout=20)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(
-                f"the OpenID provider did not start:\n{self.log.read_text()[-3000:]}"
-            ) from None
-        return self
+        deadline = time.monotonic() + 20
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                wait_for_port(self.port, timeout=0.2)
+                return self
+            except TimeoutError:
+                continue
+        self.stop()
+        raise RuntimeError(f"the OpenID provider did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         """Down: nothing listens on its port any more."""
@@ -173,7 +174,11 @@ class RealProvider:
                 self.process.wait(timeout=10)
 
     def __enter__(self) -> RealProvider:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # pytest's skip and fail too: leave no folder behind
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def __exit__(self, *exc) -> None:
         self.stop()
@@ -273,6 +278,8 @@ class TokenRelay:
         self.upstream = f"{idp.issuer}/token"
         self.fault: str | None = None
         self.requests: list[dict] = []
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback only, never through a proxy
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RelayHandler)
         self.httpd.daemon_threads = True
         self.httpd.relay = self
@@ -300,7 +307,7 @@ class TokenRelay:
             return 500, {"error": "server_error"}
 
         def upstream() -> requests.Response:
-            return requests.post(self.upstream, data=body, headers=headers, timeout=TIMEOUT)
+            return self.session.post(self.upstream, data=body, headers=headers, timeout=TIMEOUT)
 
         if fault == "code_used_twice":
             upstream()
