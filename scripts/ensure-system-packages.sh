@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the full test suite drives for real, when they are missing:
-# redis-server (Celery broker tests), chromium (browser tests), postgresql (make test-pg).
+# redis-server (Celery broker tests), chromium (browser tests), postgresql (make test-pg),
+# nodejs and npm (the single sign-on tests' OpenID provider, tests/oidc/; the tests run its
+# `npm ci` themselves).
 #
 # Exit status, read by the Makefile:
 #   0  everything is here (now): the tests that need these programs must run, never skip;
@@ -13,6 +15,8 @@ missing() {
   command -v redis-server >/dev/null 2>&1 || want+=(redis-server)
   [ -x /usr/bin/chromium ] || want+=(chromium)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+  command -v node >/dev/null 2>&1 || want+=(nodejs)
+  command -v npm >/dev/null 2>&1 || want+=(npm)
   echo "${want[@]}"
 }
 want=($(missing))

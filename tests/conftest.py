@@ -187,17 +187,21 @@ IDP_CLIENT_SECRET = "idp-client-secret-0123456789abcdef"
 
 
 @pytest.fixture
-def idp(settings):
-    """A real OpenID provider on loopback (tests/oidc_provider.py), and the portal configured to
-    sign in with it: the test client's callback and sign-in page are registered at it."""
+def idp(settings, request):
+    """A real, certified OpenID provider on loopback (oidc-provider, tests/oidc/), and the portal
+    configured to sign in with it: the test client's callback and sign-in page are registered at
+    it, and the live server's too when the test has one (browser tests)."""
     from cases.sso.provider import forget_provider_clients
-    from tests.oidc_provider import TestProvider
+    from tests.oidc.idp import RealProvider
 
-    provider = TestProvider(
+    origins = ["http://testserver"]
+    if "live_server" in request.fixturenames:
+        origins.append(request.getfixturevalue("live_server").url)
+    provider = RealProvider(
         client_id=IDP_CLIENT_ID,
         client_secret=IDP_CLIENT_SECRET,
-        redirect_uris=["http://testserver/accounts/sso/callback/"],
-        post_logout_redirect_uris=["http://testserver/accounts/login/"],
+        redirect_uris=[f"{origin}/accounts/sso/callback/" for origin in origins],
+        post_logout_redirect_uris=[f"{origin}/accounts/login/" for origin in origins],
     )
     with provider:
         settings.OIDC_ISSUER = provider.issuer
@@ -211,6 +215,18 @@ def idp(settings):
         forget_provider_clients()
         yield provider
         forget_provider_clients()
+
+
+@pytest.fixture
+def token_relay(idp):
+    """A relay in front of the provider's token endpoint (discovery names it instead), which
+    alters the next ID token the provider signs when told: ``token_relay.fault = "expired"``."""
+    from cases.sso.provider import forget_provider_clients
+    from tests.oidc.idp import TokenRelay
+
+    with TokenRelay(idp) as relay:
+        forget_provider_clients()
+        yield relay
 
 
 def learn_catalog(stream) -> None:

@@ -1,19 +1,22 @@
-"""Single sign-on with OpenID Connect (issue 17), against a real provider on loopback
-(tests/oidc_provider.py): the whole code flow over HTTP, the people it makes and links, roles
-from groups, signing out at the provider, and every way it can fail."""
+"""Single sign-on with OpenID Connect (issue 17), against a real, certified OpenID provider on
+loopback (oidc-provider, tests/oidc/): the whole code flow over HTTP, the person's side at the
+provider driven with ``requests`` through its own sign-in and sign-out pages; the people it
+makes and links, roles from groups, signing out at the provider, and every way it can fail
+(ID tokens the provider signed, altered by a relay in front of its token endpoint)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
@@ -23,7 +26,7 @@ from cases.sso.config import check_role_map, parse_role_map
 from cases.sso.provider import forget_provider_clients
 from tests.conftest import IDP_CLIENT_ID, IDP_CLIENT_SECRET
 from tests.factories import StreamFactory, UserFactory
-from tests.oidc_provider import TestProvider
+from tests.oidc.idp import ProviderBrowser, RealProvider, query
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -41,18 +44,28 @@ DANA = {
 }
 
 
-def to_the_provider_and_back(client: Client, *, next_url: str | None = None) -> str:
-    """What a browser does: the portal sends it to the provider, which answers with a redirect
-    back to the portal's callback. Returns that callback URL."""
+def to_the_provider(client: Client, *, next_url: str | None = None) -> str:
+    """The portal's sign-in button: the authorization URL at the provider it sends the browser to."""
     start = client.get(reverse("sso_start"), {"next": next_url} if next_url else {})
     assert start.status_code == 302, start.content
-    at_provider = requests.get(start.url, allow_redirects=False, timeout=5)
-    assert at_provider.status_code == 302, at_provider.text
-    return at_provider.headers["Location"]
+    return start.url
 
 
-def sso_sign_in(client: Client, *, next_url: str | None = None):
-    return client.get(to_the_provider_and_back(client, next_url=next_url))
+def to_the_provider_and_back(
+    idp: RealProvider,
+    client: Client,
+    *,
+    next_url: str | None = None,
+    at_provider: ProviderBrowser | None = None,
+) -> str:
+    """What a browser does: the portal sends it to the provider, where the person signs in on
+    the provider's page (as ``idp.sign_in_as`` chose; a new browser there unless given one), and
+    the provider sends it back to the portal's callback. Returns that callback URL."""
+    return (at_provider or ProviderBrowser(idp)).authorize(to_the_provider(client, next_url=next_url))
+
+
+def sso_sign_in(idp: RealProvider, client: Client, **kwargs):
+    return client.get(to_the_provider_and_back(idp, client, **kwargs))
 
 
 def signed_in_user(client: Client):
@@ -92,9 +105,9 @@ def test_without_an_issuer_the_sign_in_page_is_as_before(client, settings):
 # --- Just-in-time people, matched by issuer and subject -----------------------------------
 
 
-def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp):
+def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp, token_relay):
     idp.sign_in_as(**DANA)
-    response = sso_sign_in(client)
+    response = sso_sign_in(idp, client)
 
     assert response.status_code == 302 and response.url == "/"
     dana = User.objects.get(username="dana")
@@ -106,19 +119,20 @@ def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp):
     assert SignedInSession.objects.filter(user=dana).count() == 1
     actions = set(AuditEvent.objects.filter(target_id=str(dana.pk)).values_list("action", flat=True))
     assert {"sso.user_created", "sso.signed_in"} <= actions
-    # The code was exchanged with a PKCE verifier, and no token ever reached the audit trail.
-    assert idp.token_requests[0]["code_verifier"]
+    # The code was exchanged with a PKCE verifier (the provider requires one), and no token ever
+    # reached the audit trail.
+    assert token_relay.requests[0]["code_verifier"]
     assert "eyJ" not in str(list(AuditEvent.objects.values()))
 
 
 def test_later_sign_ins_update_name_and_email_but_keep_the_username(client, idp):
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     idp.sign_in_as(
         **{**DANA, "email": "dana.scully@example.com", "given_name": "Dana K.", "preferred_username": "dks"}
     )
     browser = Client()
-    sso_sign_in(browser)
+    sso_sign_in(idp, browser)
 
     dana = User.objects.get()
     assert signed_in_user(browser) == dana
@@ -126,21 +140,33 @@ def test_later_sign_ins_update_name_and_email_but_keep_the_username(client, idp)
     assert AuditEvent.objects.filter(action="user.changed", target_id=str(dana.pk)).exists()
 
 
+@pytest.mark.parametrize("verified", [False, None], ids=["not-verified", "not-said"])
+def test_later_sign_ins_keep_the_email_the_provider_does_not_say_is_verified(client, idp, verified):
+    idp.sign_in_as(**DANA)
+    sso_sign_in(idp, client)
+    changed = {**DANA, "email": "someone@example.net", "given_name": "Dana K.", "email_verified": verified}
+    idp.sign_in_as(**{key: value for key, value in changed.items() if value is not None})
+    sso_sign_in(idp, Client())
+
+    dana = User.objects.get()
+    assert (dana.email, dana.first_name) == ("dana@example.com", "Dana K.")
+
+
 def test_people_are_matched_by_issuer_and_subject_not_by_name_or_email(client, idp):
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     # Another person at the same provider, with Dana's username and an unverified e-mail: never Dana.
     idp.sign_in_as(sub="00u-other", preferred_username="dana", email="other@example.com")
     other = Client()
-    sso_sign_in(other)
+    sso_sign_in(idp, other)
     assert signed_in_user(other).username == "dana-2"
     assert User.objects.count() == 2
 
 
 def test_the_same_subject_at_another_issuer_is_another_person(client, idp, settings):
     idp.sign_in_as(**{**DANA, "email_verified": False, "email": ""})
-    sso_sign_in(client)
-    second = TestProvider(
+    sso_sign_in(idp, client)
+    second = RealProvider(
         client_id=IDP_CLIENT_ID,
         client_secret=IDP_CLIENT_SECRET,
         redirect_uris=["http://testserver/accounts/sso/callback/"],
@@ -149,7 +175,7 @@ def test_the_same_subject_at_another_issuer_is_another_person(client, idp, setti
         settings.OIDC_ISSUER = second.issuer
         second.sign_in_as(**{**DANA, "email_verified": False, "email": ""})
         browser = Client()
-        sso_sign_in(browser)
+        sso_sign_in(second, browser)
         assert signed_in_user(browser) != signed_in_user(client)
     assert sorted(OIDCIdentity.objects.values_list("subject", flat=True)) == [DANA["sub"]] * 2
 
@@ -157,7 +183,7 @@ def test_the_same_subject_at_another_issuer_is_another_person(client, idp, setti
 def test_a_local_username_is_never_a_reason_to_link(client, idp):
     UserFactory(username="dana", email="someone@example.com")
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     assert signed_in_user(client).username == "dana-2"
 
 
@@ -167,7 +193,7 @@ def test_a_local_username_is_never_a_reason_to_link(client, idp):
 def test_a_verified_email_of_exactly_one_active_account_links_that_account(client, idp):
     local = UserFactory(username="dscully", email="Dana@Example.com", role=roles.AGENT)
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
 
     assert signed_in_user(client) == local
     assert User.objects.count() == 1
@@ -178,7 +204,7 @@ def test_a_verified_email_of_exactly_one_active_account_links_that_account(clien
     # The link holds: the next sign-in needs no e-mail at all.
     idp.sign_in_as(sub=DANA["sub"])
     browser = Client()
-    sso_sign_in(browser)
+    sso_sign_in(idp, browser)
     assert signed_in_user(browser) == local
 
 
@@ -195,7 +221,7 @@ def test_an_email_that_cannot_be_linked_safely_is_refused(client, idp, accounts,
     for n, account in enumerate(accounts):
         UserFactory(username=f"local{n}", email="dana@example.com", **account)
     idp.sign_in_as(**{**DANA, "email_verified": verified})
-    response = sso_sign_in(client)
+    response = sso_sign_in(idp, client)
 
     assert response.status_code == 403
     assert words in response.content.decode()
@@ -205,20 +231,42 @@ def test_an_email_that_cannot_be_linked_safely_is_refused(client, idp, accounts,
     assert failures("account_refused").count() == 1
 
 
-def test_an_account_linked_to_another_identity_is_not_linked_again(client, idp):
+@pytest.mark.parametrize("at", ["this issuer", "another issuer"])
+def test_an_account_linked_to_another_identity_is_not_linked_again(client, idp, at):
     local = UserFactory(username="dscully", email="dana@example.com")
-    OIDCIdentity.objects.create(user=local, issuer=idp.issuer, subject="00u-older")
+    issuer = idp.issuer if at == "this issuer" else "https://old-idp.example.com"
+    OIDCIdentity.objects.create(user=local, issuer=issuer, subject="00u-older")
     idp.sign_in_as(**DANA)
-    response = sso_sign_in(client)
+    response = sso_sign_in(idp, client)
     assert response.status_code == 403 and "already linked" in response.content.decode()
+    assert User.objects.count() == 1 and failures("account_refused").count() == 1
+
+
+@pytest.mark.parametrize("other", ["deactivated", "made by single sign-on"])
+def test_only_active_local_accounts_count_when_linking(client, idp, other):
+    """The e-mail's one active local account is linked, whatever deactivated accounts or
+    accounts of other single sign-on identities share the e-mail."""
+    if other == "deactivated":
+        UserFactory(username="dana-old", email="dana@example.com", is_active=False)
+    else:
+        elsewhere = UserFactory(username="dana-elsewhere", email="dana@example.com")
+        OIDCIdentity.objects.create(user=elsewhere, issuer=idp.issuer, subject="00u-someone-else")
+    local = UserFactory(username="dscully", email="dana@example.com")
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+
+    assert response.status_code == 302, response.content
+    assert signed_in_user(client) == local
+    assert OIDCIdentity.objects.get(subject=DANA["sub"]).user == local
+    assert AuditEvent.objects.get(action="sso.account_linked").target_id == str(local.pk)
 
 
 def test_a_deactivated_person_cannot_sign_in_with_the_provider(client, idp):
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     User.objects.filter(username="dana").update(is_active=False)
     browser = Client()
-    response = sso_sign_in(browser)
+    response = sso_sign_in(idp, browser)
     assert response.status_code == 403 and "deactivated" in response.content.decode()
     assert signed_in_user(browser) is None
 
@@ -252,7 +300,7 @@ def stream_names(user) -> list[str]:
 
 def test_the_role_map_gives_the_highest_role_and_every_mapped_stream(client, idp, role_map):
     idp.sign_in_as(**DANA, groups=["billing-readers", "support-emea", "coffee-club"])
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     dana = User.objects.get(username="dana")
     assert role_now(dana) == roles.AGENT
     assert stream_names(dana) == ["Billing", "EMEA"]
@@ -264,25 +312,47 @@ def test_the_role_map_applies_at_each_sign_in_and_replaces_only_what_it_controls
 ):
     _emea, _billing, labs = three_streams
     idp.sign_in_as(**DANA, groups=["support-emea"])
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     dana = User.objects.get(username="dana")
     dana.member_streams.add(labs)  # an administrator's own choice: Labs is not in the map
 
     idp.sign_in_as(**DANA, groups=["billing-readers"])
-    sso_sign_in(Client())
+    sso_sign_in(idp, Client())
     assert role_now(dana) == roles.VIEWER
     assert stream_names(dana) == ["Billing", "Labs"]
     change = AuditEvent.objects.filter(action="user.access_changed", target_id=str(dana.pk)).first()
     assert change.details["source"] == "single sign-on" and change.details["role"] == "viewer"
 
     idp.sign_in_as(**DANA, groups=["case-admins"])
-    sso_sign_in(Client())
+    sso_sign_in(idp, Client())
     assert role_now(dana) == roles.ADMINISTRATOR
 
     # Out of every mapped group: a viewer of nothing the map hands out.
     idp.sign_in_as(**DANA)
-    sso_sign_in(Client())
+    sso_sign_in(idp, Client())
     assert role_now(dana) == roles.VIEWER and stream_names(dana) == ["Labs"]
+
+
+def test_streams_the_role_map_gives_that_match_no_stream_are_recorded_at_sign_in(
+    client, idp, settings, three_streams, caplog
+):
+    emea = three_streams[0]
+    settings.OIDC_ROLE_MAP = json.dumps(
+        {
+            "support-emea": {"role": "agent", "streams": [emea.stream_id, "st-no-such-stream"]},
+            "billing-readers": {"streams": ["st-not-hers-either"]},
+        }
+    )
+    idp.sign_in_as(**DANA, groups=["support-emea"])
+    with caplog.at_level(logging.WARNING, logger="cases.sso"):
+        sso_sign_in(idp, client)
+
+    dana = User.objects.get(username="dana")
+    assert role_now(dana) == roles.AGENT and stream_names(dana) == ["EMEA"]
+    signed_in = AuditEvent.objects.get(action="sso.signed_in")
+    assert signed_in.details["unknown_streams"] == ["st-no-such-stream"]
+    assert "st-no-such-stream" in caplog.text
+    assert IDP_CLIENT_SECRET not in caplog.text and "eyJ" not in caplog.text
 
 
 def test_superusers_are_never_demoted_by_the_role_map(client, idp, role_map, three_streams):
@@ -290,7 +360,7 @@ def test_superusers_are_never_demoted_by_the_role_map(client, idp, role_map, thr
     roles.set_role(root, roles.ADMINISTRATOR)
     root.member_streams.add(three_streams[2])
     idp.sign_in_as(**DANA, groups=["billing-readers"])
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
 
     root.refresh_from_db()
     assert signed_in_user(client) == root
@@ -301,12 +371,12 @@ def test_superusers_are_never_demoted_by_the_role_map(client, idp, role_map, thr
 def test_without_a_role_map_a_new_person_is_a_viewer_of_no_stream_and_later_left_alone(client, idp):
     StreamFactory(name="EMEA")
     idp.sign_in_as(**DANA, groups=["case-admins"])
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     dana = User.objects.get(username="dana")
     assert role_now(dana) == roles.VIEWER and stream_names(dana) == []
 
     roles.set_role(dana, roles.AGENT)  # an administrator sets them up, as today
-    sso_sign_in(Client())
+    sso_sign_in(idp, Client())
     assert role_now(dana) == roles.AGENT
 
 
@@ -388,30 +458,43 @@ def test_with_oidc_only_the_admin_sign_in_is_the_break_glass_form(client, oidc_o
 
 def test_signing_out_ends_the_portal_session_and_the_providers(client, idp):
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    at_provider = ProviderBrowser(idp)
+    sso_sign_in(idp, client, at_provider=at_provider)
+    # Signed in at the provider too: another sign-in there goes straight back to the portal.
+    assert at_provider.visit(to_the_provider(Client())).is_redirect
     response = client.post(reverse("logout"))
 
-    assert response.status_code == 302 and response.url.startswith(f"{idp.issuer}/end_session?")
-    query = parse_qs(urlsplit(response.url).query)
-    assert query["post_logout_redirect_uri"] == ["http://testserver/accounts/login/"]
-    assert query["client_id"] == [IDP_CLIENT_ID] and query["id_token_hint"][0].startswith("eyJ")
+    assert response.status_code == 302 and response.url.startswith(f"{idp.issuer}/session/end?")
+    sent = query(response.url)
+    assert sent["post_logout_redirect_uri"] == "http://testserver/accounts/login/"
+    assert sent["client_id"] == IDP_CLIENT_ID and sent["id_token_hint"].startswith("eyJ")
     assert signed_in_user(client) is None
     assert not SignedInSession.objects.exists()
 
-    at_provider = requests.get(response.url, allow_redirects=False, timeout=5)
-    assert at_provider.status_code == 302
-    assert at_provider.headers["Location"].startswith("http://testserver/accounts/login/")
-    assert idp.logouts[0]["sub"] == DANA["sub"] and idp.signed_in is None
+    # The provider checks the hint, asks to confirm, ends its session and sends the person back.
+    back = at_provider.sign_out(response.url)
+    assert back.is_redirect, back.text
+    assert back.headers["Location"].startswith("http://testserver/accounts/login/")
+    at_sign_in = at_provider.visit(to_the_provider(Client()))
+    assert not at_sign_in.is_redirect and "Sign in to Test IdP" in at_sign_in.text
     event = AuditEvent.objects.get(action="sso.signed_out")
     assert event.actor.username == "dana" and event.details["at_provider"] is True
 
 
-def test_a_provider_without_end_session_signs_out_of_the_portal_only(client, idp):
-    idp.end_session = False
-    forget_provider_clients()
-    idp.sign_in_as(**DANA)
-    sso_sign_in(client)
-    response = client.post(reverse("logout"))
+def test_a_provider_without_end_session_signs_out_of_the_portal_only(client, idp, settings):
+    without = RealProvider(
+        client_id=IDP_CLIENT_ID,
+        client_secret=IDP_CLIENT_SECRET,
+        redirect_uris=["http://testserver/accounts/sso/callback/"],
+        end_session=False,
+    )
+    with without:
+        settings.OIDC_ISSUER = without.issuer
+        forget_provider_clients()
+        without.sign_in_as(**DANA)
+        sso_sign_in(without, client)
+        assert signed_in_user(client).username == "dana"
+        response = client.post(reverse("logout"))
     assert response.status_code == 302 and response.url == reverse("login")
     assert signed_in_user(client) is None
 
@@ -425,8 +508,8 @@ def test_a_local_sign_out_never_goes_to_the_provider(member_client, idp):
 def test_signing_out_everywhere_ends_every_single_sign_on_session(client, idp):
     idp.sign_in_as(**DANA)
     laptop, phone = Client(), Client()
-    sso_sign_in(laptop)
-    sso_sign_in(phone)
+    sso_sign_in(idp, laptop)
+    sso_sign_in(idp, phone)
     dana = User.objects.get(username="dana")
     assert SignedInSession.objects.filter(user=dana).count() == 2
 
@@ -442,7 +525,7 @@ def test_two_first_sign_ins_at_once_make_one_person(client, idp, monkeypatch):
     from cases.sso import provisioning
 
     idp.sign_in_as(**DANA)
-    assert sso_sign_in(Client()).status_code == 302  # the other tab, a moment ahead
+    assert sso_sign_in(idp, Client()).status_code == 302  # the other tab, a moment ahead
     read = provisioning._identity
     missed = []
 
@@ -453,14 +536,14 @@ def test_two_first_sign_ins_at_once_make_one_person(client, idp, monkeypatch):
         return read(issuer, subject)
 
     monkeypatch.setattr(provisioning, "_identity", not_yet_there)
-    response = sso_sign_in(client)
+    response = sso_sign_in(idp, client)
     assert missed and response.status_code == 302 and response.url == "/"
     assert signed_in_user(client) == User.objects.get() and OIDCIdentity.objects.count() == 1
 
 
 def test_people_who_sign_in_with_the_provider_have_no_portal_password_to_change(client, idp):
     idp.sign_in_as(**DANA)
-    sso_sign_in(client)
+    sso_sign_in(idp, client)
     page = client.get(reverse("account")).content.decode()
     assert "change your password at your identity provider" in page
     assert reverse("password_change") not in page
@@ -489,8 +572,9 @@ def assert_failed_cleanly(client: Client, response, *, status: int, reason: str,
 @pytest.mark.parametrize(
     ("fault", "why"),
     [
-        ("wrong_signature", "BadSignatureError"),
-        ("tampered", "BadSignatureError"),
+        ("signature_flipped", "BadSignatureError"),  # tampered: a byte of the signature
+        ("payload_changed", "BadSignatureError"),  # tampered: another sub under its signature
+        ("other_key", "BadSignatureError"),
         ("wrong_audience", "Invalid claim: 'aud'"),
         ("wrong_issuer", "Invalid claim: 'iss'"),
         ("expired", "ExpiredTokenError"),
@@ -498,33 +582,35 @@ def assert_failed_cleanly(client: Client, response, *, status: int, reason: str,
         ("unsigned", "Algorithm of 'none' is not allowed"),
     ],
 )
-def test_an_id_token_that_fails_a_check_signs_nobody_in(client, idp, fault, why):
+def test_an_id_token_that_fails_a_check_signs_nobody_in(client, idp, token_relay, fault, why):
+    """The provider's own ID token, altered on its way: a changed byte, or re-signed with the
+    provider's own key but with another audience, issuer or nonce, or expired."""
     idp.sign_in_as(**DANA)
-    idp.fault = fault
-    response = sso_sign_in(client)
+    token_relay.fault = fault
+    response = sso_sign_in(idp, client)
     assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
     assert why in failures().get().details["detail"]
 
 
-def test_a_token_answer_without_an_id_token_signs_nobody_in(client, idp):
+def test_a_token_answer_without_an_id_token_signs_nobody_in(client, idp, token_relay):
     idp.sign_in_as(**DANA)
-    idp.fault = "no_id_token"
-    response = sso_sign_in(client)
+    token_relay.fault = "no_id_token"
+    response = sso_sign_in(idp, client)
     assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
 
 
-def test_a_code_the_provider_will_not_exchange_signs_nobody_in(client, idp):
+def test_a_code_the_provider_will_not_exchange_signs_nobody_in(client, idp, token_relay):
     idp.sign_in_as(**DANA)
-    idp.fault = "token_error"
-    response = sso_sign_in(client)
+    token_relay.fault = "code_used_twice"  # the provider refuses a code it already exchanged
+    response = sso_sign_in(idp, client)
     assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
     assert "invalid_grant" in failures().get().details["detail"]
 
 
-def test_a_provider_that_fails_at_the_token_endpoint_is_unavailable(client, idp):
+def test_a_provider_that_fails_at_the_token_endpoint_is_unavailable(client, idp, token_relay):
     idp.sign_in_as(**DANA)
-    idp.fault = "token_500"
-    response = sso_sign_in(client)
+    token_relay.fault = "server_error"
+    response = sso_sign_in(idp, client)
     assert_failed_cleanly(
         client, response, status=502, reason="provider_unavailable", words="could not be reached"
     )
@@ -540,7 +626,7 @@ def test_a_provider_that_is_down_gets_a_clear_page(client, idp):
 
 def test_a_provider_that_goes_down_after_the_redirect_gets_a_clear_page(client, idp):
     idp.sign_in_as(**DANA)
-    callback = to_the_provider_and_back(client)
+    callback = to_the_provider_and_back(idp, client)
     idp.stop()
     response = client.get(callback)
     assert_failed_cleanly(
@@ -550,7 +636,7 @@ def test_a_provider_that_goes_down_after_the_redirect_gets_a_clear_page(client, 
 
 def test_a_replayed_state_is_refused(client, idp):
     idp.sign_in_as(**DANA)
-    callback = to_the_provider_and_back(client)
+    callback = to_the_provider_and_back(idp, client)
     # Someone else's browser with the same answer: no sign-in waits there for this state.
     attacker = Client()
     response = attacker.get(callback)
@@ -570,10 +656,9 @@ def test_a_callback_without_state_is_refused(client, idp):
     assert_failed_cleanly(client, response, status=400, reason="state_refused", words="Start again")
 
 
-def test_a_person_the_provider_refuses_sees_why(client, idp):
+def test_a_person_who_cancels_at_the_provider_sees_why(client, idp):
     idp.sign_in_as(**DANA)
-    idp.refuse_next = "access_denied"
-    response = sso_sign_in(client)
+    response = client.get(ProviderBrowser(idp).cancel(to_the_provider(client)))
     assert_failed_cleanly(
         client, response, status=403, reason="provider_refused", words="did not sign you in"
     )
@@ -601,14 +686,47 @@ def test_a_provider_on_loopback_needs_its_own_allow_list(client, idp, settings):
     settings.OIDC_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.KORE_ALLOWED_HOSTS = []
     idp.sign_in_as(**DANA)
-    assert sso_sign_in(client).status_code == 302
+    assert sso_sign_in(idp, client).status_code == 302
     assert signed_in_user(client).username == "dana"
+
+
+def test_a_fault_of_the_portal_while_making_the_person_ends_on_the_failure_page(client, idp, monkeypatch):
+    """Say the person's account cannot be stored even at the second try (another
+    IntegrityError): the clear page, an audit record, nobody signed in; never a bare 500."""
+    from cases.sso import provisioning
+
+    def cannot_store(**kwargs):
+        raise IntegrityError("UNIQUE constraint failed: auth_user.username")
+
+    monkeypatch.setattr(provisioning, "_signed_in", cannot_store)
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+    assert_failed_cleanly(client, response, status=500, reason="internal_error", words="went wrong")
+    assert failures().get().details["detail"].startswith("IntegrityError")
+
+
+def test_a_fault_after_the_portal_signed_the_person_in_signs_them_out_again(client, idp, monkeypatch):
+    from cases.sso import views
+
+    record = views.audit_record
+
+    def audit_trail_down_for_sign_ins(**kwargs):
+        if kwargs["action"] == "sso.signed_in":
+            raise RuntimeError("the audit trail is down")
+        return record(**kwargs)
+
+    monkeypatch.setattr(views, "audit_record", audit_trail_down_for_sign_ins)
+    idp.sign_in_as(**DANA)
+    response = sso_sign_in(idp, client)
+    assert response.status_code == 500 and "went wrong" in response.content.decode()
+    assert signed_in_user(client) is None and not SignedInSession.objects.exists()
+    assert failures("internal_error").get().details["detail"].startswith("RuntimeError")
 
 
 def test_the_person_lands_where_they_were_going_and_never_elsewhere(client, idp):
     idp.sign_in_as(**DANA)
-    assert sso_sign_in(client, next_url="/cases/?status=Open").url == "/cases/?status=Open"
-    assert sso_sign_in(Client(), next_url="https://evil.example/").url == "/"
+    assert sso_sign_in(idp, client, next_url="/cases/?status=Open").url == "/cases/?status=Open"
+    assert sso_sign_in(idp, Client(), next_url="https://evil.example/").url == "/"
 
 
 # --- Settings -------------------------------------------------------------------------------

@@ -2,24 +2,29 @@
 existing local account only when that is safe, otherwise created just in time; then the role and
 streams the groups claim gives under ``OIDC_ROLE_MAP``. One transaction, no HTTP.
 
-Linking rules, for an (issuer, sub) seen for the first time:
+Linking rules, for an (issuer, sub) seen for the first time. A *local account* is an active
+one that no single sign-on identity is linked to; only those are ever linked.
 
 - no account has the token's e-mail (or the token has none): a new person, with an unusable
   local password, username from ``preferred_username`` (made unique), viewer of no stream;
-- exactly one account has it, it is active, not yet linked to this provider, and the provider
-  says the e-mail is verified (``email_verified``): that account is linked (audited);
-- anything else (e-mail not verified, several accounts, a deactivated account, an account
-  already linked to another identity at this provider): refused, with a page telling the person
+- exactly one local account has it, and the provider says the e-mail is verified
+  (``email_verified``): that account is linked (audited), whatever deactivated accounts or
+  accounts of other identities also have the e-mail;
+- anything else (e-mail not verified, several local accounts, or no local account but a
+  deactivated one or one linked to another identity): refused, with a page telling the person
   to ask an administrator. Creating a second account there would split one person in two, or
   bring back someone an administrator deactivated.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -29,6 +34,7 @@ from cases.people.audit import audit_record
 from cases.sso.config import GroupGrant, OIDCConfig
 from cases.sso.provider import SignInFailed
 
+log = logging.getLogger(__name__)
 User = get_user_model()
 
 ROLE_RANK = [roles.VIEWER, roles.AGENT, roles.ADMINISTRATOR]
@@ -38,8 +44,17 @@ def account_refused(detail: str, message: str) -> SignInFailed:
     return SignInFailed("account_refused", message, status=403, detail=detail)
 
 
-def person_signed_in(*, config: OIDCConfig, claims: Mapping, request=None):
-    """The user these verified claims stand for, created or linked if need be, with name,
+@dataclass(frozen=True)
+class SignedInPerson:
+    """Who signed in, and the stream ids their groups gave under ``OIDC_ROLE_MAP`` that match no
+    stream (so the sign-in's record can tell an administrator why a stream is missing)."""
+
+    user: AbstractBaseUser
+    unknown_streams: tuple[str, ...] = ()
+
+
+def person_signed_in(*, config: OIDCConfig, claims: Mapping, request=None) -> SignedInPerson:
+    """The person these verified claims stand for, created or linked if need be, with name,
     e-mail, role and streams brought up to date. Raises ``SignInFailed`` when the portal must
     not sign this person in."""
     try:
@@ -74,6 +89,7 @@ def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
         identity.save(update_fields=["last_sign_in_at"])
         groups = groups_of(claims, config.groups_claim)
         changed = apply_role_map(user, groups=groups, role_map=config.role_map, new=created)
+        unknown = streams_matching_nothing(groups=groups, role_map=config.role_map)
         if changed:
             audit_record(
                 request=request,
@@ -87,13 +103,19 @@ def _signed_in(*, config: OIDCConfig, claims: Mapping, request):
                     "streams": sorted(user.member_streams.values_list("name", flat=True)),
                 },
             )
-    return user
+    if unknown:
+        log.warning(
+            "OIDC_ROLE_MAP gives user %s streams that match no stream, so none were given: %s",
+            user.pk,
+            ", ".join(unknown),
+        )
+    return SignedInPerson(user=user, unknown_streams=tuple(unknown))
 
 
 def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> tuple:
     email = (claims.get("email") or "").strip()
-    same_email = list(User.objects.filter(email__iexact=email)) if email else []
-    if not same_email:
+    same_email = User.objects.filter(email__iexact=email) if email else User.objects.none()
+    if not same_email.exists():
         user = User(username=unique_username(claims), email=email[:254])
         _set_names(user, claims)
         user.set_unusable_password()
@@ -109,30 +131,34 @@ def _link_or_create(*, issuer: str, subject: str, claims: Mapping, request) -> t
         return user, True
 
     ask = "Ask an administrator to link your account."
-    if len(same_email) > 1:
+    # This same identity may have been linked a moment ago by the person's other tab: then the
+    # account is theirs, and storing the identity again meets the other's (person_signed_in).
+    elsewhere = OIDCIdentity.objects.exclude(issuer=issuer, subject=subject).values("user")
+    local = list(same_email.filter(is_active=True).exclude(pk__in=elsewhere))
+    if len(local) > 1:
         raise account_refused(
-            f"{len(same_email)} accounts have the e-mail {email}",
+            f"{len(local)} local accounts have the e-mail {email}",
             f"Several portal accounts have the e-mail address {email}, so the portal cannot tell "
             f"which one is yours. {ask}",
         )
-    (user,) = same_email
-    if not user.is_active:
+    if not local:
+        if same_email.filter(is_active=True).exists():
+            raise account_refused(
+                f"the account with the e-mail {email} is linked to another single sign-on identity",
+                f"The portal account with the e-mail address {email} is already linked to another "
+                f"single sign-on account. {ask}",
+            )
         raise account_refused(
             f"the account with the e-mail {email} is deactivated",
             "The portal account with your e-mail address is deactivated. Ask an administrator if you "
             "need access again.",
         )
-    if claims.get("email_verified") not in (True, "true"):
+    (user,) = local
+    if not email_verified(claims):
         raise account_refused(
             f"e-mail {email} not verified by the provider",
             f"A portal account already has the e-mail address {email}, and your identity provider "
             f"does not say that address is verified, so the portal will not link them. {ask}",
-        )
-    if OIDCIdentity.objects.filter(user=user, issuer=issuer).exclude(subject=subject).exists():
-        raise account_refused(
-            f"the account with the e-mail {email} is linked to another identity at {issuer}",
-            f"The portal account with the e-mail address {email} is already linked to another account "
-            f"at your identity provider. {ask}",
         )
     _update_profile(user, claims)
     audit_record(
@@ -154,11 +180,17 @@ def _set_names(user, claims: Mapping) -> None:
         user.first_name, user.last_name = claims["name"][:150], ""
 
 
+def email_verified(claims: Mapping) -> bool:
+    """Whether the provider says the token's e-mail is the person's (some send "true")."""
+    return claims.get("email_verified") in (True, "true")
+
+
 def _update_profile(user, claims: Mapping) -> None:
-    """Name and e-mail follow the provider at each sign-in; saved (and audited) only on change."""
+    """The name follows the provider at each sign-in, the e-mail only when the provider says it
+    is verified (an unverified one could be anybody's); saved (and audited) only on change."""
     before = (user.first_name, user.last_name, user.email)
     _set_names(user, claims)
-    if isinstance(claims.get("email"), str) and claims["email"].strip():
+    if email_verified(claims) and isinstance(claims.get("email"), str) and claims["email"].strip():
         user.email = claims["email"].strip()[:254]
     if (user.first_name, user.last_name, user.email) != before:
         user.save(update_fields=["first_name", "last_name", "email"])
@@ -222,3 +254,11 @@ def apply_role_map(user, *, groups: set[str], role_map: Mapping[str, GroupGrant]
             user.member_streams.add(*(should - current))
             changed.append("streams")
     return changed
+
+
+def streams_matching_nothing(*, groups: set[str], role_map: Mapping[str, GroupGrant]) -> list[str]:
+    """The stream ids the person's groups give under ``role_map`` that match no stream (a typo
+    in the map, or a stream since deleted): ``apply_role_map`` can give nobody those."""
+    wanted = {stream_id for group in groups if group in role_map for stream_id in role_map[group].streams}
+    known = set(Stream.objects.filter(stream_id__in=wanted).values_list("stream_id", flat=True))
+    return sorted(wanted - known)

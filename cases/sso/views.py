@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -181,30 +181,50 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
+def internal_failure(exc: Exception) -> SignInFailed:
+    """A fault of the portal's own during a sign-in; only its type goes to the audit trail (the
+    traceback is in the server log), so no message can carry a secret there."""
+    return SignInFailed(
+        "internal_error",
+        "Something went wrong in the portal while signing you in. Try again in a minute; if it keeps "
+        "happening, tell an administrator.",
+        status=500,
+        detail=f"{type(exc).__name__} in the portal (the server log has the traceback)",
+    )
+
+
 @login_not_required
 @require_GET
 @never_cache
 def sso_callback(request: HttpRequest) -> HttpResponse:
-    """The provider's answer: checked, turned into a person, signed in; or the failure page."""
+    """The provider's answer: checked, turned into a person, signed in; or the failure page,
+    whatever went wrong (a fault of the portal's own too, which also undoes a sign-in)."""
     config = _required_config()
     try:
-        signed_in = provider.finish_authorization(request, config)
-        user = provisioning.person_signed_in(config=config, claims=signed_in.claims, request=request)
+        return _finish_sign_in(request, config)
     except SignInFailed as failure:
         return sign_in_failed(request, failure, config)
+    except Exception as exc:  # noqa: BLE001 - any fault ends on the audited page, never a bare 500
+        log.error("single sign-on failed in the portal", exc_info=True)
+        if request.user.is_authenticated:
+            logout(request)  # signed in a moment ago: a sign-in that failed leaves nobody signed in
+        return sign_in_failed(request, internal_failure(exc), config)
+
+
+def _finish_sign_in(request: HttpRequest, config: OIDCConfig) -> HttpResponse:
+    signed_in = provider.finish_authorization(request, config)
+    person = provisioning.person_signed_in(config=config, claims=signed_in.claims, request=request)
+    user = person.user
     login(request, user, backend=BACKEND)
     request.session[SSO_SESSION_KEY] = {"issuer": config.issuer, "id_token": signed_in.id_token}
-    audit_record(
-        request=request,
-        actor=user,
-        action="sso.signed_in",
-        target=user,
-        details={
-            "issuer": config.issuer,
-            "subject": signed_in.claims["sub"],
-            "role": roles.role_of(user) or "none",
-        },
-    )
+    details = {
+        "issuer": config.issuer,
+        "subject": signed_in.claims["sub"],
+        "role": roles.role_of(user) or "none",
+    }
+    if person.unknown_streams:
+        details["unknown_streams"] = list(person.unknown_streams)
+    audit_record(request=request, actor=user, action="sso.signed_in", target=user, details=details)
     return HttpResponseRedirect(signed_in.next_url or settings.LOGIN_REDIRECT_URL)
 
 
