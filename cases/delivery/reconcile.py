@@ -49,8 +49,8 @@ Outcome = DeliveryAttempt.Outcome
 MAX_KEPT_CANDIDATES = 20
 NO_ACCOUNT_ID = (
     "An earlier request may have created this case at Kore, but the stream has no account id, which "
-    "Kore requires to look cases up. Check Kore for the case, then adopt it by its refId or send "
-    "anyway; or set the stream's account id and look up again."
+    "Kore requires to look cases up. Set the stream's account id, then look up again or adopt the "
+    "case by the refId Kore shows; send anyway only if Kore has no such case."
 )
 
 
@@ -79,21 +79,23 @@ def sent_case(case: Case) -> SentCase:
 class PacedLookUp:
     """getCases calls for one case, each in its own turn at the account's rate limit.
 
-    ``holds_slot``: the caller holds a slot already, and the first call uses it. A call whose
-    slot does not come within ``give_up_after`` seconds, or is over by the time it starts (the
-    same in-slot check every deliverer makes), raises ``NoSlot`` rather than send late.
+    ``holds_slot``: the caller holds a slot already, and the first call uses it. ``share``: whose
+    turn the calls take (by default the case delivery's: its API client's, import's or people's).
+    A call whose slot does not come within ``give_up_after`` seconds, or is over by the time it
+    starts (the same in-slot check every deliverer makes), raises ``NoSlot`` rather than call late.
     """
 
     case: Case
     client: KoreClient
     limit: int
     holds_slot: bool = False
+    share: fair.Share | None = None
     give_up_after: float = field(default_factory=lambda: settings.KORE_PACING_HORIZON_SECONDS)
     calls: int = 0
 
     def fetch(self, query: dict) -> dict:
         if self.limit and (self.calls or not self.holds_slot):
-            share = fair.share_of_case(self.case)
+            share = self.share or fair.share_of_case(self.case)
             slot = fair.wait_for_turn(
                 self.case.stream, share, limit=self.limit, give_up_after=self.give_up_after
             )
@@ -293,7 +295,8 @@ def case_adopt_ref(*, case: Case, ref_id: str) -> Decision:
         )
     sent = sent_case(case)
     client = KoreClient(case.stream.kore_config())
-    lookup = PacedLookUp(case, client, limit=pacing.account_limit(case.stream))
+    # A person is waiting for the answer: people's turn at the rate limit.
+    lookup = PacedLookUp(case, client, limit=pacing.account_limit(case.stream), share=fair.PEOPLE)
     try:
         found, read = find_ref(lookup, sent, ref)
     except NoSlot:
