@@ -47,6 +47,7 @@ urlpatterns = [
     path("cases/<int:case_id>/retry/", cases.case_retry, name="case_retry"),
     path("cases/<int:case_id>/cancel/", cases.case_cancel, name="case_cancel"),
     path("cases/<int:case_id>/adopt/", cases.case_adopt, name="case_adopt"),
+    path("cases/<int:case_id>/look-up/", cases.case_look_up, name="case_look_up"),
     path("cases/<int:case_id>/refresh/", sync.case_refresh_view, name="case_refresh"),
     path("cases/<int:case_id>/work/", case_work.case_work, name="case_work"),
     path("cases/<int:case_id>/change/", case_work.case_change_view, name="case_change"),

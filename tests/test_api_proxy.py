@@ -121,6 +121,8 @@ def test_extra_keys_are_forwarded_as_received(client, api_client, template, simu
     response = call(client, api_client, template, body)
     assert response.status_code == 200, response.content
     assert Case.objects.get().request_body == body
+    sent = [request.json() for request in simulator.received if request.endpoint == "createCase"]
+    assert sent == [body]  # what Kore received: the caller's body, extra keys included
 
 
 @pytest.mark.django_db

@@ -1,10 +1,13 @@
 """The whole flow against the simulator over real HTTP: form → stored case → createCase → record."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from cases.delivery.connection import stream_check
 from cases.models import Case, Stream
+from tests.factories import StreamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +112,16 @@ def test_test_connection_says_plainly_that_the_account_id_is_missing(stream, sim
     result = stream_check(stream=stream)
     assert not result.ok and "no account id" in result.message
     assert simulator.request_count == 0  # nothing asked of Kore that it would refuse
+
+
+def test_the_streams_page_flags_a_stream_without_account_id(staff_client, stream):
+    without = StreamFactory(name="Legacy stream")
+    Stream.objects.filter(pk=without.pk).update(account_id="")
+    page = staff_client.get(reverse("stream_list")).content.decode()
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, re.S)[1:]  # after the header
+    flagged = [row for row in rows if "Missing: set it" in row]
+    assert len(rows) == 2 and len(flagged) == 1 and "Legacy stream" in flagged[0]
+    assert stream.account_id in page
 
 
 def test_a_past_due_date_on_the_page_is_confirmed_then_sent(

@@ -220,4 +220,8 @@ def test_a_look_up_and_the_send_after_it_each_take_a_rate_limit_slot(case, simul
     assert case.state == Case.State.DELIVERED
     assert simulator.created_count == 1
     assert simulator.rate_limited_count == 0
-    assert simulator.request_count == 3  # the timed-out send, the look-up, the send
+    # The timed-out send, the look-up (the title search, then the window without searchText,
+    # each page in a slot of its own), the send.
+    assert simulator.calls == {"createCase": 2, "getCases": 2}
+    slots = [int(request.at // 0.5) for request in simulator.received]  # slots of 1.0 s / (3 - 1)
+    assert len(set(slots)) == len(slots) == 4

@@ -2,14 +2,19 @@
 sent again only when Kore has no candidate. Against the simulator answering as Kore documents,
 under each reading of what the documentation leaves open."""
 
+import importlib
 from datetime import UTC, timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.utils import timezone
 
-from cases.delivery import actions, reconcile
+from cases.delivery import actions, fair, pacing, reconcile
 from cases.delivery.deliver import case_deliver
+from cases.delivery.pacing import Slot
 from cases.delivery.sweep import deliveries_sweep
+from cases.kore.dates import format_kore_datetime
+from cases.kore.lookup import SentCase, is_candidate
 from cases.models import Case
 from tests.factories import CaseFactory
 
@@ -231,3 +236,170 @@ def test_send_anyway_sends_once_more_without_a_look_up(template, simulator):
     assert case.state == Case.State.DELIVERED and case.attempts.last().outcome == "delivered"
     assert simulator.request_count == requests_before + 1
     assert simulator.created_count == 3
+
+
+# --- Kore's search may match too little ----------------------------------------------------
+
+TITLE_KORE_MAY_NOT_FIND = "Printer (floor 3) makes a grinding noise again"  # brackets; over 32 characters
+
+
+@pytest.mark.parametrize("search", ["regex", "truncated"])
+def test_a_search_that_misses_the_title_still_finds_the_lost_case(template, simulator, search):
+    simulator.set_readings(search=search)
+    case = submitted(template, title=TITLE_KORE_MAY_NOT_FIND)
+    simulator.inject("drop_after_create")
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED and case.kore_id == simulator.cases[0]["_id"]
+    assert list(case.attempts.values_list("outcome", flat=True)).count("adopted") == 1
+    assert "asked without searchText" in case.attempts.last().error
+    assert len(cases_at_kore_for(simulator, case)) == 1 and simulator.created_count == 1
+    assert simulator.calls["getCases"] == 2  # the title search (nothing), then the window
+
+
+def test_no_candidate_in_the_whole_window_is_safe_to_send(template, simulator, settings):
+    settings.KORE_READ_TIMEOUT = 0.5
+    simulator.set_readings(search="regex")
+    case = submitted(template, title=TITLE_KORE_MAY_NOT_FIND)
+    simulator.inject("drop")  # lost before Kore made anything
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED and case.attempts.last().outcome == "delivered"
+    assert simulator.created_count == 1
+
+
+def test_a_window_past_the_bound_without_search_needs_review_and_sends_nothing(template, simulator, settings):
+    settings.KORE_LOOKUP_MAX_PAGES = 2
+    settings.KORE_LOOKUP_PAGE_SIZE = 5
+    simulator.set_readings(search="regex")
+    case = submitted(template, title=TITLE_KORE_MAY_NOT_FIND)
+    simulator.inject("drop_after_create")
+    case_deliver(case_id=case.pk)
+    for number in range(20):  # other people's cases, made in the window since
+        simulator.create_case_directly(
+            stream_id=template.stream.stream_id, body={**case.request_body, "name": f"Another case {number}"}
+        )
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.NEEDS_REVIEW
+    assert "more than 2 page(s) of cases in the window" in case.last_error
+    assert simulator.created_count == 21  # nothing sent again
+
+
+# --- What Kore echoes, compared -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "twin, seen",
+    [({"emailId": "someone.else@example.com"}, "different email"), ({"source": "email"}, "different source")],
+    ids=["email", "source"],
+)
+def test_a_case_that_contradicts_what_was_sent_needs_review(template, simulator, twin, seen):
+    case = submitted(template)
+    simulator.create_case_directly(stream_id=template.stream.stream_id, body={**case.request_body, **twin})
+    simulator.inject("drop")  # lost before Kore made anything: the twin is somebody else's
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.NEEDS_REVIEW
+    assert seen in case.last_error
+    assert [found["refId"] for found in case.review_candidates] == ["CS00000001"]
+    assert simulator.created_count == 1  # nothing sent again
+
+
+def test_a_listed_case_without_created_at_is_a_candidate_and_one_outside_the_window_is_not():
+    now = timezone.now()
+    sent = SentCase(
+        body={"name": "Printer jammed"},
+        template_id="ctm-1",
+        template_name="Printers",
+        sent_from=now - timedelta(minutes=1),
+        sent_until=now,
+    )
+    margin = timedelta(seconds=60)
+    assert is_candidate({"name": "Printer  jammed"}, sent, margin=margin)  # Kore does not say when
+    assert is_candidate(
+        {"name": "Printer jammed", "createdAt": format_kore_datetime(now)}, sent, margin=margin
+    )
+    day_before = format_kore_datetime(now - timedelta(days=1))
+    assert not is_candidate({"name": "Printer jammed", "createdAt": day_before}, sent, margin=margin)
+
+
+def test_a_template_named_otherwise_at_kore_still_adopts(template, simulator):
+    """The portal's display name is an administrator's; Kore answers its own, learnt from the
+    first createCase answer."""
+    simulator.register_template(template.stream.stream_id, template.template_id, "IT - Hardware (EMEA)")
+    deliver_until_settled(submitted(template, title="An earlier case of this template"))
+    template.refresh_from_db()
+    assert template.kore_name == "IT - Hardware (EMEA)" != template.name
+    case = submitted(template)
+    simulator.inject("drop_after_create")
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED and case.attempts.last().outcome == "adopted"
+    assert simulator.created_count == 2
+
+
+def test_the_upgrade_learns_kore_names_from_cases_already_delivered(template, simulator):
+    simulator.register_template(template.stream.stream_id, template.template_id, "IT - Hardware (EMEA)")
+    deliver_until_settled(submitted(template))
+    type(template).objects.filter(pk=template.pk).update(kore_name="")
+    migration = importlib.import_module("cases.migrations.0021_casetemplate_kore_name")
+    migration.learn_kore_names(django_apps, None)
+    template.refresh_from_db()
+    assert template.kore_name == "IT - Hardware (EMEA)"
+
+
+# --- Paced look-ups -------------------------------------------------------------------------
+
+
+def paced(template, settings, *, limit=4, window=0.8):
+    """The stream's account paced at ``limit`` calls per ``window`` seconds (slots of 0.27 s)."""
+    settings.KORE_RATE_WINDOW_SECONDS = window
+    settings.KORE_PACING_HORIZON_SECONDS = 2.0
+    type(template.stream).objects.filter(pk=template.stream.pk).update(rate_limit=limit)
+    return pacing.slot_seconds(limit, window)
+
+
+def lost_among_newer_namesakes(template, simulator, *, newer: int):
+    case = submitted(template)
+    simulator.inject("drop_after_create")
+    case_deliver(case_id=case.pk)
+    for number in range(newer):
+        simulator.create_case_directly(
+            stream_id=template.stream.stream_id,
+            body={**case.request_body, "name": f"{case.name} again {number}"},
+        )
+    return case
+
+
+def test_each_page_of_a_paced_look_up_takes_its_own_slot(template, simulator, settings):
+    length = paced(template, settings)
+    simulator.set_rate_limit(4, 0.8)  # Kore's own limit, as the stream is told
+    settings.KORE_LOOKUP_PAGE_SIZE = 2
+    case = lost_among_newer_namesakes(template, simulator, newer=4)  # this case is on page 3
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED and case.attempts.last().outcome == "adopted"
+    assert simulator.calls["getCases"] == 3
+    slots = [int(request.at // length) for request in simulator.received]
+    assert len(slots) == 4 and len(set(slots)) == 4  # the createCase and three pages: a slot each
+    assert simulator.rate_limited_count == 0
+
+
+def test_a_page_whose_slot_is_over_on_waking_is_not_sent(template, simulator, settings, monkeypatch):
+    """A worker that wakes after its slot ended (a stall, a busy host) gives the case back
+    rather than call Kore outside its slot, as every deliverer does (outcomes.in_slot)."""
+    paced(template, settings)
+    settings.KORE_LOOKUP_PAGE_SIZE = 2
+    case = lost_among_newer_namesakes(template, simulator, newer=4)
+    Case.objects.filter(pk=case.pk).update(next_attempt_at=timezone.now())
+    real_turn = fair.wait_for_turn
+    turns = []
+
+    def late_after_the_first(*args, **kwargs):
+        slot = real_turn(*args, **kwargs)
+        turns.append(slot)
+        return slot if len(turns) == 1 else Slot(starts_at=slot.starts_at, ends_at=slot.starts_at)
+
+    monkeypatch.setattr(fair, "wait_for_turn", late_after_the_first)
+    result = case_deliver(case_id=case.pk)
+    case.refresh_from_db()
+    assert not result.claimed and case.state == Case.State.RETRYING and case.lookup_required
+    assert simulator.calls["getCases"] == 1  # the first page, in the slot the delivery held
+    monkeypatch.undo()
+    case = deliver_until_settled(case)
+    assert case.state == Case.State.DELIVERED and simulator.created_count == 5

@@ -238,6 +238,35 @@ def test_search_text_matches_the_name_only(sim):
     assert client.get_cases({"searchText": "CS00000001"})["totalResults"] == 0
 
 
+@pytest.mark.parametrize(
+    "search, found",
+    [
+        ("substring", ["printer (floor 3)", "printer (floor 3) makes a grinding noise again", "(floor"]),
+        ("words", ["(floor 3) printer"]),
+        ("regex", ["printer", "grinding.*again", r"printer \(floor"]),  # escaped by the caller: found
+        ("truncated", ["printer (floor 3) makes a grind"]),  # the name's first 32 characters
+    ],
+)
+def test_search_text_finds_by_the_reading_it_is_given(sim, search, found):
+    sim.set_readings(search=search)
+    create(sim, name="Printer (floor 3) makes a grinding noise again")
+    client = kore_client(sim)
+    for text in found:
+        assert client.get_cases({"searchText": text})["totalResults"] == 1, text
+    if search in ("regex", "truncated"):
+        # Readings that match too little: the whole title does not find its own case.
+        title = "Printer (floor 3) makes a grinding noise again"
+        assert client.get_cases({"searchText": title})["totalResults"] == 0
+    if search == "regex":
+        assert client.get_cases({"searchText": "printer ("})["totalResults"] == 0  # invalid: nothing
+
+
+def test_the_simulator_keeps_what_each_request_carried(sim):
+    post(sim, body={**SAMPLE, "tags": ["vip"]})
+    received = sim.received[-1]
+    assert received.endpoint == "createCase" and received.json() == {**SAMPLE, "tags": ["vip"]}
+
+
 @pytest.mark.parametrize("paging", ["page", "skip"])
 @pytest.mark.parametrize("page_size", [None, 2])
 def test_get_cases_pages_by_the_reading_it_is_given(sim, paging, page_size):

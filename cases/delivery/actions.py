@@ -1,5 +1,6 @@
 """What people do to a delivery: send a failed case again (or, from review, send it anyway),
-and cancel one that has not been sent. Adopting a candidate is in cases/delivery/reconcile.py."""
+have a case in review looked up at Kore again, and cancel one that has not been sent. Adopting
+a Kore case is in cases/delivery/reconcile.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ def case_retry(*, case: Case) -> bool:
         state=State.QUEUED,
         next_attempt_at=None,
         lookup_required=False,
+        review_candidates=[],
+        is_flagged=False,
+        updated_at=timezone.now(),
+    )
+    if updated:
+        enqueue_delivery(case.pk)
+    return bool(updated)
+
+
+def case_look_up_again(*, case: Case) -> bool:
+    """Have a case in review looked up at Kore again, now (for instance once its stream has an
+    account id): it is queued with the look-up on, whatever turned it off (Send anyway), and the
+    look-up's rule decides again: adopt, send when Kore has no candidate, or back to review."""
+    updated = Case.objects.filter(pk=case.pk, state=State.NEEDS_REVIEW).update(
+        state=State.QUEUED,
+        next_attempt_at=None,
+        lookup_required=True,
         review_candidates=[],
         is_flagged=False,
         updated_at=timezone.now(),

@@ -157,6 +157,8 @@ def record_delivery(
         return finish_failure(
             case, started=started, outcome=Outcome.ERROR, error=error, state=State.NEEDS_REVIEW
         )
+    if outcome == Outcome.DELIVERED and case.template_id:
+        case.template.note_kore_name(kore_case.raw.get("caseTmp"))  # for look-ups to recognise it
     logger.info(
         "case %s delivered as %s (%s)", case.pk, case.ref_id, outcome, extra=_log_fields(case, attempt)
     )

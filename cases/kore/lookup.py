@@ -6,10 +6,12 @@ filters are loose (``searchText`` matches "name or title", and the docs do not s
 neither the requester's phone nor, reliably, the user id we sent. So this module:
 
 - asks broadly (the title, and a date range wide enough for any reading of the date filters),
+  and, before "none found" is believed, again without ``searchText``: a search that matches
+  too little (escaping, truncation) must not make a lost case look absent,
 - reads every page (cases/kore/paging.py),
 - decides on our side: same title, created in the window, nothing Kore echoes contradicting us.
 
-What to do with the candidates is the delivery workflow's decision (cases/reconcile.py).
+What to do with the candidates is the delivery workflow's decision (cases/delivery/reconcile.py).
 """
 
 from __future__ import annotations
@@ -29,30 +31,32 @@ class SentCase:
 
     body: dict
     template_id: str
-    template_name: str
+    template_name: str  # the portal's name for it, as an administrator typed it
     sent_from: datetime  # the earliest send that may have reached Kore
     sent_until: datetime  # now: nothing later can be ours
+    template_kore_name: str = ""  # Kore's own name for it, as its createCase answers said
 
     @property
     def title(self) -> str:
         return str(self.body.get("name") or "")
 
 
-def lookup_filters(sent: SentCase, *, margin: timedelta) -> dict:
+def lookup_filters(sent: SentCase, *, margin: timedelta, search: bool = True) -> dict:
     """getCases filters that find the case under any reading of Kore's date filters.
 
     The range holds the window of creation (and so of any update since), and the due date we
-    sent, in case ``startDate``/``endDate`` filter on that.
+    sent, in case ``startDate``/``endDate`` filter on that. ``search=False`` leaves out
+    ``searchText``: every case of the range, for when Kore's search may match too little.
     """
     moments = [sent.sent_from, sent.sent_until]
     due = parse_kore_datetime(sent.body.get("dueDate"))
     if due is not None:
         moments.append(due)
-    return {
-        "searchText": sent.title,
+    dates = {
         "startDate": format_kore_datetime(min(moments) - margin),
         "endDate": format_kore_datetime(max(moments) + margin),
     }
+    return {"searchText": sent.title, **dates} if search else dates
 
 
 def _words(text: Any) -> str:
@@ -80,8 +84,11 @@ def contradictions(found: dict, sent: SentCase) -> list[str]:
     problems = []
     template = found.get("caseTmp")
     if isinstance(template, str) and template.strip():
-        known = {sent.template_id.casefold(), sent.template_name.strip().casefold()}
-        if template.strip().casefold() not in known:
+        # Kore answers its own name for the template (recorded from its createCase answers);
+        # the id, and the name the portal's administrator typed, are accepted too.
+        names = (sent.template_id, sent.template_kore_name, sent.template_name)
+        known = {_words(name).casefold() for name in names if _words(name)}
+        if _words(template).casefold() not in known:
             problems.append(f"template {template!r}")
     user = found.get("userInfo") if isinstance(found.get("userInfo"), dict) else {}
     found_email = _words(user.get("emailId") or found.get("emailId")).casefold()

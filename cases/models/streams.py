@@ -151,6 +151,10 @@ class CaseTemplate(models.Model):
         validators=[RegexValidator(r"^ctm-[A-Za-z0-9-]+$", "A Kore template id looks like ctm-…")],
     )
     name = models.CharField("Display name", max_length=120)
+    # Kore's own name for the template: its answers carry that as ``caseTmp``, not the id, and an
+    # administrator's display name may differ. Learnt from createCase answers (note_kore_name),
+    # so that a look-up after a lost answer recognises the case by it.
+    kore_name = models.CharField("Name at Kore", max_length=120, blank=True, editable=False)
     default_source = models.CharField(max_length=60, default="rtm")
     default_due_hours = models.PositiveIntegerField(
         "Default due time (hours)",
@@ -175,6 +179,14 @@ class CaseTemplate(models.Model):
 
     def default_due_date(self):
         return timezone.now() + timedelta(hours=self.default_due_hours)
+
+    def note_kore_name(self, answered: object) -> None:
+        """Keep the ``caseTmp`` of a createCase answer as Kore's name for the template (written
+        only when it changes; an answer that echoes the id teaches nothing)."""
+        name = answered.strip()[:120] if isinstance(answered, str) else ""
+        if name and name != self.template_id and name != self.kore_name:
+            type(self).objects.filter(pk=self.pk).update(kore_name=name)
+            self.kore_name = name
 
 
 # The six case endpoints of Kore the gateway serves under Kore's own paths.

@@ -1,5 +1,6 @@
 """The case pages: a new case, a case with its delivery and the decisions on it (retry or send
-anyway, cancel, adopt a candidate). The list and the dashboard are in browsing.py."""
+anyway, cancel, look up again, adopt a candidate or a refId). The list and the dashboard are in
+browsing.py."""
 
 from __future__ import annotations
 
@@ -114,11 +115,36 @@ def case_cancel(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @browse_permission_required
 @require_POST
-def case_adopt(request: HttpRequest, case_id: int) -> HttpResponse:
-    """A person's decision on a case in review: this Kore case is the submission's."""
+def case_look_up(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A person's decision on a case in review: have the portal check Kore again, now."""
     case = get_visible_case(request, case_id)
     if not can_manage_delivery(request.user, case):
         raise PermissionDenied("You may not decide on this case's delivery.")
+    if actions.case_look_up_again(case=case):
+        audit_record(request=request, action="case.looked_up", target=case)
+        messages.success(request, "Looking the case up at Kore again.")
+    else:
+        messages.warning(request, "Only a case in review can be looked up again.")
+    return redirect(case)
+
+
+@browse_permission_required
+@require_POST
+def case_adopt(request: HttpRequest, case_id: int) -> HttpResponse:
+    """A person's decision on a case in review: this Kore case is the submission's, either one of
+    the listed candidates (``kore_id``) or the one they found at Kore (``ref_id``, verified)."""
+    case = get_visible_case(request, case_id)
+    if not can_manage_delivery(request.user, case):
+        raise PermissionDenied("You may not decide on this case's delivery.")
+    if "ref_id" in request.POST:
+        ref_id = request.POST["ref_id"].strip()
+        decision = reconcile.case_adopt_ref(case=case, ref_id=ref_id)
+        if decision.done:
+            audit_record(request=request, action="case.adopted", target=case, details={"ref_id": ref_id})
+            messages.success(request, decision.message)
+        else:
+            messages.warning(request, decision.message)
+        return redirect(case)
     kore_id = request.POST.get("kore_id", "")
     if reconcile.case_adopt(case=case, kore_id=kore_id):
         case.refresh_from_db()

@@ -39,6 +39,7 @@ from cases.kore.tokens import TokenRejected, verify_token
 
 # Token ids remembered against replay are pruned of expired ones past this many.
 JTIS_KEPT = 10_000
+RECEIVED_KEPT = 1_000
 RATE_LIMIT_MESSAGE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 assert RATE_LIMIT_TEXT in RATE_LIMIT_MESSAGE
 ROUTE = re.compile(
@@ -64,6 +65,17 @@ class Fault:
     kind: str
     endpoint: str = "createCase"
     delay: float = 3.0
+
+
+class Received(NamedTuple):
+    """A request as it reached the simulator (tests read what Kore would have been sent)."""
+
+    endpoint: str
+    at: float  # time.time() on arrival
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"{}")
 
 
 @dataclass
@@ -105,6 +117,7 @@ class Simulator:
             self.calls: Counter[str] = Counter()  # requests per endpoint, as routed
             # Requests per stream, as routed: which of a portal's streams used the account's calls.
             self.stream_calls: Counter[str] = Counter()
+            self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)  # the latest requests
 
     @property
     def cases(self) -> list[dict]:
@@ -221,6 +234,7 @@ class Simulator:
             self.request_count += 1
             self.calls[match["endpoint"]] += 1
             self.stream_calls[match["stream"]] += 1
+            self.received.append(Received(match["endpoint"], time.time(), body))
         if self.latency:
             time.sleep(self.latency)
 

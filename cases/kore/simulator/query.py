@@ -9,6 +9,7 @@ sort by update or due date sorts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -16,7 +17,7 @@ from typing import Any
 
 from cases.kore.dates import epoch_ms, format_kore_datetime, parse_kore_datetime
 from cases.kore.simulator.catalog import CLOSED_CATEGORIES, StreamCatalog
-from cases.kore.simulator.readings import Readings
+from cases.kore.simulator.readings import SEARCHED_CHARS, Readings
 from cases.kore.simulator.responses import Refused
 
 DAY_MS = 86_400_000
@@ -161,6 +162,11 @@ def filters(body: dict, readings: Readings, stream: StreamCatalog) -> list[Calla
     if text and readings.search == "words":
         words = text.split()
         tests.append(lambda r: all(word in r.doc["lname"].split() for word in words))
+    elif text and readings.search == "regex":
+        pattern = _pattern(text)
+        tests.append(lambda r: pattern is not None and pattern.search(r.doc["lname"]) is not None)
+    elif text and readings.search == "truncated":
+        tests.append(lambda r: text in r.doc["lname"][:SEARCHED_CHARS])
     elif text:
         tests.append(lambda r: text in r.doc["lname"])
     for key in ("status", "priority"):
@@ -204,6 +210,14 @@ def filters(body: dict, readings: Readings, stream: StreamCatalog) -> list[Calla
         else:
             tests.append(lambda r: r.due is not None and r.due <= due)
     return tests
+
+
+def _pattern(text: str) -> re.Pattern | None:
+    """searchText as the "regex" reading reads it; an invalid pattern finds nothing."""
+    try:
+        return re.compile(text)
+    except re.error:
+        return None
 
 
 def _number(value: Any, default: int, *, low: int, high: int | None = None) -> int:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 PAGING_KEYS = ("page", "skip")
 DATE_FILTERS = ("createdAt", "updatedAt", "dueDate")
-SEARCH_MODES = ("substring", "words")
+SEARCH_MODES = ("substring", "words", "regex", "truncated")
+SEARCHED_CHARS = 32  # "truncated": how much of a name searchText is matched against
 SORT_DIRECTIONS = ("desc", "asc")
 UNASSIGNED_MODES = ("no_agent", "unassigned_only")
 DUE_DATE_FILTERS = ("exact", "day", "until")
@@ -21,7 +22,11 @@ class Readings:
     paging: str = "page"  # "page": page and limit; "skip": skip and limit
     page_size: int | None = None  # None: honour ``limit`` (default 50); a number: always that many
     date_filter: str = "createdAt"  # the date startDate/endDate filter on
-    search: str = "substring"  # searchText: a part of the name, or every word of it
+    # searchText: a part of the name, or every word of it; or, matching less than hoped, read as
+    # an unescaped regular expression ("regex": a title with brackets or "+" may not find
+    # itself), or matched against the name's first SEARCHED_CHARS characters only ("truncated":
+    # a longer title finds nothing)
+    search: str = "substring"
     rate_limit_status: int = 429  # the status of the rate-limit answer
     sort_direction: str = "desc"  # a sortBy given as a string names no direction
     unassigned: str = "no_agent"  # "no_agent": assigneeType unassigned or queues; or "unassigned_only"
