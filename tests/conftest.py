@@ -184,13 +184,18 @@ def closed_port():
 
 IDP_CLIENT_ID = "case-portal"
 IDP_CLIENT_SECRET = "idp-client-secret-0123456789abcdef"
+# Where the test provider gives the person's claims (the idp fixture's parameter).
+CLAIMS_AT_USERINFO = "claims at userinfo"
+CLAIMS_IN_ID_TOKEN = "claims in the ID token"
 
 
 @pytest.fixture
 def idp(settings, request):
     """A real, certified OpenID provider on loopback (oidc-provider, tests/oidc/), and the portal
     configured to sign in with it: the test client's callback and sign-in page are registered at
-    it, and the live server's too when the test has one (browser tests)."""
+    it, and the live server's too when the test has one (browser tests). Its ID tokens say only
+    ``sub`` and the person's claims are at userinfo, unless the test parametrizes the fixture
+    (``indirect``) with ``CLAIMS_IN_ID_TOKEN``."""
     from cases.sso.provider import forget_provider_clients
     from tests.oidc.idp import RealProvider
 
@@ -202,6 +207,7 @@ def idp(settings, request):
         client_secret=IDP_CLIENT_SECRET,
         redirect_uris=[f"{origin}/accounts/sso/callback/" for origin in origins],
         post_logout_redirect_uris=[f"{origin}/accounts/login/" for origin in origins],
+        claims_in_id_token=getattr(request, "param", CLAIMS_AT_USERINFO) == CLAIMS_IN_ID_TOKEN,
     )
     with provider:
         settings.OIDC_ISSUER = provider.issuer
@@ -219,8 +225,10 @@ def idp(settings, request):
 
 @pytest.fixture
 def token_relay(idp):
-    """A relay in front of the provider's token endpoint (discovery names it instead), which
-    alters the next ID token the provider signs when told: ``token_relay.fault = "expired"``."""
+    """A relay in front of the provider's token and userinfo endpoints (discovery names it
+    instead), which alters the next ID token the provider signs when told
+    (``token_relay.fault = "expired"``), and userinfo's answers (``userinfo_changes``,
+    ``userinfo_fault``)."""
     from cases.sso.provider import forget_provider_clients
     from tests.oidc.idp import TokenRelay
 

@@ -1,8 +1,9 @@
 """Single sign-on with OpenID Connect (issue 17), against a real, certified OpenID provider on
 loopback (oidc-provider, tests/oidc/): the whole code flow over HTTP, the person's side at the
 provider driven with ``requests`` through its own sign-in and sign-out pages; the people it
-makes and links, roles from groups, signing out at the provider, and every way it can fail
-(ID tokens the provider signed, altered by a relay in front of its token endpoint)."""
+makes and links from the person's claims (at userinfo, as the provider gives them by default, or
+in the ID token), roles from groups, signing out at the provider, and every way it can fail (ID
+tokens the provider signed and userinfo answers, altered by a relay in front of its endpoints)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jwt
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
@@ -24,9 +26,9 @@ from cases.models import AuditEvent, OIDCIdentity, SignedInSession
 from cases.people import roles
 from cases.sso.config import check_role_map, parse_role_map
 from cases.sso.provider import forget_provider_clients
-from tests.conftest import IDP_CLIENT_ID, IDP_CLIENT_SECRET
+from tests.conftest import CLAIMS_AT_USERINFO, CLAIMS_IN_ID_TOKEN, IDP_CLIENT_ID, IDP_CLIENT_SECRET
 from tests.factories import StreamFactory, UserFactory
-from tests.oidc.idp import ProviderBrowser, RealProvider, query
+from tests.oidc.idp import USERINFO_FAULTS, ProviderBrowser, RealProvider, query
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -73,6 +75,15 @@ def signed_in_user(client: Client):
     return response.context["user"] if response.status_code == 200 else None
 
 
+def id_token_of(client: Client) -> dict:
+    """What the ID token of the browser's single sign-on says (its signature was checked)."""
+    return jwt.decode(client.session["sso"]["id_token"], options={"verify_signature": False})
+
+
+def without(claims: dict, *names: str) -> dict:
+    return {key: value for key, value in claims.items() if key not in names}
+
+
 def failures(reason: str | None = None):
     events = AuditEvent.objects.filter(action="sso.failed")
     return events.filter(details__reason=reason) if reason else events
@@ -105,7 +116,8 @@ def test_without_an_issuer_the_sign_in_page_is_as_before(client, settings):
 # --- Just-in-time people, matched by issuer and subject -----------------------------------
 
 
-def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp, token_relay):
+@pytest.mark.parametrize("idp", [CLAIMS_AT_USERINFO, CLAIMS_IN_ID_TOKEN], indirect=True)
+def test_the_first_sign_in_creates_the_person_from_the_providers_claims(client, idp, token_relay):
     idp.sign_in_as(**DANA)
     response = sso_sign_in(idp, client)
 
@@ -123,6 +135,9 @@ def test_the_first_sign_in_creates_the_person_from_the_id_token(client, idp, tok
     # reached the audit trail.
     assert token_relay.requests[0]["code_verifier"]
     assert "eyJ" not in str(list(AuditEvent.objects.values()))
+    # Userinfo was asked only when the ID token lacked the person's claims.
+    in_id_token = "email" in id_token_of(client)
+    assert token_relay.userinfo_calls == (0 if in_id_token else 1)
 
 
 def test_later_sign_ins_update_name_and_email_but_keep_the_username(client, idp):
@@ -401,6 +416,66 @@ def test_the_startup_check_names_a_bad_role_map(settings):
     assert error.id == "cases.sso.E001" and "one of administrator, agent, viewer" in error.msg
 
 
+# --- The person's claims: at userinfo, or in the ID token ------------------------------------
+
+
+def test_claims_at_userinfo_make_the_person_with_the_role_their_groups_map_to(
+    client, idp, token_relay, role_map
+):
+    idp.sign_in_as(**DANA, groups=["support-emea"])
+    response = sso_sign_in(idp, client)
+
+    assert response.status_code == 302 and response.url == "/"
+    assert set(id_token_of(client)).isdisjoint({"email", "name", "preferred_username", "groups"})
+    assert token_relay.userinfo_calls == 1
+    dana = User.objects.get(username="dana")
+    assert signed_in_user(client) == dana
+    assert (dana.email, dana.first_name, dana.last_name) == ("dana@example.com", "Dana", "Scully")
+    assert role_now(dana) == roles.AGENT and stream_names(dana) == ["EMEA"]
+
+
+@pytest.mark.parametrize("idp", [CLAIMS_IN_ID_TOKEN], indirect=True)
+def test_userinfo_is_not_asked_when_the_id_token_says_everything(client, idp, token_relay, role_map):
+    token_relay.userinfo_fault = "no_answer"  # asked, it would fail the sign-in
+    idp.sign_in_as(**DANA, groups=["support-emea"])
+    response = sso_sign_in(idp, client)
+
+    assert response.status_code == 302 and token_relay.userinfo_calls == 0
+    dana = User.objects.get(username="dana")
+    assert dana.email == "dana@example.com" and role_now(dana) == roles.AGENT
+
+
+@pytest.mark.parametrize("idp", [CLAIMS_IN_ID_TOKEN], indirect=True)
+def test_userinfo_fills_in_only_what_the_id_token_lacks(client, idp, token_relay):
+    idp.sign_in_as(**without(DANA, "preferred_username"))
+    # Userinfo's answer, changed on its way: the ID token (signed, checked) wins where both speak.
+    token_relay.userinfo_changes = {
+        "preferred_username": "dscully",
+        "email": "eve@example.net",
+        "given_name": "Eve",
+        "iss": "https://someone-else.example",
+    }
+    sso_sign_in(idp, client)
+
+    assert token_relay.userinfo_calls == 1
+    dana = signed_in_user(client)
+    assert (dana.username, dana.email, dana.first_name) == ("dscully", "dana@example.com", "Dana")
+    assert OIDCIdentity.objects.get(user=dana).issuer == idp.issuer
+
+
+@pytest.mark.parametrize("idp", [CLAIMS_IN_ID_TOKEN], indirect=True)
+def test_userinfo_never_vouches_for_the_id_tokens_email(client, idp, token_relay):
+    UserFactory(username="dscully", email="dana@example.com")
+    idp.sign_in_as(**without(DANA, "email_verified", "preferred_username"))
+    token_relay.userinfo_changes = {"email_verified": True}
+    response = sso_sign_in(idp, client)
+
+    assert token_relay.userinfo_calls == 1
+    assert response.status_code == 403
+    assert "does not say that address is verified" in response.content.decode()
+    assert signed_in_user(client) is None and not OIDCIdentity.objects.exists()
+
+
 # --- OIDC_ONLY and the break-glass form ------------------------------------------------------
 
 
@@ -614,6 +689,29 @@ def test_a_provider_that_fails_at_the_token_endpoint_is_unavailable(client, idp,
     assert_failed_cleanly(
         client, response, status=502, reason="provider_unavailable", words="could not be reached"
     )
+
+
+@pytest.mark.parametrize("sub", ["00u-someone-else", None], ids=["another-sub", "no-sub"])
+def test_a_userinfo_answer_about_someone_else_signs_nobody_in(client, idp, token_relay, sub):
+    idp.sign_in_as(**DANA)
+    token_relay.userinfo_changes = {"sub": sub}
+    response = sso_sign_in(idp, client)
+    assert_failed_cleanly(client, response, status=400, reason="token_refused", words="did not pass")
+    assert "userinfo: its sub is not the ID token's" in failures().get().details["detail"]
+    assert not OIDCIdentity.objects.exists()
+
+
+@pytest.mark.parametrize("fault", sorted(USERINFO_FAULTS))
+def test_a_userinfo_endpoint_that_fails_signs_nobody_in(client, idp, token_relay, fault):
+    """The ID token says only ``sub``: without userinfo, the portal does not know who this is."""
+    idp.sign_in_as(**DANA)
+    token_relay.userinfo_fault = fault
+    response = sso_sign_in(idp, client)
+    assert_failed_cleanly(
+        client, response, status=502, reason="provider_unavailable", words="could not be reached"
+    )
+    assert failures().get().details["detail"].startswith("userinfo: ")
+    assert not OIDCIdentity.objects.exists()
 
 
 def test_a_provider_that_is_down_gets_a_clear_page(client, idp):

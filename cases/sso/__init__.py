@@ -2,9 +2,9 @@
 
 Owns: the sign-in and sign-out pages (local form, "Sign in with <provider>", the superusers'
 break-glass form under ``OIDC_ONLY``), the conversation with the identity provider (discovery,
-authorization code flow with PKCE, state and nonce, ID token checks, RP-initiated logout), and
-turning a verified ID token into a portal user (just-in-time creation, linking, roles and
-streams from the groups claim).
+authorization code flow with PKCE, state and nonce, ID token checks, the person's claims from
+userinfo when the ID token lacks them, RP-initiated logout), and turning those verified claims
+into a portal user (just-in-time creation, linking, roles and streams from the groups claim).
 
 - ``config``: the ``OIDC_*`` settings, read and checked (the role map's shape).
 - ``provider``: the one door to the identity provider. Only it speaks HTTP to the provider,

@@ -1,5 +1,5 @@
 """The one door to the identity provider: discovery, the authorization request, the code
-exchange, the ID token's checks and the end-session URL.
+exchange, the ID token's checks, the person's claims from userinfo, and the end-session URL.
 
 Authlib's Django client does the protocol: PKCE (S256), ``state`` kept in the session and
 consumed on first use (so a replayed state finds nothing), ``nonce``, client authentication at
@@ -8,6 +8,12 @@ key id is unknown). This module adds what the portal needs around it: every conn
 the outbound host guard with ``OIDC_ALLOWED_HOSTS`` and never a redirect, timeouts always set,
 the discovery document's ``issuer`` checked against ``OIDC_ISSUER``, ``iss``/``aud``/``exp``/
 ``sub`` required, and one error type, ``SignInFailed``, for every way a sign-in can fail.
+
+Many providers put only ``sub`` in the ID token of a code flow and give the person's claims
+(e-mail, name, groups) at the userinfo endpoint, for the access token. When the verified ID
+token lacks a claim the portal reads and discovery names a userinfo endpoint, this module asks
+it, checks its ``sub`` is the ID token's, and fills in what the ID token lacks: the ID token,
+signed and checked, wins wherever both say something.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ TIMEOUT = (5.0, 10.0)  # connect, read: a sign-in waits on the provider, a perso
 DISCOVERY_MAX_AGE = 3600.0  # seconds before the discovery document (and JWKS) are read again
 CLOCK_LEEWAY = 60  # seconds of clock difference forgiven on exp, nbf and iat
 SCOPE = "openid email profile"
+# Of the person's claims the portal reads (provisioning.py), those besides the e-mail and groups.
+NAME_CLAIMS = ("name", "given_name", "family_name", "preferred_username")
 
 
 class SignInFailed(Exception):
@@ -142,7 +150,8 @@ def provider_metadata(config: OIDCConfig) -> dict:
         for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(metadata.get(name), str):
                 raise ValueError(f"the discovery document has no {name}")
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "end_session_endpoint"):
+        optional = ("userinfo_endpoint", "end_session_endpoint")
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", *optional):
             if name in metadata:
                 check_url(metadata[name], allowed_setting=ALLOWED_SETTING)
     except (HostRefused, requests.RequestException, ValueError, TypeError) as exc:
@@ -233,7 +242,67 @@ def finish_authorization(request, config: OIDCConfig) -> SignedIn:
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         # A bad signature, an unknown key, a wrong iss/aud/nonce, an expired token, garbage.
         raise token_refused(f"ID token: {type(exc).__name__}: {exc}") from exc
-    return SignedIn(claims=dict(claims), id_token=id_token, next_url=waiting["next"])
+    claims = dict(claims)
+    if missing_person_claims(claims, config) and isinstance(metadata.get("userinfo_endpoint"), str):
+        answer = fetch_userinfo(client, metadata["userinfo_endpoint"], token, claims)
+        claims = with_userinfo(claims, answer, config)
+    return SignedIn(claims=claims, id_token=id_token, next_url=waiting["next"])
+
+
+def missing_person_claims(claims: dict, config: OIDCConfig) -> list[str]:
+    """What the ID token lacks of what the portal reads: the e-mail, a name, the username and,
+    when ``OIDC_ROLE_MAP`` gives anything, the groups claim. Empty: userinfo is not asked."""
+    missing = [name for name in ("email", "preferred_username") if not _said(claims.get(name))]
+    if not any(_said(claims.get(name)) for name in ("name", "given_name", "family_name")):
+        missing.append("name")
+    if config.role_map and config.groups_claim not in claims:
+        missing.append(config.groups_claim)
+    return missing
+
+
+def _said(value) -> bool:
+    return value is not None and value != ""
+
+
+def fetch_userinfo(client: ProviderClient, url: str, token: dict, claims: dict) -> dict:
+    """The userinfo endpoint's answer for this sign-in's access token, through the same guarded
+    session as every other call; it must be a JSON object about the ID token's ``sub``."""
+    if not token.get("access_token"):
+        raise token_refused("the token endpoint's answer has no access token for the userinfo endpoint")
+    try:
+        response = client.get(url, token=token)
+    except OAuthError as exc:
+        raise token_refused(f"userinfo: {exc.error}: {exc.description}") from exc
+    except (HostRefused, requests.RequestException, ValueError) as exc:
+        raise provider_unavailable(f"userinfo: {exc}") from exc
+    if response.status_code != 200:
+        raise provider_unavailable(f"userinfo: HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        content_type = response.headers.get("Content-Type", "none")
+        raise provider_unavailable(f"userinfo: the answer is not a JSON object ({content_type})")
+    if answer.get("sub") != claims["sub"]:
+        # Another person's claims (a mixed-up or substituted answer): nothing of it may be used.
+        raise token_refused("userinfo: its sub is not the ID token's")
+    return answer
+
+
+def with_userinfo(claims: dict, answer: dict, config: OIDCConfig) -> dict:
+    """The ID token's claims, with what only userinfo says of the person (nothing else of its
+    answer: it cannot change ``iss``, ``aud`` or the like)."""
+    merged = dict(claims)
+    for name in (*NAME_CLAIMS, config.groups_claim):
+        if not _said(merged.get(name)) and _said(answer.get(name)):
+            merged[name] = answer[name]
+    if not _said(claims.get("email")) and _said(answer.get("email")):
+        # email_verified speaks of the e-mail beside it: the pair comes from one answer, so
+        # userinfo's never vouches for another e-mail, nor the ID token's for userinfo's.
+        merged.pop("email_verified", None)
+        merged.update({name: answer[name] for name in ("email", "email_verified") if name in answer})
+    return merged
 
 
 def end_session_url(config: OIDCConfig, *, id_token: str, post_logout_redirect_uri: str) -> str | None:

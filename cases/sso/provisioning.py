@@ -1,6 +1,7 @@
-"""From an ID token's verified claims to a portal user: matched by (issuer, sub), linked to an
-existing local account only when that is safe, otherwise created just in time; then the role and
-streams the groups claim gives under ``OIDC_ROLE_MAP``. One transaction, no HTTP.
+"""From a sign-in's verified claims (the ID token's, with what only userinfo said of the person:
+see ``provider``) to a portal user: matched by (issuer, sub), linked to an existing local
+account only when that is safe, otherwise created just in time; then the role and streams the
+groups claim gives under ``OIDC_ROLE_MAP``. One transaction, no HTTP.
 
 Linking rules, for an (issuer, sub) seen for the first time. A *local account* is an active
 one that no single sign-on identity is linked to; only those are ever linked.

@@ -4,12 +4,15 @@
 - ``node_modules()`` installs the pinned package (``npm ci`` in tests/oidc) when it is missing.
 - ``RealProvider`` starts the provider for one client with signing keys made here (the tests keep
   the private key, to sign a token with the provider's own key when they need one) and knows its
-  accounts (``add_account``, ``sign_in_as``); ``stop()`` takes it down.
+  accounts (``add_account``, ``sign_in_as``); ``stop()`` takes it down. As many providers do, its
+  ID tokens say only ``sub`` and the person's claims are at userinfo, unless
+  ``claims_in_id_token=True`` puts them in the ID token too.
 - ``ProviderBrowser`` is a person's browser at the provider, with its cookies: it signs in on the
   provider's page (or cancels), and confirms the provider's sign-out page.
-- ``TokenRelay`` sits in front of the real token endpoint (discovery names it instead) and can
-  alter the next ID token the provider signed: a flipped signature byte, or re-signed with the
-  provider's key and another ``aud``, ``iss``, ``nonce`` or a past ``exp``, and a few more faults.
+- ``TokenRelay`` sits in front of the real token and userinfo endpoints (discovery names it
+  instead) and can alter the next ID token the provider signed: a flipped signature byte, or
+  re-signed with the provider's key and another ``aud``, ``iss``, ``nonce`` or a past ``exp``, and
+  a few more faults; and the next userinfo answer: other claims, an error, not JSON, no answer.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class RealProvider:
         redirect_uris: list[str],
         post_logout_redirect_uris: list[str] | None = None,
         end_session: bool = True,
+        claims_in_id_token: bool = False,
         name: str = "Test IdP",
     ) -> None:
         self.client_id = client_id
@@ -91,6 +95,7 @@ class RealProvider:
         self.kid = f"idp-key-{self.port}"
         self.accounts: dict[str, dict] = {}
         self.token_endpoint: str | None = None
+        self.userinfo_endpoint: str | None = None
         self.person: str | None = None  # the login ``sign_in_as`` chose
         self.folder = Path(tempfile.mkdtemp(prefix="portal-idp-"))
         self.state_file = self.folder / "state.json"
@@ -109,6 +114,7 @@ class RealProvider:
             },
             "jwks": {"keys": [{**private, "kid": self.kid, "use": "sig", "alg": "RS256"}]},
             "end_session": end_session,
+            "claims_in_id_token": claims_in_id_token,
             "cookie_keys": [secrets.token_urlsafe(32)],
             "state": str(self.state_file),
         }
@@ -121,7 +127,7 @@ class RealProvider:
 
     def add_account(self, login: str, password: str, **claims) -> None:
         """An account the provider's sign-in page accepts; ``claims`` (``sub`` first) are what
-        its ID tokens say of the person, read again at each sign-in."""
+        it says of the person (at userinfo, or in the ID token too), read again at each sign-in."""
         assert "sub" in claims
         self.accounts[login] = {"password": password, "claims": claims}
         self._write_state()
@@ -132,13 +138,18 @@ class RealProvider:
         self.add_account(claims["sub"], self.PASSWORD, **claims)
         self.person = claims["sub"]
 
-    def advertise_token_endpoint(self, url: str | None) -> None:
-        """Discovery names ``url`` as the token endpoint (a relay), or the real one again."""
-        self.token_endpoint = url
+    def advertise_relay(self, *, token_endpoint: str | None, userinfo_endpoint: str | None) -> None:
+        """Discovery names these token and userinfo endpoints (a relay's), or, given None, the
+        real ones again."""
+        self.token_endpoint, self.userinfo_endpoint = token_endpoint, userinfo_endpoint
         self._write_state()
 
     def _write_state(self) -> None:
-        state = {"accounts": self.accounts, "token_endpoint": self.token_endpoint}
+        state = {
+            "accounts": self.accounts,
+            "token_endpoint": self.token_endpoint,
+            "userinfo_endpoint": self.userinfo_endpoint,
+        }
         partial = self.state_file.with_suffix(".tmp")
         partial.write_text(json.dumps(state))
         partial.replace(self.state_file)  # the provider never reads half a file
@@ -269,21 +280,36 @@ RELAY_FAULTS = {
 }
 
 
+USERINFO_FAULTS = {
+    "server_error",  # a 503 instead of the provider's answer
+    "not_json",  # a 200 with an HTML page
+    "no_answer",  # the connection closed without an answer (the provider went down)
+}
+
+
 class TokenRelay:
-    """In front of the real provider's token endpoint, on loopback: passes every exchange on
-    (and keeps its form), changing the next answer when ``fault`` says so."""
+    """In front of the real provider's token and userinfo endpoints, on loopback: passes every
+    call on (and keeps the token exchange's form, and counts the userinfo calls), changing the
+    next token answer when ``fault`` says so, and each userinfo answer as ``userinfo_changes``
+    (claims merged into it) and ``userinfo_fault`` say."""
 
     def __init__(self, idp: RealProvider) -> None:
         self.idp = idp
         self.upstream = f"{idp.issuer}/token"
+        self.userinfo_upstream = f"{idp.issuer}/me"
         self.fault: str | None = None
+        self.userinfo_fault: str | None = None
+        self.userinfo_changes: dict = {}
         self.requests: list[dict] = []
+        self.userinfo_calls = 0
         self.session = requests.Session()
         self.session.trust_env = False  # loopback only, never through a proxy
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RelayHandler)
         self.httpd.daemon_threads = True
         self.httpd.relay = self
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.url = f"{origin}/token"
+        self.userinfo_url = f"{origin}/me"
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> TokenRelay:
@@ -291,11 +317,11 @@ class TokenRelay:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
-        self.idp.advertise_token_endpoint(self.url)
+        self.idp.advertise_relay(token_endpoint=self.url, userinfo_endpoint=self.userinfo_url)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.idp.advertise_token_endpoint(None)
+        self.idp.advertise_relay(token_endpoint=None, userinfo_endpoint=None)
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)
@@ -316,6 +342,21 @@ class TokenRelay:
         if answer.status_code == 200 and fault:
             token = self.altered(token, fault)
         return answer.status_code, token
+
+    def userinfo(self, headers: dict[str, str]) -> tuple[int, str, bytes] | None:
+        """The provider's userinfo answer (status, content type, body), as the test wants it;
+        None for no answer at all."""
+        self.userinfo_calls += 1
+        if self.userinfo_fault == "no_answer":
+            return None
+        if self.userinfo_fault == "server_error":
+            return 503, "application/json", b'{"error": "server_error"}'
+        if self.userinfo_fault == "not_json":
+            return 200, "text/html", b"<!doctype html><title>Maintenance</title><p>Back soon.</p>"
+        answer = self.session.get(self.userinfo_upstream, headers=headers, timeout=TIMEOUT)
+        if answer.status_code != 200:
+            return answer.status_code, answer.headers["Content-Type"], answer.content
+        return 200, "application/json", json.dumps({**answer.json(), **self.userinfo_changes}).encode()
 
     def altered(self, token: dict, fault: str) -> dict:
         if fault == "no_id_token":
@@ -349,17 +390,28 @@ class TokenRelay:
 class _RelayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        forwarded = {
+    def _forwarded(self) -> dict[str, str]:
+        return {
             name: self.headers[name]
             for name in ("Authorization", "Content-Type", "Accept")
             if self.headers[name]
         }
-        status, answer = self.server.relay.exchange(forwarded, body)
-        data = json.dumps(answer).encode()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, answer = self.server.relay.exchange(self._forwarded(), body)
+        self._answer(status, "application/json", json.dumps(answer).encode())
+
+    def do_GET(self) -> None:
+        answer = self.server.relay.userinfo(self._forwarded())
+        if answer is None:
+            self.close_connection = True  # down: the connection ends with no answer
+            return
+        self._answer(*answer)
+
+    def _answer(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

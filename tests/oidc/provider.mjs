@@ -1,5 +1,5 @@
 // A certified OpenID provider (the `oidc-provider` package) for the portal's single sign-on tests,
-// on loopback. Started by tests/oidc_idp.py as `node provider.mjs CONFIG.json`, where the config
+// on loopback. Started by tests/oidc/idp.py as `node provider.mjs CONFIG.json`, where the config
 // gives:
 //
 //   issuer, port            where it listens (always 127.0.0.1) and the issuer it names
@@ -9,15 +9,20 @@
 //   jwks                    its signing keys, private parts included (the tests keep a copy, to
 //                           re-sign a token with the provider's own key when they need one)
 //   end_session             false turns RP-initiated logout off (no end_session_endpoint)
+//   claims_in_id_token      true puts the person's claims in the ID token too; otherwise, as
+//                           oidc-provider does by default (conformIdTokenClaims), the ID token of
+//                           the code flow says only `sub` and the claims are at userinfo
 //   cookie_keys             keys for its signed cookies
 //   state                   a JSON file the tests rewrite while it runs, read again at each use:
 //                           {"accounts": {login: {"password": …, "claims": {"sub": …, …}}},
-//                            "token_endpoint": URL}  (the token endpoint discovery advertises,
-//                           for a relay in front of the real one; absent, the real one)
+//                            "token_endpoint": URL, "userinfo_endpoint": URL}  (the endpoints
+//                           discovery advertises, for a relay in front of the real ones; absent,
+//                           the real ones)
 //
 // Its own choices, as a company provider would be set up for the portal: PKCE (S256) required,
-// the person's claims in the ID token (not only at userinfo), groups with the openid scope, the
-// portal a first-party client (no consent screen). Sign-in is a minimal page of its own (username
+// groups with the profile scope (so, like the person's other claims, at userinfo by default: an
+// openid-scope claim would be in the ID token whatever conformIdTokenClaims says), the portal a
+// first-party client (no consent screen). Sign-in is a minimal page of its own (username
 // and password from the accounts, or Cancel, which answers access_denied). Every page is plain
 // HTML with nothing fetched from elsewhere.
 
@@ -50,11 +55,11 @@ const provider = new Provider(config.issuer, {
   pkce: { required: () => true },
   scopes: ['openid', 'email', 'profile'],
   claims: {
-    openid: ['sub', 'groups'],
+    openid: ['sub'],
     email: ['email', 'email_verified'],
-    profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+    profile: ['name', 'given_name', 'family_name', 'preferred_username', 'groups'],
   },
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: config.claims_in_id_token !== true,
   features: {
     devInteractions: { enabled: false },
     rpInitiatedLogout: {
@@ -94,12 +99,14 @@ const provider = new Provider(config.issuer, {
   },
 });
 
-// Discovery names the token endpoint the tests want (a relay in front of the real one) when
-// the state file says so.
+// Discovery names the token and userinfo endpoints the tests want (a relay in front of the real
+// ones) when the state file says so.
 provider.use(async (ctx, next) => {
   await next();
-  if (ctx.path === '/.well-known/openid-configuration' && ctx.body && state().token_endpoint) {
-    ctx.body = { ...ctx.body, token_endpoint: state().token_endpoint };
+  if (ctx.path === '/.well-known/openid-configuration' && ctx.body) {
+    const { token_endpoint, userinfo_endpoint } = state();
+    if (token_endpoint) ctx.body = { ...ctx.body, token_endpoint };
+    if (userinfo_endpoint) ctx.body = { ...ctx.body, userinfo_endpoint };
   }
 });
 
