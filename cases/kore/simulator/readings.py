@@ -9,6 +9,7 @@ PAGING_KEYS = ("page", "skip")
 DATE_FILTERS = ("createdAt", "updatedAt", "dueDate")
 SEARCH_MODES = ("substring", "words")
 SORT_DIRECTIONS = ("desc", "asc")
+SORT_BY_MODES = ("any", "created_only", "ignored")
 UNASSIGNED_MODES = ("no_agent", "unassigned_only")
 DUE_DATE_FILTERS = ("exact", "day", "until")
 QUEUE_SHAPES = ("ids", "objects")
@@ -24,6 +25,9 @@ class Readings:
     search: str = "substring"  # searchText: a part of the name, or every word of it
     rate_limit_status: int = 429  # the status of the rate-limit answer
     sort_direction: str = "desc"  # a sortBy given as a string names no direction
+    # Which sortBy fields are honoured: "any" (created, updated and due dates), "created_only" (the
+    # documented example, createdDate), or "ignored" (always newest created first).
+    sort_by: str = "any"
     unassigned: str = "no_agent"  # "no_agent": assigneeType unassigned or queues; or "unassigned_only"
     due_date_filter: str = "exact"  # the dueDate filter: that instant, that UTC day, or due until then
     queues: str = "ids"  # a case's ``queues``: queue ids, or ``{_id, name}`` objects
@@ -37,6 +41,7 @@ class Readings:
             ("date_filter", DATE_FILTERS),
             ("search", SEARCH_MODES),
             ("sort_direction", SORT_DIRECTIONS),
+            ("sort_by", SORT_BY_MODES),
             ("unassigned", UNASSIGNED_MODES),
             ("due_date_filter", DUE_DATE_FILTERS),
             ("queues", QUEUE_SHAPES),
