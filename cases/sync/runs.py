@@ -40,12 +40,15 @@ def lease_key(stream: Stream) -> str:
 
 def due_accounts(now: datetime | None = None) -> dict[str, list[int]]:
     """The streams whose pass is due (sync on, stream active), or whose full re-read waits for
-    its turn (asked for, not finished), by account."""
+    its turn (asked for by an administrator, not finished), by account."""
     now = now or timezone.now()
-    streams = Stream.objects.filter(is_active=True).filter(
-        Q(sync__isnull=True)
-        | Q(sync__enabled=True, sync__next_pass_at__isnull=True)
-        | Q(sync__enabled=True, sync__next_pass_at__lte=now)
+    streams = Stream.objects.filter(
+        Q(
+            Q(sync__isnull=True)
+            | Q(sync__enabled=True, sync__next_pass_at__isnull=True)
+            | Q(sync__enabled=True, sync__next_pass_at__lte=now),
+            is_active=True,
+        )
         | Q(sync__full_read_requested_at__isnull=False, sync__full_read_finished_at__isnull=True)
     )
     accounts: dict[str, list[int]] = defaultdict(list)
@@ -74,7 +77,7 @@ def sync_account(key: str, stream_ids: list[int]) -> AccountRun:
                     continue  # another worker ran it meanwhile, or it was switched off
                 run_pass(stream, state, lease=lease)
                 ran.append(stream.pk)
-            for stream in Stream.objects.filter(pk__in=stream_ids, is_active=True).order_by("pk"):
+            for stream in Stream.objects.filter(pk__in=stream_ids).order_by("pk"):
                 state = sync_state(stream)
                 if state.full_read_running:
                     read_everything(stream, state, lease=lease)
