@@ -220,6 +220,8 @@ KORE_SYNC_OVERLAP_SECONDS = env_int("KORE_SYNC_OVERLAP_SECONDS", 300)
 KORE_SYNC_MAX_PAGES = env_int("KORE_SYNC_MAX_PAGES", 400)
 KORE_SYNC_LEASE_SECONDS = env_int("KORE_SYNC_LEASE_SECONDS", 120)
 KORE_SYNC_FULL_READ_MAX_PAGES = env_int("KORE_SYNC_FULL_READ_MAX_PAGES", 4000)
+# How long a pass (or a full re-read) waits for its turn at the rate limit before it pauses.
+KORE_SYNC_TURN_SECONDS = env_float("KORE_SYNC_TURN_SECONDS", 30.0)
 # How often beat looks for streams whose pass is due.
 KORE_SYNC_TICK_SECONDS = env_float("KORE_SYNC_TICK_SECONDS", 15.0)
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases import browse
-from cases.models import Case
+from cases.models import Case, KoreAssignee, KorePriority, KoreStatus
 from cases.people import roles
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
@@ -433,10 +433,16 @@ def test_htmx_filter_changes_get_only_the_results(member_client):
     assert 'class="badge status-open"' in full and 'data-color="#DC2626"' in full
 
 
-def test_the_filter_form_offers_the_values_cases_carry(member_client):
-    delivered(1, status_name="Waiting on Customer", status_category="in_progress", assignee_name="Chen Wei")
+def test_the_filter_form_offers_what_kore_uses_and_the_sources_cases_carry(member_client):
+    # Statuses, priorities and assignees as the sync learned them (tests/test_browse_filter_options.py).
+    case = delivered(1, source="voice")
+    KoreStatus.objects.create(
+        stream=case.stream, kore_id="sts-w", name="Waiting on Customer", category="in_progress"
+    )
+    KorePriority.objects.create(stream=case.stream, kore_id="pr-m", name="Medium", score=2)
+    KoreAssignee.objects.create(stream=case.stream, kind="agent", kore_id="a-c", name="Chen Wei")
     content = member_client.get(reverse("case_list")).content.decode()
-    for value in ("Waiting on Customer", "in_progress", "Chen Wei", "Medium"):
+    for value in ("Waiting on Customer", "in_progress", "Chen Wei", "Medium", "voice"):
         assert f'value="{value}"' in content
 
 

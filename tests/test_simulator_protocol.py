@@ -912,6 +912,15 @@ def test_a_sort_by_name_gives_its_direction_by_the_reading(sim, three_cases):
     assert names(listed(sim, {"sortBy": "updatedDate"})) == ["Middle", "Newest", "Oldest"]
 
 
+def test_the_sort_by_fields_honoured_by_the_reading(sim, three_cases):
+    sim.set_readings(sort_by="created_only")
+    assert names(listed(sim, {"sortBy": "updatedDate"})) == ["Newest", "Middle", "Oldest"]
+    assert names(listed(sim, {"sortBy": {"createdDate": "asc"}})) == ["Oldest", "Middle", "Newest"]
+    sim.set_readings(sort_by="ignored")
+    assert names(listed(sim, {"sortBy": "updatedDate"})) == ["Newest", "Middle", "Oldest"]
+    assert names(listed(sim, {"sortBy": {"createdDate": "asc"}})) == ["Newest", "Middle", "Oldest"]
+
+
 @pytest.mark.parametrize(
     "reading, due, expected",
     [

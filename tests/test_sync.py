@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
 import time
 from datetime import timedelta
@@ -13,6 +14,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from cases.delivery.deliver import case_deliver
 from cases.models import Case, CaseChange, KorePriority, KoreStatus, StreamSync
@@ -46,31 +48,67 @@ def kore_case(template, simulator):
     return case
 
 
-@pytest.mark.parametrize(
-    "change, field, shown",
-    [
-        (lambda agent, kore_id: agent.set_status(kore_id, "In Progress"), "status_name", "In Progress"),
-        (lambda agent, kore_id: agent.set_priority(kore_id, "Critical"), "priority_name", "Critical"),
-        (lambda agent, kore_id: agent.reassign(kore_id, to="Felipe Souza"), "assignee_name", "Felipe Souza"),
-        (lambda agent, kore_id: agent.rename(kore_id, "Printer on fire"), "name", "Printer on fire"),
-    ],
-    ids=["status", "priority", "assignee", "title"],
-)
+def element(html: str, element_id: str) -> str:
+    """The markup inside the element with that id (one that holds no element of its own tag)."""
+    found = re.search(rf'<(\w+)[^>]*\bid="{element_id}"[^>]*>(.*?)</\1>', html, re.S)
+    assert found, f"no #{element_id}"
+    return found[2]
+
+
+def row_of(html: str, case: Case) -> str:
+    """The list's row of that case (a row links to its case page)."""
+    rows = [
+        row for row in re.findall(r"<tr\b.*?</tr>", html, re.S) if f'href="{case.get_absolute_url()}"' in row
+    ]
+    assert len(rows) == 1, f"{len(rows)} rows of {case}"
+    return rows[0]
+
+
+def export_row(client, case: Case) -> dict[str, str]:
+    exported = b"".join(client.get(reverse("case_export_csv")).streaming_content).decode()
+    rows = [row for row in csv.DictReader(io.StringIO(exported)) if row["id"] == str(case.pk)]
+    assert len(rows) == 1
+    return rows[0]
+
+
+NEW_DUE = (timezone.now() + timedelta(days=10)).replace(second=0, microsecond=0)
+CHANGES = {
+    # field: (the change at Kore, the new value, its column in the export)
+    "status_name": (lambda agent, kore_id: agent.set_status(kore_id, "In Progress"), "In Progress", "status"),
+    "priority_name": (lambda agent, kore_id: agent.set_priority(kore_id, "Critical"), "Critical", "priority"),
+    "assignee_name": (
+        lambda agent, kore_id: agent.reassign(kore_id, to="Felipe Souza"),
+        "Felipe Souza",
+        "assignee",
+    ),
+    "name": (lambda agent, kore_id: agent.rename(kore_id, "Printer on fire"), "Printer on fire", "name"),
+    "due_date": (lambda agent, kore_id: agent.set_due_date(kore_id, NEW_DUE), NEW_DUE, "dueDate"),
+}
+
+
+@pytest.mark.parametrize("field", list(CHANGES), ids=["status", "priority", "assignee", "title", "due date"])
 def test_a_change_at_kore_reaches_the_case_page_list_export_and_api(
-    kore_case, simulator, staff_client, change, field, shown
+    kore_case, simulator, staff_client, field
 ):
+    change, new, column = CHANGES[field]
+    # The pages show times in the portal's zone (no user's zone set here).
+    shown = timezone.localtime(new).strftime("%Y-%m-%d %H:%M") if field == "due_date" else new
+    exported = new.isoformat() if field == "due_date" else new
+    page_part = "case-title" if field == "name" else "case-status"
+    assert shown not in row_of(staff_client.get(reverse("case_list")).content.decode(), kore_case)
+
     change(simulator.agent, kore_case.kore_id)
     sync(kore_case.stream)
     kore_case.refresh_from_db()
-    assert getattr(kore_case, field) == shown
-    assert shown in staff_client.get(reverse("case_detail", args=[kore_case.pk])).content.decode()
-    assert shown in staff_client.get(reverse("case_list")).content.decode()
-    exported = staff_client.get(reverse("case_export_csv"))
-    assert shown in b"".join(exported.streaming_content).decode()
+    assert getattr(kore_case, field) == new
+    page = staff_client.get(reverse("case_detail", args=[kore_case.pk])).content.decode()
+    assert shown in element(page, page_part)
+    assert shown in row_of(staff_client.get(reverse("case_list")).content.decode(), kore_case)
+    assert export_row(staff_client, kore_case)[column] == exported
     api = staff_client.get(reverse("api_case_detail", args=[kore_case.pk])).json()
-    assert shown in str(api)
+    assert (parse_datetime(api[field]) if field == "due_date" else api[field]) == new
     history = kore_case.changes.get()
-    assert history.new_value == shown and history.source == "sync"
+    assert history.new_value == exported and history.source == "sync"
 
 
 def test_a_due_date_moved_at_kore_is_in_the_history(kore_case, simulator):

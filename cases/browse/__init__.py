@@ -1,6 +1,7 @@
 """Reading cases: which cases a person sees and how they are read at any size.
 
-``params`` (what the list and the API accept, validated), ``listing`` (the entry point:
+``params`` (what the list and the API accept, validated), ``filter_options`` (what the
+filter controls offer: what Kore uses in a person's streams, as learned), ``listing`` (the entry point:
 filters, search, a keyset page, the count), ``search`` (word searches read in pages), ``pages``
 (keyset paging), ``exports`` (CSV and JSON lines of any size), ``dashboard`` (figures from the
 counts the database keeps), ``kept_counts`` and ``word_index`` (the triggers behind them).

@@ -27,10 +27,10 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.db import connection
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
+from cases.browse.filter_options import FilterOption, filter_options
 from cases.models import Case, CaseTemplate, Stream
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -213,55 +213,24 @@ class FlagField(forms.Field):
 
 @dataclass
 class FilterChoices:
-    """What the filter controls offer: streams, templates, and the values cases carry."""
+    """What the filter controls offer: streams, templates, and the values to pick from
+    (cases/browse/filter_options.py)."""
 
     streams: list[tuple[int, str]] = field(default_factory=list)
     templates: list[CaseTemplate] = field(default_factory=list)
-    values: dict[str, list[str]] = field(default_factory=dict)
+    values: dict[str, list[FilterOption]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, user, *, with_values: bool = True) -> FilterChoices:
-        """Three queries: the streams ``user`` may see (a stream may hold cases made at Kore and
-        no template), their templates, and the distinct values of the text columns."""
+        """The streams ``user`` may see (a stream may hold cases made at Kore and no template),
+        their templates, and with ``with_values`` one query more: what Kore uses in those
+        streams, as learned, and the sources cases carry."""
         streams = list(Stream.objects.visible_to(user).order_by("name").values_list("pk", "name"))
         templates = list(
             CaseTemplate.objects.visible_to(user).select_related("stream").order_by("stream__name", "name")
         )
-        return cls(streams=streams, templates=templates, values=distinct_case_values() if with_values else {})
-
-
-# Distinct values found by walking each column's index (a loose index scan): one seek per value,
-# so it costs the same at 10k and at 10M rows.
-DISTINCT_COLUMNS = {
-    "status": "status_name",
-    "category": "status_category",
-    "priority": "priority_name",
-    "source": "source",
-    "assignee": "assignee_name",
-}
-MAX_DISTINCT = 100
-# Only the constant column names above are put into this SQL; no user input.
-LOOSE_SCAN_CTE = (
-    "{name}(v, n) AS (SELECT MIN({column}), 1 FROM cases_case WHERE {column} > '' "
-    "UNION ALL SELECT (SELECT MIN({column}) FROM cases_case WHERE {column} > {name}.v), "
-    "{name}.n + 1 FROM {name} WHERE {name}.v IS NOT NULL AND {name}.n < {limit})"
-)
-
-
-def distinct_case_values() -> dict[str, list[str]]:
-    parts, selects = [], []
-    for index, (key, column) in enumerate(DISTINCT_COLUMNS.items()):
-        name = f"d{index}"
-        parts.append(LOOSE_SCAN_CTE.format(name=name, column=column, limit=MAX_DISTINCT))
-        selects.append(f"SELECT '{key}', v FROM {name} WHERE v IS NOT NULL")  # noqa: S608
-    # Only constant column names are interpolated (DISTINCT_COLUMNS); no user input.
-    sql = "WITH RECURSIVE " + ", ".join(parts) + " " + " UNION ALL ".join(selects)
-    values: dict[str, list[str]] = {key: [] for key in DISTINCT_COLUMNS}
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        for key, value in cursor.fetchall():
-            values[key].append(value)
-    return values
+        values = filter_options(streams) if with_values else {}
+        return cls(streams=streams, templates=templates, values=values)
 
 
 class BrowseForm(forms.Form):

@@ -115,15 +115,29 @@ def _direction(results: list[dict]) -> str | None:
     return None
 
 
+def _in_order(results: list[dict], direction: str, older_than: datetime | None) -> bool:
+    """A page is in ``direction``'s order of update, none of it newer than ``older_than`` (the
+    oldest update of the page read before it)."""
+    moments = [_updated(case) for case in results]
+    if any(moment is None for moment in moments):
+        return False
+    pairs = zip(moments, moments[1:], strict=False)
+    if not all(a >= b if direction == "desc" else a <= b for a, b in pairs):
+        return False
+    return older_than is None or not moments or max(moments) <= older_than
+
+
 @dataclass
 class UpdatedSince:
-    """The cases of a query updated since a moment, read newest update first.
+    """The cases of a query updated since a moment, read newest update first, as far as Kore's
+    answer shows that order.
 
-    ``sortBy`` is documented as a string such as ``createdDate``; ``updatedDate`` is asked for,
-    and the answer's own order decides: newest first, the pages are read until they reach
-    older updates; oldest first, from the last page backwards. When the answer is in neither
-    order (Kore does not sort that way), ``sorted`` is False after reading the first page and
-    the caller must find the cases another way.
+    ``sortBy`` is documented only by example (``createdDate``); ``updatedDate`` is asked for, and
+    the answer's own order decides: newest first, the pages are read until they reach older
+    updates; oldest first, from the last page backwards. When a page (or the edge between two
+    pages) is in neither order, Kore does not sort that way: ``sorted`` turns False and the
+    reading stops. A page may look sorted by chance, so the reading *finds* cases but never
+    proves one absent; ``complete`` says only that it reached older updates or the end.
     """
 
     fetch: Fetch
@@ -152,28 +166,23 @@ class UpdatedSince:
             return
         # Kore may choose its own page size: page through at the size it answers.
         limit = len(first.results) if first.has_more and first.results else self.page_size
-        if direction == "desc":
-            page, number = first, 1
-            while True:
-                yield self._recent(page.results)
-                oldest = _updated(page.results[-1]) if page.results else None
-                if not page.has_more or (oldest is not None and oldest < self.since):
-                    self.complete = True
-                    return
-                if self.pages >= self.max_pages or not page.results:
-                    return
-                number += 1
-                page = self._page(number, limit)
-            return
-        number = first.total_pages or 1
+        # Newest first reads pages 1, 2, …; oldest first reads from the last page backwards.
+        step = 1 if direction == "desc" else -1
+        number = 1 if direction == "desc" else first.total_pages or 1
         page = first if number == 1 else self._page(number, limit)
+        older_than = None
         while True:
+            if not _in_order(page.results, direction, older_than):
+                self.sorted = False
+                return
             yield self._recent(page.results)
-            newest_first_on_page = _updated(page.results[0]) if page.results else None
-            if number == 1 or (newest_first_on_page is not None and newest_first_on_page < self.since):
+            moments = [_updated(case) for case in page.results]
+            older_than = min(moments) if moments else older_than
+            last = not page.has_more if step == 1 else number == 1
+            if last or (older_than is not None and older_than < self.since):
                 self.complete = True
                 return
-            if self.pages >= self.max_pages:
+            if self.pages >= self.max_pages or not page.results:
                 return
-            number -= 1
+            number += step
             page = first if number == 1 else self._page(number, limit)

@@ -26,6 +26,10 @@ class StreamSync(models.Model):
     high_water_mark = models.DateTimeField(null=True, blank=True)
     # When the sync first read the stream's tasks whole: the tasks it found before are not news.
     tasks_read_at = models.DateTimeField(null=True, blank=True)
+    # Kore's answers have shown that startDate/endDate do not filter on the due date (a case
+    # listed with its due date outside the dates asked for): until then no case is flagged
+    # missing from a read by creation window (cases/sync/vanished.py).
+    dates_not_due = models.BooleanField(default=False)
 
     last_started_at = models.DateTimeField(null=True, blank=True)
     last_finished_at = models.DateTimeField(null=True, blank=True)
@@ -45,6 +49,9 @@ class StreamSync(models.Model):
     full_read_cases = models.PositiveIntegerField(default=0)
     full_read_total = models.PositiveIntegerField(null=True, blank=True)
     full_read_finished_at = models.DateTimeField(null=True, blank=True)
+    # Why the last full re-read stopped short (Kore's message, or no rate-limit turn in time):
+    # kept until the next one, whatever the passes meanwhile.
+    full_read_error = models.TextField(blank=True)
 
     FAILING_AFTER = 3
 

@@ -24,7 +24,7 @@ from cases.sync.lease import Lease, LeaseLost
 from cases.sync.passes import PacedFetch, PassResult, Paused, StreamPass
 
 logger = logging.getLogger(__name__)
-# A paused pass (no rate-limit slot in time) goes on this soon.
+# A paused pass (no rate-limit turn in time) is tried again this soon, from its first page.
 RESUME_AFTER = timedelta(seconds=15)
 
 
@@ -39,12 +39,17 @@ def lease_key(stream: Stream) -> str:
 
 
 def due_accounts(now: datetime | None = None) -> dict[str, list[int]]:
-    """The streams whose pass is due (sync on, stream active), by account."""
+    """The streams whose pass is due (sync on, stream active), or whose full re-read waits for
+    its turn (asked for by an administrator, not finished), by account."""
     now = now or timezone.now()
-    streams = Stream.objects.filter(is_active=True).filter(
-        Q(sync__isnull=True)
-        | Q(sync__enabled=True, sync__next_pass_at__isnull=True)
-        | Q(sync__enabled=True, sync__next_pass_at__lte=now)
+    streams = Stream.objects.filter(
+        Q(
+            Q(sync__isnull=True)
+            | Q(sync__enabled=True, sync__next_pass_at__isnull=True)
+            | Q(sync__enabled=True, sync__next_pass_at__lte=now),
+            is_active=True,
+        )
+        | Q(sync__full_read_requested_at__isnull=False, sync__full_read_finished_at__isnull=True)
     )
     accounts: dict[str, list[int]] = defaultdict(list)
     for stream in streams:
@@ -59,20 +64,25 @@ class AccountRun:
 
 
 def sync_account(key: str, stream_ids: list[int]) -> AccountRun:
-    """Run the due passes of one account's streams, one after another, if its lease is free."""
+    """Run the due passes of one account's streams, one after another, if its lease is free;
+    then the full re-reads asked for while it was busy (or whose worker died)."""
     with Lease(key) as lease:
         if not lease.held:
             return AccountRun(ran=[], lease_taken=False)
         ran = []
-        for stream in Stream.objects.filter(pk__in=stream_ids, is_active=True).order_by("pk"):
-            state = sync_state(stream)
-            if not state.enabled or (state.next_pass_at and state.next_pass_at > timezone.now()):
-                continue  # another worker ran it meanwhile, or it was switched off
-            try:
+        try:
+            for stream in Stream.objects.filter(pk__in=stream_ids, is_active=True).order_by("pk"):
+                state = sync_state(stream)
+                if not state.enabled or (state.next_pass_at and state.next_pass_at > timezone.now()):
+                    continue  # another worker ran it meanwhile, or it was switched off
                 run_pass(stream, state, lease=lease)
-            except LeaseLost:
-                break
-            ran.append(stream.pk)
+                ran.append(stream.pk)
+            for stream in Stream.objects.filter(pk__in=stream_ids).order_by("pk"):
+                state = sync_state(stream)
+                if state.full_read_running:
+                    read_everything(stream, state, lease=lease)
+        except LeaseLost:
+            pass  # another worker holds the account now: it takes over what is left
         return AccountRun(ran=ran, lease_taken=True)
 
 
@@ -89,7 +99,14 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     clock = time.monotonic()
     StreamSync.objects.filter(pk=state.pk).update(last_started_at=started)
     try:
-        result = StreamPass(stream, lease=lease, since=since, now=started).run()
+        result = StreamPass(
+            stream,
+            lease=lease,
+            since=since,
+            seen_since=state.high_water_mark,
+            dates_not_due=state.dates_not_due,
+            now=started,
+        ).run()
     except KoreError as exc:
         state.failures += 1
         state.last_error = exc.message[:4000]
@@ -109,6 +126,7 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
         result.missing,
     )
     state.failures, state.last_error = 0, ""
+    state.dates_not_due = result.dates_not_due
     first = result.complete and state.high_water_mark is None
     if result.complete:
         state.high_water_mark = started
@@ -135,42 +153,64 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     return result
 
 
-def full_read(stream: Stream) -> None:
-    """Read every case Kore lists for the stream (an administrator's request, not the routine),
-    its progress on the stream's ``StreamSync``; under the account's lease, paced like a pass."""
-    state = sync_state(stream)
+def full_read(stream: Stream) -> bool:
+    """Run the stream's full re-read, if one is asked for, now if its account's lease is free.
+    False when the account's sync holds it: the request stays, and the account's next run (at
+    the next tick, sync_account) takes it."""
     with Lease(lease_key(stream)) as lease:
         if not lease.held:
-            return  # a pass is running; the request stays and the next run takes it
-        started = timezone.now()
-        applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
-        new = changed = 0
-        paced = PacedFetch(stream, lease)
+            return False
+        state = sync_state(stream)
+        if state.full_read_running:
+            try:
+                read_everything(stream, state, lease=lease)
+            except LeaseLost:
+                pass  # another worker holds the account now: its run takes the read over
+        return True
 
-        def fetch(query: dict) -> dict:
-            answer = paced(query)
-            if isinstance(answer.get("totalResults"), int):
-                StreamSync.objects.filter(pk=state.pk).update(full_read_total=answer["totalResults"])
-            return answer
 
-        StreamSync.objects.filter(pk=state.pk).update(
-            full_read_pages=0, full_read_cases=0, full_read_finished_at=None
+def read_everything(stream: Stream, state: StreamSync, *, lease: Lease) -> None:
+    """Read every case Kore lists for the stream (an administrator's request, not the routine),
+    its progress on the stream's ``StreamSync``; paced like a pass, under the account's lease.
+    However it ends, it ends: finished, or stopped with the reason (Kore's message, no turn at
+    the rate limit in time, the page bound), so the Sync page never waits on it forever."""
+    started = timezone.now()
+    applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
+    new = changed = 0
+    paced = PacedFetch(stream, lease)
+    progress = StreamSync.objects.filter(pk=state.pk)
+
+    def fetch(query: dict) -> dict:
+        answer = paced(query)
+        if isinstance(answer.get("totalResults"), int):
+            progress.update(full_read_total=answer["totalResults"])
+        return answer
+
+    progress.update(full_read_pages=0, full_read_cases=0, full_read_total=None, full_read_error="")
+    read = PagedRead(fetch, {}, max_pages=settings.KORE_SYNC_FULL_READ_MAX_PAGES)
+    stopped = ""
+    try:
+        for page in read:
+            learner.learn(page)
+            applied = applier.apply(page)
+            new, changed = new + applied.new, changed + applied.changed
+            progress.update(full_read_pages=read.pages, full_read_cases=read.received)
+    except KoreError as exc:
+        stopped = exc.message
+    except Paused:
+        stopped = "paused: no turn at Kore's rate limit came in time (the account is busy); ask again later"
+    finally:
+        learner.save(seen_at=started)
+    if not stopped and not read.complete:
+        stopped = f"Kore had more after {read.pages} pages (KORE_SYNC_FULL_READ_MAX_PAGES)"
+    with transaction.atomic():
+        progress.update(
+            full_read_finished_at=timezone.now(),
+            full_read_error=stopped[:4000],
+            full_read_pages=read.pages,
+            full_read_cases=read.received,
         )
-        read = PagedRead(fetch, {}, max_pages=settings.KORE_SYNC_FULL_READ_MAX_PAGES)
-        try:
-            for page in read:
-                learner.learn(page)
-                applied = applier.apply(page)
-                new, changed = new + applied.new, changed + applied.changed
-                StreamSync.objects.filter(pk=state.pk).update(
-                    full_read_pages=read.pages, full_read_cases=read.received
-                )
-        except (KoreError, Paused) as exc:
-            reason = exc.message if isinstance(exc, KoreError) else "no rate-limit slot came in time"
-            StreamSync.objects.filter(pk=state.pk).update(last_error=f"Full re-read stopped: {reason}"[:4000])
-            return
-        finally:
-            learner.save(seen_at=started)
-        with transaction.atomic():
-            StreamSync.objects.filter(pk=state.pk).update(full_read_finished_at=timezone.now())
+        if not stopped:
             record_backfilled(stream, reason="full_read", seen=read.received, new=new, changed=changed)
+    if stopped:
+        logger.warning("full re-read of stream %s stopped: %s", stream.stream_id, stopped)

@@ -93,7 +93,10 @@ def sync_full_read(request: HttpRequest, state_id: int) -> HttpResponse:
         full_read_finished_at=None,
         full_read_pages=0,
         full_read_cases=0,
+        full_read_total=None,
+        full_read_error="",
     )
+    # Now if the account's lease is free; otherwise the account's next run (each tick) takes it.
     full_read.delay(state.stream_id)
     audit_record(request=request, action="sync.full_read_requested", target=state.stream)
     messages.success(

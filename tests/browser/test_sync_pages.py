@@ -48,6 +48,28 @@ def test_an_administrator_runs_and_tunes_the_sync(page: Page, staff_user, templa
     expect(page.get_by_role("heading", level=1)).to_contain_text(made_at_kore.ref_id)
 
 
+def test_a_full_re_read_shows_its_progress_until_it_ends(page: Page, staff_user, template, simulator):
+    from cases.sync import runs
+    from cases.sync.lease import Lease
+
+    for _ in range(2):
+        delivered_case(template)
+    StreamSync.objects.get_or_create(stream=template.stream, defaults={"enabled": False})
+    sign_in(page, staff_user)
+    visit(page, "/sync/")
+    row = page.get_by_role("row").filter(has_text=template.stream.name)
+    with Lease(runs.lease_key(template.stream)) as a_pass:  # the account's sync is busy
+        assert a_pass.held
+        row.get_by_role("button", name="Full re-read").click()
+        expect(page.get_by_role("status").first).to_contain_text("the progress shows below")
+        row = page.get_by_role("row").filter(has_text=template.stream.name)
+        expect(row).to_contain_text("Full re-read: waiting to start")
+    runs.sync_account(runs.lease_key(template.stream), [template.stream.pk])  # its next run
+    expect(row).to_contain_text("Full re-read: done, 2 cases", timeout=5000)  # the page polled
+    expect(page.locator("#sync-table")).not_to_have_attribute("hx-trigger", "every 2s")
+    screenshot(page, "sync-full-read")
+
+
 def test_a_case_page_shows_its_history_and_refreshes_from_kore(page: Page, member_user, template, simulator):
     case = delivered_case(template)
     StreamSync.objects.get_or_create(stream=template.stream)

@@ -124,16 +124,23 @@ def page_of(
 
 def sort_order(sort_by: Any, readings: Readings) -> tuple[str, bool]:
     """``sortBy`` as a string (the table: ``createdDate``; direction per the readings) or as
-    ``{field: "asc"|"desc"}`` (getTasks' sample). Anything else: newest created first."""
+    ``{field: "asc"|"desc"}`` (getTasks' sample). Anything else, or a field the reading does not
+    honour: newest created first."""
     default = readings.sort_direction == "desc"
     if isinstance(sort_by, dict) and len(sort_by) == 1:
         (name, direction), *_ = sort_by.items()
-        key = SORT_KEYS.get(str(name).lower())
+        key = _honoured(SORT_KEYS.get(str(name).lower()), readings)
         descending = str(direction).lower() in ("desc", "-1", "descending")
         return (key, descending) if key else ("created", True)
-    if isinstance(sort_by, str) and sort_by.lower() in SORT_KEYS:
+    if isinstance(sort_by, str) and _honoured(SORT_KEYS.get(sort_by.lower()), readings):
         return SORT_KEYS[sort_by.lower()], default
     return "created", True
+
+
+def _honoured(key: str | None, readings: Readings) -> str | None:
+    if readings.sort_by == "ignored" or (readings.sort_by == "created_only" and key != "created"):
+        return None
+    return key
 
 
 def filters(body: dict, readings: Readings, stream: StreamCatalog) -> list[Callable[[Record], bool]]:

@@ -10,6 +10,7 @@ DATE_FILTERS = ("createdAt", "updatedAt", "dueDate")
 SEARCH_MODES = ("substring", "words", "regex", "truncated")
 SEARCHED_CHARS = 32  # "truncated": how much of a name searchText is matched against
 SORT_DIRECTIONS = ("desc", "asc")
+SORT_BY_MODES = ("any", "created_only", "ignored")
 UNASSIGNED_MODES = ("no_agent", "unassigned_only")
 DUE_DATE_FILTERS = ("exact", "day", "until")
 QUEUE_SHAPES = ("ids", "objects")
@@ -29,6 +30,9 @@ class Readings:
     search: str = "substring"
     rate_limit_status: int = 429  # the status of the rate-limit answer
     sort_direction: str = "desc"  # a sortBy given as a string names no direction
+    # Which sortBy fields are honoured: "any" (created, updated and due dates), "created_only" (the
+    # documented example, createdDate), or "ignored" (always newest created first).
+    sort_by: str = "any"
     unassigned: str = "no_agent"  # "no_agent": assigneeType unassigned or queues; or "unassigned_only"
     due_date_filter: str = "exact"  # the dueDate filter: that instant, that UTC day, or due until then
     queues: str = "ids"  # a case's ``queues``: queue ids, or ``{_id, name}`` objects
@@ -42,6 +46,7 @@ class Readings:
             ("date_filter", DATE_FILTERS),
             ("search", SEARCH_MODES),
             ("sort_direction", SORT_DIRECTIONS),
+            ("sort_by", SORT_BY_MODES),
             ("unassigned", UNASSIGNED_MODES),
             ("due_date_filter", DUE_DATE_FILTERS),
             ("queues", QUEUE_SHAPES),
