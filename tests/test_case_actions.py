@@ -64,6 +64,11 @@ def test_a_status_change_is_confirmed_applied_and_recorded(worked_case, simulato
     event = AuditEvent.objects.get(action="case.change_confirmed")
     assert event.actor == member_user and event.target_id == str(worked_case.pk)
     assert simulator.calls["updateCase"] == 1
+    # What Kore received: the status object as the table gives it, and nothing else.
+    kore_status = catalog(worked_case.stream.stream_id).status("In Progress")
+    assert simulator.bodies("updateCase") == [
+        {"status": {key: kore_status[key] for key in ("_id", "name", "lname", "statusCategory")}}
+    ]
 
 
 def test_each_field_is_sent_as_kore_documents_it_and_shows_in_the_record(worked_case, simulator):
@@ -80,6 +85,12 @@ def test_each_field_is_sent_as_kore_documents_it_and_shows_in_the_record(worked_
     assert set(action.body) == {"name", "desc", "priority", "dueDate", "assigneeType", "currAssignee"}
     assert action.body["dueDate"] == int(due.timestamp() * 1000)  # epoch ms, as the table says
     assert action.body["assigneeType"] == "agent"
+    (received,) = simulator.bodies("updateCase")
+    critical = catalog(stream.stream_id).priority("Critical")
+    assert received["priority"] == {"_id": critical["_id"], "name": "Critical"}
+    assert (
+        received["currAssignee"]["agentId"].startswith("u-") and received["dueDate"] == action.body["dueDate"]
+    )
     action.refresh_from_db()
     assert action.state == State.CONFIRMED, action.last_error
     doc = at_kore(simulator, worked_case)
@@ -323,3 +334,18 @@ def test_what_a_listed_case_shows_of_a_change():
     assert case_shows(found, {"queues": ["qu-1"]}) is True
     assert case_shows(found, {"queues": ["qu-2"]}) is False
     assert case_shows(found, {"priority": {"_id": "pr-1"}, "tags": ["vip"]}) is True
+
+
+def test_a_status_is_sent_with_the_lname_kore_answered(worked_case, simulator):
+    """lname is learned from what Kore lists (getCases); the lower-cased name is sent only for a
+    status the portal never saw it for."""
+    stream = worked_case.stream
+    KoreStatus.objects.filter(stream=stream).update(lname="")
+    runs.sync_account(runs.lease_key(stream), [stream.pk])
+    kore_open = catalog(stream.stream_id).status("Open")
+    assert KoreStatus.objects.get(stream=stream, kore_id=kore_open["_id"]).lname == kore_open["lname"]
+    on_hold = status(worked_case, "On Hold")
+    on_hold.lname = "on-hold"  # as another Kore might spell it
+    on_hold.save()
+    change(worked_case, status=on_hold)
+    assert simulator.bodies("updateCase")[-1]["status"]["lname"] == "on-hold"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from cases.actions import send, task_send
 from cases.actions.changes import task_change_submit, task_status_change
 from cases.actions.new_tasks import task_adopt, task_body, task_submit
+from cases.kore.simulator.catalog import catalog
 from cases.models import CaseAction, CaseTask, KoreStatus
 from cases.sync import runs
 
@@ -106,6 +107,10 @@ def test_a_tasks_status_is_changed_with_update_task(worked_case, task_template, 
     assert simulator.tasks.get(worked_case.stream.stream_id, task.kore_id).doc["status"]["name"] == "Resolved"
     assert task.status_name == "Resolved" and task.status_kore_id == resolved.kore_id
     assert simulator.calls["updateTask"] == 1
+    kore_status = catalog(worked_case.stream.stream_id).status("Resolved")
+    assert simulator.bodies("updateTask") == [
+        {"status": {key: kore_status[key] for key in ("_id", "name", "lname", "statusCategory")}}
+    ]
 
 
 def test_an_answer_applied_to_a_task_as_read_never_overwrites_a_newer_one(

@@ -156,6 +156,8 @@ def test_a_bulk_change_sets_the_priority_of_several_cases_with_progress(template
     assert response.url == reverse("bulk_detail", args=[bulk.pk])
     assert bulk.total == 3 and bulk.summary == "Priority → High"
     assert all(doc["priority"]["name"] == "High" for doc in simulator.cases)
+    # Each case got one updateCase with the priority object as the table gives it.
+    assert simulator.bodies("updateCase") == [{"priority": {"_id": high.kore_id, "name": "High"}}] * 3
     progress = member_client.get(response.url).content.decode()
     assert "100%" in progress and "3 confirmed" in progress
 

@@ -150,6 +150,26 @@ def test_update_case_is_stored_delivered_and_answered_as_kore_answered(client, t
     assert worked_case.status_name == "Resolved"
     assert CaseChange.objects.get(case=worked_case).source == "api"
     assert AuditEvent.objects.filter(action="case.change_by_api").exists()
+    # Kore received the caller's body as it was sent: the gateway forwards, it does not rewrite.
+    assert simulator.bodies("updateCase") == [status_body(worked_case, "Resolved")]
+
+
+def test_an_incomplete_status_from_a_caller_is_refused_by_kore_in_its_form(
+    client, tool, worked_case, simulator
+):
+    kore_status = status_body(worked_case, "Resolved")["status"]
+    response = send(
+        client,
+        tool,
+        worked_case.stream,
+        f"updateCase/{worked_case.kore_id}",
+        {"status": {"_id": kore_status["_id"], "name": kore_status["name"]}},
+    )
+    assert response.status_code == 400, response.content
+    assert "lname and statusCategory missing" in response.json()["errors"][0]["msg"]
+    assert CaseAction.objects.get().state == CaseAction.State.REFUSED
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "Open"
 
 
 def test_a_change_kore_took_is_answered_before_it_is_recorded(

@@ -27,13 +27,16 @@ class Choice:
     kore_id: str
     name: str
     category: str = ""
+    lname: str = ""  # a status's ``lname`` as Kore answered it, when the sync has seen one
 
 
 def status_value(status: Choice) -> dict:
+    """``status {_id, name, lname, statusCategory}``: ``lname`` as Kore answered it; lower-cased
+    ``name`` (what Kore's answers show) only for a status the portal never saw it for."""
     return {
         "_id": status.kore_id,
         "name": status.name,
-        "lname": status.name.lower(),
+        "lname": status.lname or status.name.lower(),
         "statusCategory": status.category,
     }
 
