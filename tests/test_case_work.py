@@ -194,3 +194,34 @@ def test_administrators_enter_task_templates_per_stream(staff_client, stream):
         reverse("task_template_new"), {"stream": stream.pk, "template_id": "ctm-1", "name": "Wrong"}
     )
     assert "A Kore task template id looks like ttm-" in refused.content.decode()
+
+
+def test_every_status_category_of_kore_has_its_colours(worked_case, member_client):
+    """The badges' class is status-{{ category|slugify }}, and slugify keeps Kore's underscores:
+    each of Kore's default categories is styled under the class the page really uses."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils.text import slugify
+
+    from cases.kore.simulator.catalog import STATUSES
+
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "portal.css").read_text()
+    styled = set(re.findall(r"\.status-([\w-]+)", css))
+    assert {slugify(category) for _, category, _ in STATUSES} <= styled
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    on_hold = f'class="badge status-{slugify("on_hold")}"'
+    assert on_hold in page  # the panel's On Hold choice
+
+
+def test_the_learned_colour_of_a_status_is_shown(worked_case, member_client, task_template, simulator):
+    from cases.actions.new_tasks import task_body, task_submit
+
+    body = task_body(case=worked_case, template=task_template, name="Call back", desc="Soon.")
+    task_submit(case=worked_case, template=task_template, body=body)
+    KoreStatus.objects.filter(stream=worked_case.stream, name="Open").update(color="#0EA5E9")
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    # The case's status, its choice in the panel, and the task's status (Open too).
+    assert page.count('<span class="dot" data-color="#0EA5E9"></span>') == 3
+    assert "colours.js" in page  # which paints the dots (no inline style under the CSP)
