@@ -120,6 +120,23 @@ def test_kores_own_refusal_of_a_read_comes_back_as_kore_said_it(client, tool, te
     assert errors[0]["msg"] == "status must be an array."
 
 
+@pytest.mark.parametrize(("rate_limit", "wait"), [(0, 60), (3, 2)], ids=["unpaced", "paced"])
+def test_kores_rate_limit_answer_without_retry_after_tells_the_real_wait(
+    client, tool, template, simulator, settings, rate_limit, wait
+):
+    """Kore need not say when to retry (its documents do not): the portal then tells the wait
+    for the account's next slot, or, on a stream it does not pace, Kore's whole window."""
+    settings.KORE_RATE_WINDOW_SECONDS = 60.0 if not rate_limit else 4.0  # paced: slots of 2 s
+    template.stream.rate_limit = rate_limit
+    template.stream.save()
+    simulator.set_readings(rate_limit_retry_after=False)
+    simulator.inject("429", endpoint="getCases")
+    response = send(client, tool, template.stream, "getCases", {"page": 1, "limit": 1})
+    errors = assert_kore_form(response, 429)
+    assert "rate limit" in errors[0]["msg"]
+    assert response["Retry-After"] == str(wait)
+
+
 # --- Writes go through the outbox ----------------------------------------------------------
 
 

@@ -324,12 +324,13 @@ class Simulator:
         return None
 
     def _rate_limit_answer(self, *, retry_after: int) -> SimResponse:
-        """Kore's rate-limit message; its status code is not documented (Readings)."""
+        """Kore's rate-limit message; its status code and its Retry-After are not documented
+        (Readings)."""
         return SimResponse.errors(
             self.readings.rate_limit_status,
             RATE_LIMIT_MESSAGE,
             code=429,
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(retry_after)} if self.readings.rate_limit_retry_after else {},
         )
 
     # --- endpoints -----------------------------------------------------------------------

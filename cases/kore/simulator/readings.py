@@ -23,6 +23,7 @@ class Readings:
     date_filter: str = "createdAt"  # the date startDate/endDate filter on
     search: str = "substring"  # searchText: a part of the name, or every word of it
     rate_limit_status: int = 429  # the status of the rate-limit answer
+    rate_limit_retry_after: bool = True  # the rate-limit answer carries Retry-After (not documented)
     sort_direction: str = "desc"  # a sortBy given as a string names no direction
     unassigned: str = "no_agent"  # "no_agent": assigneeType unassigned or queues; or "unassigned_only"
     due_date_filter: str = "exact"  # the dueDate filter: that instant, that UTC day, or due until then
