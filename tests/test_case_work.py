@@ -225,3 +225,26 @@ def test_the_learned_colour_of_a_status_is_shown(worked_case, member_client, tas
     # The case's status, its choice in the panel, and the task's status (Open too).
     assert page.count('<span class="dot" data-color="#0EA5E9"></span>') == 3
     assert "colours.js" in page  # which paints the dots (no inline style under the CSP)
+
+
+def test_a_bulk_change_estimates_its_end_at_the_accounts_shared_pace(
+    worked_case, member_user, member_client, settings
+):
+    from cases.actions.changes import Wanted, case_change
+    from tests.factories import StreamFactory
+
+    settings.KORE_RATE_WINDOW_SECONDS = 60.0
+    stream = worked_case.stream
+    stream.rate_limit = 61
+    stream.save()
+    # Another stream of the same account, with a lower limit: the account's calls a minute.
+    StreamFactory(host=stream.host, account_id=stream.account_id, rate_limit=11)
+    bulk = BulkAction.objects.create(
+        stream=stream, requested_by=member_user, summary="Priority → High", total=1
+    )
+    body, shown = case_change(
+        worked_case, Wanted(priority=KorePriority.objects.get(stream=stream, name="High"))
+    )
+    CaseAction.objects.create(case=worked_case, bulk=bulk, body=body, changes=shown)  # pending
+    page = member_client.get(reverse("bulk_detail", args=[bulk.pk]))
+    assert page.context["eta_seconds"] == 6  # ten calls a minute, not sixty
