@@ -64,6 +64,11 @@ def test_a_status_change_is_confirmed_applied_and_recorded(worked_case, simulato
     event = AuditEvent.objects.get(action="case.change_confirmed")
     assert event.actor == member_user and event.target_id == str(worked_case.pk)
     assert simulator.calls["updateCase"] == 1
+    # What Kore received: the status object as the table gives it, and nothing else.
+    kore_status = catalog(worked_case.stream.stream_id).status("In Progress")
+    assert simulator.bodies("updateCase") == [
+        {"status": {key: kore_status[key] for key in ("_id", "name", "lname", "statusCategory")}}
+    ]
 
 
 def test_each_field_is_sent_as_kore_documents_it_and_shows_in_the_record(worked_case, simulator):
@@ -80,6 +85,12 @@ def test_each_field_is_sent_as_kore_documents_it_and_shows_in_the_record(worked_
     assert set(action.body) == {"name", "desc", "priority", "dueDate", "assigneeType", "currAssignee"}
     assert action.body["dueDate"] == int(due.timestamp() * 1000)  # epoch ms, as the table says
     assert action.body["assigneeType"] == "agent"
+    (received,) = simulator.bodies("updateCase")
+    critical = catalog(stream.stream_id).priority("Critical")
+    assert received["priority"] == {"_id": critical["_id"], "name": "Critical"}
+    assert (
+        received["currAssignee"]["agentId"].startswith("u-") and received["dueDate"] == action.body["dueDate"]
+    )
     action.refresh_from_db()
     assert action.state == State.CONFIRMED, action.last_error
     doc = at_kore(simulator, worked_case)
@@ -254,3 +265,87 @@ def test_nothing_changed_asks_for_nothing(worked_case):
     body, shown = case_change(worked_case, Wanted(name=worked_case.name, status=status(worked_case, "Open")))
     assert body == {} and shown == {}
     assert CaseChange.objects.count() == 0
+
+
+def lost_change_of_tags(case, simulator, fault: str) -> CaseAction:
+    """A change Kore lists nothing of (tags: no getCases result shows them), its answer lost."""
+    simulator.inject(fault, endpoint="updateCase")
+    return settled(
+        case_change_submit(case=case, body={"tags": ["vip"]}, changes={"tags": {"old": "", "new": "vip"}})
+    )
+
+
+def test_a_lost_change_kore_lists_nothing_of_is_not_taken_as_made(worked_case, simulator):
+    """Kore took the change and the answer was lost: its updatedAt moved, and what it lists
+    cannot say whether the change is the reason. Not confirmed without evidence, never resent."""
+    action = lost_change_of_tags(worked_case, simulator, "drop_after_create")
+    assert action.state == State.SUPERSEDED, action.last_error
+    assert "cannot tell whether the lost request made it" in action.last_error
+    assert "tags" in action.last_error
+    assert simulator.calls["updateCase"] == 1 and simulator.calls["getCases"] >= 1
+
+
+def test_a_change_kore_lists_nothing_of_is_sent_again_when_kore_did_not_move(worked_case, simulator):
+    action = lost_change_of_tags(worked_case, simulator, "drop")  # never reached Kore
+    assert action.state == State.CONFIRMED, action.last_error
+    assert simulator.calls["updateCase"] == 2
+    assert at_kore(simulator, worked_case)["tags"] == ["vip"]
+
+
+def test_a_lost_change_is_superseded_when_kore_moved_and_nothing_of_it_is_listed(worked_case, simulator):
+    """Not taken at Kore, but someone changed the case meanwhile: the portal cannot tell, so it
+    does not send blindly over the newer change."""
+    simulator.inject("drop", endpoint="updateCase")
+    action = case_change_submit(
+        case=worked_case, body={"tags": ["vip"]}, changes={"tags": {"old": "", "new": "vip"}}
+    )
+    action.refresh_from_db()
+    assert action.state == State.RETRYING and action.lookup_required
+    simulator.agent.set_priority(worked_case.kore_id, "Low")
+    action = settled(action)
+    assert action.state == State.SUPERSEDED and "cannot tell" in action.last_error
+    assert simulator.calls["updateCase"] == 1
+    assert at_kore(simulator, worked_case).get("tags") != ["vip"]
+
+
+def test_what_a_listed_case_shows_of_a_change():
+    from cases.kore.changes import case_shows, task_shows
+    from cases.kore.simulator.catalog import ALL_AGENTS
+
+    agent, other = ALL_AGENTS[0], ALL_AGENTS[1]
+    found = {
+        "_id": "ci-1",
+        "name": "Printer",
+        "status": {"_id": "sts-1", "name": "Open", "statusCategory": "open"},
+        "priority": {"_id": "pr-1", "name": "Medium"},
+        "assigneeType": "agent",
+        "currAssignee": agent.assignee,
+        "queues": ["qu-1"],
+        "updatedAt": "2026-01-01T00:00:00.000Z",
+    }
+    # Nothing of these bodies is in a listed case: no evidence either way.
+    assert case_shows(found, {"tags": ["vip"]}) is None
+    assert case_shows(found, {"fields": [{"_id": "fd-1"}], "channel": ["email"]}) is None
+    assert task_shows(found, {"desc": "More detail", "dueDate": 1_800_000_000_000}) is None
+    # The assignee and the queues are compared with or without assigneeType.
+    assert case_shows(found, {"currAssignee": {"agentId": agent.agent_id}}) is True
+    assert case_shows(found, {"currAssignee": {"agentId": other.agent_id}}) is False
+    assert case_shows(found, {"currAssignee": {}}) is False
+    assert case_shows(found, {"queues": ["qu-1"]}) is True
+    assert case_shows(found, {"queues": ["qu-2"]}) is False
+    assert case_shows(found, {"priority": {"_id": "pr-1"}, "tags": ["vip"]}) is True
+
+
+def test_a_status_is_sent_with_the_lname_kore_answered(worked_case, simulator):
+    """lname is learned from what Kore lists (getCases); the lower-cased name is sent only for a
+    status the portal never saw it for."""
+    stream = worked_case.stream
+    KoreStatus.objects.filter(stream=stream).update(lname="")
+    runs.sync_account(runs.lease_key(stream), [stream.pk])
+    kore_open = catalog(stream.stream_id).status("Open")
+    assert KoreStatus.objects.get(stream=stream, kore_id=kore_open["_id"]).lname == kore_open["lname"]
+    on_hold = status(worked_case, "On Hold")
+    on_hold.lname = "on-hold"  # as another Kore might spell it
+    on_hold.save()
+    change(worked_case, status=on_hold)
+    assert simulator.bodies("updateCase")[-1]["status"]["lname"] == "on-hold"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from cases.actions import task_send
+from cases.actions import send, task_send
 from cases.actions.changes import task_change_submit, task_status_change
 from cases.actions.new_tasks import task_adopt, task_body, task_submit
+from cases.kore.simulator.catalog import catalog
 from cases.models import CaseAction, CaseTask, KoreStatus
 from cases.sync import runs
 
@@ -106,6 +107,10 @@ def test_a_tasks_status_is_changed_with_update_task(worked_case, task_template, 
     assert simulator.tasks.get(worked_case.stream.stream_id, task.kore_id).doc["status"]["name"] == "Resolved"
     assert task.status_name == "Resolved" and task.status_kore_id == resolved.kore_id
     assert simulator.calls["updateTask"] == 1
+    kore_status = catalog(worked_case.stream.stream_id).status("Resolved")
+    assert simulator.bodies("updateTask") == [
+        {"status": {key: kore_status[key] for key in ("_id", "name", "lname", "statusCategory")}}
+    ]
 
 
 def test_an_answer_applied_to_a_task_as_read_never_overwrites_a_newer_one(
@@ -152,3 +157,20 @@ def test_the_sync_keeps_tasks_in_step_and_brings_in_tasks_made_at_kore(worked_ca
     found = CaseTask.objects.get(name="Check the cabling")
     assert found.origin == "kore" and found.state == CaseTask.State.DELIVERED and found.case == worked_case
     assert simulator.calls["getTasks"] >= 2
+
+
+def test_a_lost_task_change_kore_lists_nothing_of_is_not_taken_as_made(worked_case, task_template, simulator):
+    """getTasks lists no description: after a lost answer, a moved updatedAt cannot tell whose
+    change it was, so the change is neither confirmed without evidence nor sent again."""
+    task = settled(new_task(worked_case, task_template))
+    simulator.inject("drop_after_create", endpoint="updateTask")
+    action = task_change_submit(task=task, body={"desc": "Call after 5 pm."}, changes={"desc": {"new": "x"}})
+    for _ in range(5):
+        action.refresh_from_db()
+        if not action.is_pending:
+            break
+        CaseAction.objects.filter(pk=action.pk).update(next_attempt_at=timezone.now())
+        send.action_deliver(action_id=action.pk)
+    assert action.state == CaseAction.State.SUPERSEDED, action.last_error
+    assert "cannot tell whether the lost request made it" in action.last_error
+    assert simulator.calls["updateTask"] == 1 and simulator.calls["getTasks"] >= 1

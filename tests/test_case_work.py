@@ -156,6 +156,8 @@ def test_a_bulk_change_sets_the_priority_of_several_cases_with_progress(template
     assert response.url == reverse("bulk_detail", args=[bulk.pk])
     assert bulk.total == 3 and bulk.summary == "Priority → High"
     assert all(doc["priority"]["name"] == "High" for doc in simulator.cases)
+    # Each case got one updateCase with the priority object as the table gives it.
+    assert simulator.bodies("updateCase") == [{"priority": {"_id": high.kore_id, "name": "High"}}] * 3
     progress = member_client.get(response.url).content.decode()
     assert "100%" in progress and "3 confirmed" in progress
 
@@ -192,3 +194,57 @@ def test_administrators_enter_task_templates_per_stream(staff_client, stream):
         reverse("task_template_new"), {"stream": stream.pk, "template_id": "ctm-1", "name": "Wrong"}
     )
     assert "A Kore task template id looks like ttm-" in refused.content.decode()
+
+
+def test_every_status_category_of_kore_has_its_colours(worked_case, member_client):
+    """The badges' class is status-{{ category|slugify }}, and slugify keeps Kore's underscores:
+    each of Kore's default categories is styled under the class the page really uses."""
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils.text import slugify
+
+    from cases.kore.simulator.catalog import STATUSES
+
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "portal.css").read_text()
+    styled = set(re.findall(r"\.status-([\w-]+)", css))
+    assert {slugify(category) for _, category, _ in STATUSES} <= styled
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    on_hold = f'class="badge status-{slugify("on_hold")}"'
+    assert on_hold in page  # the panel's On Hold choice
+
+
+def test_the_learned_colour_of_a_status_is_shown(worked_case, member_client, task_template, simulator):
+    from cases.actions.new_tasks import task_body, task_submit
+
+    body = task_body(case=worked_case, template=task_template, name="Call back", desc="Soon.")
+    task_submit(case=worked_case, template=task_template, body=body)
+    KoreStatus.objects.filter(stream=worked_case.stream, name="Open").update(color="#0EA5E9")
+    page = member_client.get(worked_case.get_absolute_url()).content.decode()
+    # The case's status, its choice in the panel, and the task's status (Open too).
+    assert page.count('<span class="dot" data-color="#0EA5E9"></span>') == 3
+    assert "colours.js" in page  # which paints the dots (no inline style under the CSP)
+
+
+def test_a_bulk_change_estimates_its_end_at_the_accounts_shared_pace(
+    worked_case, member_user, member_client, settings
+):
+    from cases.actions.changes import Wanted, case_change
+    from tests.factories import StreamFactory
+
+    settings.KORE_RATE_WINDOW_SECONDS = 60.0
+    stream = worked_case.stream
+    stream.rate_limit = 61
+    stream.save()
+    # Another stream of the same account, with a lower limit: the account's calls a minute.
+    StreamFactory(host=stream.host, account_id=stream.account_id, rate_limit=11)
+    bulk = BulkAction.objects.create(
+        stream=stream, requested_by=member_user, summary="Priority → High", total=1
+    )
+    body, shown = case_change(
+        worked_case, Wanted(priority=KorePriority.objects.get(stream=stream, name="High"))
+    )
+    CaseAction.objects.create(case=worked_case, bulk=bulk, body=body, changes=shown)  # pending
+    page = member_client.get(reverse("bulk_detail", args=[bulk.pk]))
+    assert page.context["eta_seconds"] == 6  # ten calls a minute, not sixty

@@ -34,10 +34,13 @@ def contend(
                 if slot is None:
                     continue
                 time.sleep(slot.wait())
+                sent_at = time.time()
+                if sent_at >= slot.ends_at:
+                    continue  # woke too late (a loaded machine): given back unsent, as in_slot does
                 with lock:
-                    if time.time() < stop:
+                    if sent_at < stop:
                         got[name] += 1
-                        sends.append(time.time())
+                        sends.append(sent_at)
         finally:
             connection.close()
 
@@ -67,6 +70,52 @@ def test_every_kind_gets_its_floor_under_load_and_none_starves(settings):
     # People weigh 4, the sync 1: 80% and 20% while both wait.
     assert 0.12 <= got["sync"] / total <= 0.3, got
     never_over_the_limit(sends)
+
+
+def test_every_kind_gets_at_least_its_floor_when_all_contend(settings):
+    settings.KORE_FAIR_SHARES = "people=4,api=3,import=1,bulk=1,sync=1"
+    turns = fair.Turns("acct-all-kinds", limit=LIMIT, window=WINDOW)
+    tool = fair.Share.api(Client("cs-tool", 1))
+    shares = {"people": fair.PEOPLE, "api": tool, "import": fair.IMPORT, "bulk": fair.BULK, "sync": fair.SYNC}
+    got, sends = contend(turns, {kind: (share, 1) for kind, share in shares.items()}, seconds=8)
+    total = sum(got.values())
+    assert total >= 60  # about 80 slots in 8 s
+    for kind, floor in fair.floors().items():
+        # At least its floor (40%, 30%, 10%, 10%, 10%), give or take a slot lost to the start.
+        assert got[kind] / total >= floor - 1.5 / total, (kind, got)
+    never_over_the_limit(sends)
+
+
+def test_a_kind_that_rejoins_after_a_pause_does_not_jump_the_queue(settings):
+    """People had the slots to themselves, then paused; the sync starts a pass while nobody
+    waits. When people wait again, they are not kept behind the sync's catching up."""
+    settings.KORE_PACING_HORIZON_SECONDS = 0.5  # a waiting marker lives 2 s
+    turns = fair.Turns("acct-rejoin", limit=LIMIT, window=WINDOW)
+    for _ in range(40):  # a spell of deliveries alone
+        turns.heartbeat(fair.PEOPLE)
+        turns.charge(fair.PEOPLE)
+    time.sleep(turns.marker_ttl + 0.1)  # people pause: nobody waits
+    turns.heartbeat(fair.SYNC)
+    assert turns.entitled(fair.SYNC)
+    turns.charge(fair.SYNC)  # the pass's first slot
+    turns.heartbeat(fair.PEOPLE)  # a case is submitted during the pass
+    assert turns.entitled(fair.PEOPLE) and not turns.entitled(fair.SYNC)
+
+
+def test_a_delivery_during_a_sync_pass_waits_at_most_one_slot_more(settings):
+    settings.KORE_FAIR_SHARES = "people=1,api=1,import=1,bulk=1,sync=1"
+    settings.KORE_PACING_HORIZON_SECONDS = 0.5
+    turns = fair.Turns("acct-pass", limit=LIMIT, window=WINDOW)
+    contend(turns, {"people": (fair.PEOPLE, 2)}, seconds=2)  # deliveries alone: about 20 slots
+    time.sleep(turns.marker_ttl + 0.1)
+    sync = threading.Thread(target=contend, args=(turns, {"sync": (fair.SYNC, 2)}, 2.5))
+    sync.start()
+    time.sleep(0.7)  # the pass is under way
+    asked = time.time()
+    slot = turns.wait(fair.PEOPLE, give_up_after=3.0)
+    sync.join()
+    # Alone it would start within a slot (the next one); the sync may hold the one under way.
+    assert slot is not None and slot.starts_at - asked <= 2 * turns.length + 0.01, slot.starts_at - asked
 
 
 def test_a_kind_alone_gets_every_slot(settings):
@@ -132,4 +181,36 @@ def test_a_client_over_its_share_gets_429_with_a_retry_after_that_tells_the_trut
     # Sent again after Retry-After, alone, the call is served.
     time.sleep(retry_after)
     assert read().status_code == 200
+    assert simulator.rate_limited_count == 0
+
+
+def test_a_heavy_client_over_its_share_gets_429_while_a_light_one_is_served(live_server, paced, simulator):
+    stream, heavy, heavy_secret = paced
+    light, light_secret = api_client_create(name="Light tool", streams=[stream])
+    url = f"{live_server.url}/caseManagement/api/public/analytics/{stream.stream_id}/getCases"
+
+    def read(client, secret) -> requests.Response:
+        token = mint_token(client_id=client.client_id, client_secret=secret)
+        return requests.post(url, json={"page": 1, "limit": 1}, headers={"auth": token}, timeout=30)
+
+    heavy_answers: list[requests.Response] = []
+    light_answers: list[requests.Response] = []
+    burst = [
+        threading.Thread(target=lambda: heavy_answers.append(read(heavy, heavy_secret))) for _ in range(14)
+    ]
+    for thread in burst:
+        thread.start()
+        time.sleep(0.01)
+    for _ in range(3):  # the light client's calls, one at a time, during the burst
+        light_answers.append(read(light, light_secret))
+    for thread in burst:
+        thread.join()
+    assert [answer.status_code for answer in light_answers] == [200, 200, 200]
+    refused = [answer for answer in heavy_answers if answer.status_code == 429]
+    assert refused and any(answer.status_code == 200 for answer in heavy_answers)
+    retry_after = max(int(answer.headers["Retry-After"]) for answer in refused)
+    # Fourteen calls at half of five a second wait at most about 5.6 s, 1 s of it queued.
+    assert 1 <= retry_after <= 5
+    time.sleep(retry_after)
+    assert read(heavy, heavy_secret).status_code == 200  # as Retry-After said
     assert simulator.rate_limited_count == 0

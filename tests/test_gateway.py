@@ -120,6 +120,23 @@ def test_kores_own_refusal_of_a_read_comes_back_as_kore_said_it(client, tool, te
     assert errors[0]["msg"] == "status must be an array."
 
 
+@pytest.mark.parametrize(("rate_limit", "wait"), [(0, 60), (3, 2)], ids=["unpaced", "paced"])
+def test_kores_rate_limit_answer_without_retry_after_tells_the_real_wait(
+    client, tool, template, simulator, settings, rate_limit, wait
+):
+    """Kore need not say when to retry (its documents do not): the portal then tells the wait
+    for the account's next slot, or, on a stream it does not pace, Kore's whole window."""
+    settings.KORE_RATE_WINDOW_SECONDS = 60.0 if not rate_limit else 4.0  # paced: slots of 2 s
+    template.stream.rate_limit = rate_limit
+    template.stream.save()
+    simulator.set_readings(rate_limit_retry_after=False)
+    simulator.inject("429", endpoint="getCases")
+    response = send(client, tool, template.stream, "getCases", {"page": 1, "limit": 1})
+    errors = assert_kore_form(response, 429)
+    assert "rate limit" in errors[0]["msg"]
+    assert response["Retry-After"] == str(wait)
+
+
 # --- Writes go through the outbox ----------------------------------------------------------
 
 
@@ -150,6 +167,26 @@ def test_update_case_is_stored_delivered_and_answered_as_kore_answered(client, t
     assert worked_case.status_name == "Resolved"
     assert CaseChange.objects.get(case=worked_case).source == "api"
     assert AuditEvent.objects.filter(action="case.change_by_api").exists()
+    # Kore received the caller's body as it was sent: the gateway forwards, it does not rewrite.
+    assert simulator.bodies("updateCase") == [status_body(worked_case, "Resolved")]
+
+
+def test_an_incomplete_status_from_a_caller_is_refused_by_kore_in_its_form(
+    client, tool, worked_case, simulator
+):
+    kore_status = status_body(worked_case, "Resolved")["status"]
+    response = send(
+        client,
+        tool,
+        worked_case.stream,
+        f"updateCase/{worked_case.kore_id}",
+        {"status": {"_id": kore_status["_id"], "name": kore_status["name"]}},
+    )
+    assert response.status_code == 400, response.content
+    assert "lname and statusCategory missing" in response.json()["errors"][0]["msg"]
+    assert CaseAction.objects.get().state == CaseAction.State.REFUSED
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "Open"
 
 
 def test_a_change_kore_took_is_answered_before_it_is_recorded(

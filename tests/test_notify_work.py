@@ -165,9 +165,10 @@ def test_tasks_through_the_gateway_are_events_too(client, worked_case, simulator
     assert created.status_code == 200, created.content
     task = CaseTask.objects.get()
     resolved = catalog(worked_case.stream.stream_id).status("Resolved")
+    status = {key: resolved[key] for key in ("_id", "name", "lname", "statusCategory")}
     moved = client.post(
         base + f"updateTask/{task.kore_id}",
-        data=json.dumps({"status": {key: resolved[key] for key in ("_id", "name", "statusCategory")}}),
+        data=json.dumps({"status": status}),
         content_type="application/json",
         headers={"auth": token()},
     )

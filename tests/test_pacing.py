@@ -137,3 +137,31 @@ def test_a_row_with_no_turn_stays_queued_and_says_when_it_comes_back(
     assert not result.claimed and 0.1 <= result.retry_in <= 0.2
     assert row.state == "queued" and row.next_attempt_at > timezone.now()
     assert dict(simulator.calls) == calls  # nothing sent
+
+
+def test_test_connection_waits_for_a_peoples_turn_at_the_accounts_pace(stream, simulator, settings):
+    """*Test connection* is a getCases like any other: pressed again and again, it keeps to the
+    account's pace instead of running into Kore's limit."""
+    from cases.delivery.connection import stream_check
+
+    settings.KORE_RATE_WINDOW_SECONDS = 1.0
+    stream.rate_limit = 3  # slots of 0.5 s
+    stream.save()
+    simulator.set_rate_limit(3, 1.0)
+    results = [stream_check(stream=stream) for _ in range(5)]
+    assert all(result.ok for result in results), [result.message for result in results]
+    assert simulator.calls["getCases"] == 5 and simulator.rate_limited_count == 0
+
+
+def test_test_connection_with_no_turn_says_so_and_asks_nothing(stream, simulator, settings, monkeypatch):
+    from cases.delivery.connection import stream_check
+
+    settings.KORE_PACING_HORIZON_SECONDS = 0.2
+    stream.rate_limit = 3
+    stream.save()
+    asked = []
+    monkeypatch.setattr(fair, "wait_for_turn", lambda *args, **kwargs: asked.append(args[1]) or None)
+    result = stream_check(stream=stream)
+    assert asked == [fair.PEOPLE]
+    assert not result.ok and "rate limit" in result.message
+    assert simulator.request_count == 0

@@ -11,7 +11,16 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from cases.browse.dashboard import dashboard_figures
-from cases.models import Case, ImportBatch, SavedView
+from cases.models import (
+    BulkAction,
+    Case,
+    CaseAction,
+    CaseTask,
+    ImportBatch,
+    KorePriority,
+    KoreStatus,
+    SavedView,
+)
 from cases.people import roles
 from tests.factories import CaseFactory, CaseTemplateFactory, StreamFactory, UserFactory
 
@@ -155,6 +164,83 @@ def test_who_may_act_on_a_case(client, world, who, action, expected, data):
     assert response.status_code == expected[PEOPLE.index(who)]
     if response.status_code == 302 and who == "anonymous":
         assert response.url.startswith(reverse("login"))
+
+
+@pytest.fixture
+def work(world):
+    """What working cases needs besides: each stream's learned status and priority, a task of
+    each case (one at Kore, one held for review, both asked by the agent) and the agent's bulk
+    change."""
+    agent = world.people["agent"]
+    for case in (world.support_case, world.billing_case):
+        KoreStatus.objects.create(
+            stream=case.stream, kore_id=f"sts-{case.pk}", name="Resolved", category="resolved"
+        )
+        KorePriority.objects.create(stream=case.stream, kore_id=f"pr-{case.pk}", name="High")
+        CaseTask.objects.create(
+            case=case,
+            name="Call back",
+            state=CaseTask.State.DELIVERED,
+            kore_id=f"ti-{case.pk}",
+            requested_by=agent,
+        )
+        CaseTask.objects.create(case=case, name="Held", state=CaseTask.State.NEEDS_REVIEW, requested_by=agent)
+    BulkAction.objects.create(
+        stream=world.support_case.stream, requested_by=agent, summary="Priority → High", total=0
+    )
+    return world
+
+
+def work_request(page: str, world: World) -> tuple[str, dict | None]:
+    """The URL of a bulk or task page of the world, and what to post (None: a GET)."""
+    name, _, which = page.partition(":")
+    case = world.billing_case if which == "billing" else world.support_case
+    task = case.tasks.get(state=CaseTask.State.DELIVERED)
+    if name == "bulk_change":
+        priority = KorePriority.objects.get(stream=case.stream)
+        return reverse(name), {"stream": case.stream_id, "case": [case.pk], "priority": priority.pk}
+    if name == "bulk_detail":
+        return reverse(name, args=[BulkAction.objects.get().pk]), None
+    if name == "case_task_status":
+        status = KoreStatus.objects.get(stream=case.stream)
+        return reverse(name, args=[case.pk]), {"task": task.pk, "status": status.pk}
+    held = case.tasks.get(state=CaseTask.State.NEEDS_REVIEW)
+    return reverse(name, args=[case.pk, held.pk]), {}
+
+
+# (page, statuses in PEOPLE's order, whose 302 did the work). A bulk change of cases one may
+# not see is sent back to the list (302), undone.
+WORK = [
+    ("bulk_change:support", (SIGN_IN, 403, 403, 302, 302), ("agent", "administrator")),
+    ("bulk_change:billing", (SIGN_IN, 403, 403, 302, 302), ("administrator",)),
+    ("bulk_detail", (SIGN_IN, 404, 404, 200, 200), ()),
+    ("case_task_status:support", (SIGN_IN, 404, 403, 302, 302), ("agent", "administrator")),
+    ("case_task_status:billing", (SIGN_IN, 404, 404, 404, 302), ("administrator",)),
+    ("case_task_decide:support", (SIGN_IN, 404, 403, 302, 302), ("agent", "administrator")),
+    ("case_task_decide:billing", (SIGN_IN, 404, 404, 404, 302), ("administrator",)),
+]
+
+
+def work_done(page: str) -> int:
+    name = page.partition(":")[0]
+    if name == "bulk_change":
+        return BulkAction.objects.count() - 1  # the fixture's own
+    if name == "case_task_status":
+        return CaseAction.objects.count()
+    return CaseTask.objects.filter(state=CaseTask.State.QUEUED).count()  # sent anyway
+
+
+@pytest.mark.parametrize("who", PEOPLE)
+@pytest.mark.parametrize(("page", "expected", "doers"), WORK, ids=[page for page, _, _ in WORK])
+def test_who_may_work_in_bulk_and_on_tasks(client, work, who, page, expected, doers):
+    url, data = work_request(page, work)
+    client = sign_in_as(client, work, who)
+    response = client.get(url) if data is None else client.post(url, data)
+    assert response.status_code == expected[PEOPLE.index(who)]
+    if response.status_code == 302 and who == "anonymous":
+        assert response.url.startswith(reverse("login"))
+    if data is not None:
+        assert work_done(page) == (1 if who in doers else 0)
 
 
 def test_the_admin_api_client_edit_page_and_posts_are_administrators_only(client, world):

@@ -575,12 +575,39 @@ def test_update_case_lists_every_problem_and_changes_nothing(sim):
 def test_an_unknown_status_or_priority_id_is_refused(sim, key):
     case = create(sim)
     other_stream = Simulator().store.add("st-other", SAMPLE, "acc-1")  # a real id, of another stream
-    response = call(
-        sim, f"updateCase/{case['_id']}", {key: {"_id": other_stream[key]["_id"], "name": "Open"}}
-    )
+    names = ("_id", "name", "lname", "statusCategory") if key == "status" else ("_id", "name")
+    whole = {name: other_stream[key][name] for name in names}  # complete: only the id is wrong
+    response = call(sim, f"updateCase/{case['_id']}", {key: whole})
     assert response.status_code == 400
     assert messages(response) == [f"{key} {other_stream[key]['_id']} is not a {key} of this stream."]
     assert the_case(sim, case["_id"])[key]["_id"] == case[key]["_id"]
+
+
+@pytest.mark.parametrize(
+    "body, missing",
+    [
+        ({"status": "without"}, "lname"),
+        ({"status": "without"}, "statusCategory"),
+        ({"status": "without"}, "name"),
+        ({"priority": "without"}, "name"),
+    ],
+)
+def test_an_incomplete_status_or_priority_is_refused_as_kore_refuses(sim, body, missing):
+    """The tables give status as {_id, name, lname, statusCategory} and priority as {_id, name}:
+    an object short of one is refused, in Kore's error form, and nothing changes."""
+    (key,) = body
+    whole = status_body("In Progress") if key == "status" else priority_body("High")
+    case = create(sim)
+    response = call(sim, f"updateCase/{case['_id']}", {key: {k: v for k, v in whole.items() if k != missing}})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == 400
+    assert messages(response) == [
+        f"{key} must be an object with "
+        + ("_id, name, lname and statusCategory" if key == "status" else "_id and name")
+        + f": {missing} missing."
+    ]
+    assert the_case(sim, case["_id"])[key]["_id"] == case[key]["_id"]
+    assert call(sim, f"updateCase/{case['_id']}", {key: whole}).status_code == 200
 
 
 @pytest.mark.parametrize("status", [404, 400])
@@ -833,8 +860,14 @@ def test_update_task_changes_the_task_and_answers_it(sim):
 
 def test_update_task_refuses_what_update_case_refuses(sim):
     _, task = create_task(sim)
-    response = call(sim, f"updateTask/{task['_id']}", {"status": {"_id": "sts-nope"}, "dueDate": "soon"})
+    unknown = {**status_body("Open"), "_id": "sts-nope"}
+    response = call(sim, f"updateTask/{task['_id']}", {"status": unknown, "dueDate": "soon"})
     assert response.status_code == 400 and len(messages(response)) == 2
+    incomplete = call(sim, f"updateTask/{task['_id']}", {"status": {"_id": status_body("Open")["_id"]}})
+    assert messages(incomplete) == [
+        "status must be an object with _id, name, lname and statusCategory: name, lname and statusCategory "
+        "missing."
+    ]
     assert call(sim, "updateTask/ti-0000000-0000-0000-0000-000000000000", {}).status_code == 404
 
 

@@ -38,6 +38,10 @@ def _shown(moment: datetime | None) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+def _status_choice(status: KoreStatus) -> Choice:
+    return Choice(status.kore_id, status.name, status.category, lname=status.lname)
+
+
 def case_change(case: Case, wanted: Wanted) -> tuple[dict, dict]:
     """The updateCase body for what differs from the case as the portal knows it, and what it
     changes as people read it (``{"status": {"old": "Open", "new": "In Progress"}}``)."""
@@ -50,9 +54,7 @@ def case_change(case: Case, wanted: Wanted) -> tuple[dict, dict]:
         body["desc"] = wanted.desc
         shown["desc"] = {"old": _cut(case.desc), "new": _cut(wanted.desc)}
     if wanted.status is not None and wanted.status.kore_id != case.status_kore_id:
-        body["status"] = kore_changes.status_value(
-            Choice(wanted.status.kore_id, wanted.status.name, wanted.status.category)
-        )
+        body["status"] = kore_changes.status_value(_status_choice(wanted.status))
         shown["status"] = {"old": case.status_name, "new": wanted.status.name}
     if wanted.priority is not None and wanted.priority.kore_id != case.priority_kore_id:
         body["priority"] = kore_changes.priority_value(Choice(wanted.priority.kore_id, wanted.priority.name))
@@ -183,7 +185,7 @@ def _store_change(
 
 def task_status_change(task: CaseTask, status: KoreStatus) -> tuple[dict, dict]:
     """The updateTask body that moves a task to ``status`` (a status of its stream)."""
-    body = {"status": kore_changes.status_value(Choice(status.kore_id, status.name, status.category))}
+    body = {"status": kore_changes.status_value(_status_choice(status))}
     return body, {"status": {"old": task.status_name, "new": status.name}}
 
 

@@ -8,7 +8,9 @@ order they were asked. A change is never sent over a newer change made at Kore:
 - after a lost answer, the case (or task) is read back: when it shows the change, it is
   *confirmed*; when Kore's ``updatedAt`` moved past what the portal knew at the send and the
   change is not there, someone changed it at Kore, and it is *superseded*; when nothing moved,
-  the request never took effect and it is sent again.
+  the request never took effect and it is sent again. A change whose keys Kore does not list
+  (tags, fields, a task's description) can be neither seen nor missed: sent again only when
+  ``updatedAt`` did not move, else *superseded* (the portal cannot tell whether it was made).
 
 No HTTP call happens inside an open transaction.
 """
@@ -169,10 +171,26 @@ def _read_back_first(
         return settle.confirm_as_found(action, note="Kore shows the change: the lost request had made it.")
     at_kore = parse_kore_datetime(found.get("updatedAt"))
     base = action.sent_based_on or action.based_on
-    if at_kore is not None and (base is None or at_kore > base):
+    moved = at_kore is not None and (base is None or at_kore > base)
+    what = "task" if action.task_id else "case"
+    if shows is None and (moved or at_kore is None):
+        # Nothing of the change is in what Kore lists (tags, fields, a task's description…):
+        # only an unmoved updatedAt says the lost request never took effect.
+        since = (
+            f"Kore changed the {what} after this change was sent"
+            if moved
+            else f"Kore lists no updatedAt for the {what}"
+        )
         return settle.supersede(
             action,
-            reason="Kore changed the case after this change was sent, and it does not show the change: "
+            reason=f"{since}, and what it lists does not show {', '.join(sorted(action.body))}: the portal "
+            "cannot tell whether the lost request made it, so it was not sent again and nothing at Kore "
+            f"is overwritten. Check the {what} at Kore, and change it again if it is still needed.",
+        )
+    if moved:
+        return settle.supersede(
+            action,
+            reason=f"Kore changed the {what} after this change was sent, and it does not show the change: "
             "it was not sent again, so Kore's newer change stands.",
         )
     # Nothing moved at Kore: the lost request never took effect. Send again, in a turn of its own.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -57,16 +58,26 @@ def kore_answer(status: int | None, body: str) -> HttpResponse:
     return HttpResponse(body, status=status or 200, content_type="application/json")
 
 
-def kore_failure(exc: KoreError) -> HttpResponse | Response:
-    """Kore's own refusal as Kore said it; the rest in Kore's form, the portal's words."""
+def kore_failure(exc: KoreError, *, unsaid_wait: float) -> HttpResponse | Response:
+    """Kore's own refusal as Kore said it; the rest in Kore's form, the portal's words. Kore's
+    rate-limit answer keeps its Retry-After; when Kore gave none, ``unsaid_wait`` is told."""
     if isinstance(exc, KoreRefused) and exc.status and exc.body:
         return kore_answer(exc.status, exc.body)
     if isinstance(exc, KoreRateLimited):
-        wait = max(1, int(exc.retry_after or 1))
+        wait = max(1, math.ceil(exc.retry_after or unsaid_wait))
         return kore_errors(429, exc.message, headers={"Retry-After": str(wait)})
     if isinstance(exc, KoreAuthError | KoreHostRefused):
         return kore_errors(502, f"Kore.ai refused the portal's credentials for this stream: {exc.message}")
     return kore_errors(504 if isinstance(exc, KoreTimeout) else 502, exc.message)
+
+
+def _next_turn(turns, share) -> float:
+    """How long the caller would wait now for its next call to Kore: its next turn at the
+    account's pace, or on an unpaced stream, whose calls the portal does not count, Kore's
+    whole window."""
+    if turns is None:
+        return settings.KORE_RATE_WINDOW_SECONDS
+    return turns.estimated_wait(share)
 
 
 class ReadThrough(KorePathView):
@@ -87,7 +98,7 @@ class ReadThrough(KorePathView):
         except gateway.NoTurn:
             return over_share(turns.estimated_wait(call.share))
         except KoreError as exc:
-            return kore_failure(exc)
+            return kore_failure(exc, unsaid_wait=_next_turn(turns, call.share))
 
         def after_the_answer() -> None:
             # Applied once the caller has the answer. (Reads change nothing: the request log has

@@ -12,9 +12,11 @@ decided here, by stride scheduling over the kinds of work that wait for one:
 
 Each kind (and client) has a *virtual time* in the shared cache: a slot adds ``1 / weight`` to
 it, and the waiting one with the lowest goes next. A kind that starts waiting after a pause
-catches up to the others' time, so idleness is never banked. Whoever waits keeps a short-lived
-marker fresh; a slot whose rightful taker does not show up within a fraction of it goes to any
-other waiter, so no slot is lost to a waiter that left.
+catches up, as in WFQ or CFS: to the lowest time of those waiting, or, when none waits, to the
+time at which the last slot was given (the scope's *now*). So idleness is never banked: after
+a spell of deliveries alone, the sync's next pass does not take every slot ahead of them.
+Whoever waits keeps a short-lived marker fresh; a slot whose rightful taker does not show up
+within a fraction of it goes to any other waiter, so no slot is lost to a waiter that left.
 
 ``estimated_wait`` says how long a new call of an API client would wait at its share: the
 gateway answers 429 with that truth in ``Retry-After`` rather than queue a call past
@@ -99,6 +101,11 @@ class Turns:
     def _vt_key(self, name: str) -> str:
         return f"fair:{self.key}:vt:{name}"
 
+    def _now_key(self, scope: str) -> str:
+        """The virtual time of the last slot given among the kinds (``kinds``) or the clients
+        (``api``): where one that starts waiting while none waits starts from."""
+        return f"fair:{self.key}:now:{scope}"
+
     def _slot_key(self, index: int) -> str:
         # The same keys as pacing.claim_slot, so fair and plain claims never share a slot.
         return f"slot:{self.key}:{self.length:.6f}:{index}"
@@ -112,16 +119,15 @@ class Turns:
 
     # --- who waits, and whose turn it is -------------------------------------------------
 
-    def _mark(self, name: str, weight: int, rivals: list[str]) -> None:
+    def _mark(self, name: str, weight: int, rivals: list[str], scope: str) -> None:
         """Keep ``name``'s waiting marker fresh; one that starts waiting catches up to the
-        lowest virtual time of the ``rivals`` waiting, so a pause is never banked."""
+        lowest virtual time of the ``rivals`` waiting, or with none waiting to the scope's now,
+        so a pause is never banked."""
         if self.cache.touch(self._wait_key(name), self.marker_ttl):
             return
         self.cache.set(self._wait_key(name), weight, timeout=self.marker_ttl)
         waiting = self._waiting([rival for rival in rivals if rival != name])
-        if not waiting:
-            return
-        lowest = min(waiting.values())
+        lowest = min(waiting.values()) if waiting else int(self.cache.get(self._now_key(scope)) or 0)
         own = self.cache.get(self._vt_key(name)) or 0
         if own < lowest:
             self.cache.set(self._vt_key(name), lowest, timeout=NEVER)
@@ -140,13 +146,13 @@ class Turns:
         return list(self.cache.get(self._clients_key) or [])
 
     def heartbeat(self, share: Share) -> None:
-        self._mark(share.kind, self.weights[share.kind], list(KINDS))
+        self._mark(share.kind, self.weights[share.kind], list(KINDS), "kinds")
         if share.kind == "api":
             clients = self._clients()
             if share.client not in clients:
                 clients = [*clients, share.client][-MAX_CLIENTS:]
                 self.cache.set(self._clients_key, clients, timeout=NEVER)
-            self._mark(f"api:{share.client}", share.weight, [f"api:{c}" for c in clients])
+            self._mark(f"api:{share.client}", share.weight, [f"api:{c}" for c in clients], "api")
 
     def entitled(self, share: Share) -> bool:
         """Is the next slot this share's? The waiting kind with the lowest virtual time goes
@@ -161,16 +167,25 @@ class Turns:
         return not clients or min(clients, key=lambda name: (clients[name], name)) == mine
 
     def charge(self, share: Share) -> None:
-        self._add(self._vt_key(share.kind), SCALE // self.weights[share.kind])
+        self._charge(share.kind, SCALE // self.weights[share.kind], "kinds")
         if share.kind == "api":
-            self._add(self._vt_key(f"api:{share.client}"), SCALE // share.weight)
+            self._charge(f"api:{share.client}", SCALE // share.weight, "api")
 
-    def _add(self, key: str, delta: int) -> None:
+    def _charge(self, name: str, delta: int, scope: str) -> None:
+        """Move ``name``'s virtual time on by a slot, and the scope's now to where that slot
+        started. (Two processes may write now at once and the lower win: a newcomer then starts
+        a slot early, once; never the pause banked.)"""
+        started = self._add(self._vt_key(name), delta) - delta
+        if started > int(self.cache.get(self._now_key(scope)) or 0):
+            self.cache.set(self._now_key(scope), started, timeout=NEVER)
+
+    def _add(self, key: str, delta: int) -> int:
         try:
-            self.cache.incr(key, delta)
+            return self.cache.incr(key, delta)
         except ValueError:  # not there yet
-            if not self.cache.add(key, delta, timeout=NEVER):
-                self.cache.incr(key, delta)
+            if self.cache.add(key, delta, timeout=NEVER):
+                return delta
+            return self.cache.incr(key, delta)
 
     # --- taking a turn -------------------------------------------------------------------
 

@@ -27,13 +27,16 @@ class Choice:
     kore_id: str
     name: str
     category: str = ""
+    lname: str = ""  # a status's ``lname`` as Kore answered it, when the sync has seen one
 
 
 def status_value(status: Choice) -> dict:
+    """``status {_id, name, lname, statusCategory}``: ``lname`` as Kore answered it; lower-cased
+    ``name`` (what Kore's answers show) only for a status the portal never saw it for."""
     return {
         "_id": status.kore_id,
         "name": status.name,
-        "lname": status.name.lower(),
+        "lname": status.lname or status.name.lower(),
         "statusCategory": status.category,
     }
 
@@ -64,13 +67,42 @@ def _queue_ids(value: Any) -> set[str]:
     return {str(item.get("_id") if isinstance(item, dict) else item) for item in items}
 
 
-def case_shows(found: dict, body: dict) -> bool:
-    """Does a case as getCases lists it hold every value of an updateCase ``body``? Keys the
-    portal does not send (tags, fields, …) are not compared."""
+def _agent_ids(value: dict) -> set[str]:
+    return {str(value[key]) for key in ("agentId", "aId", "_id") if value.get(key)}
+
+
+def _verdict(checks: list[bool]) -> bool | None:
+    """Every compared value shown (True) or not (False); None when no key of the body could be
+    compared, which is no evidence either way."""
+    return all(checks) if checks else None
+
+
+def _assignment_checks(found: dict, body: dict) -> list[bool]:
+    """The assignment keys of ``body`` against the case: each compared on its own, so that a
+    body with ``currAssignee`` or ``queues`` and no ``assigneeType`` is compared too."""
+    checks = []
+    if "assigneeType" in body:
+        checks.append(str(found.get("assigneeType") or "") == body["assigneeType"])
+    if "currAssignee" in body:
+        wanted, current = _object(body["currAssignee"]), _agent_ids(_object(found.get("currAssignee")))
+        if not wanted:
+            checks.append(not current)  # an empty currAssignee: no agent any more
+        elif _agent_ids(wanted):
+            checks.append(bool(_agent_ids(wanted) & current))
+    if "queues" in body:
+        wanted_queues, shown = _queue_ids(body["queues"]), _queue_ids(found.get("queues"))
+        checks.append(wanted_queues <= shown if wanted_queues else not shown)
+    return checks
+
+
+def case_shows(found: dict, body: dict) -> bool | None:
+    """Does a case as getCases lists it hold every value of an updateCase ``body``? None when
+    no key of the body can be compared (``tags``, ``fields``, ``channel``, …, or a case that
+    cannot be read): the case neither shows the change nor shows it missing."""
     try:
         case = parse_case(found)
     except KoreMalformed:
-        return False
+        return None
     checks = []
     if "name" in body:
         checks.append(same_title(case.name, body["name"]))
@@ -84,22 +116,14 @@ def case_shows(found: dict, body: dict) -> bool:
         wanted = parse_kore_datetime(body["dueDate"])
         shown = parse_kore_datetime(found.get("dueDate")) or case.due_date
         checks.append(wanted is not None and shown is not None and abs((shown - wanted).total_seconds()) < 1)
-    if "assigneeType" in body:
-        kind = str(found.get("assigneeType") or "")
-        checks.append(kind == body["assigneeType"])
-        if body["assigneeType"] == "agent":
-            agent = _object(body.get("currAssignee"))
-            current = _object(found.get("currAssignee"))
-            wanted_id = agent.get("agentId") or agent.get("aId") or agent.get("_id")
-            checks.append(wanted_id in (current.get("agentId"), current.get("aId"), current.get("_id")))
-        elif body["assigneeType"] == "queues":
-            checks.append(_queue_ids(body.get("queues")) <= _queue_ids(found.get("queues")))
-    return all(checks)
+    checks += _assignment_checks(found, body)
+    return _verdict(checks)
 
 
-def task_shows(found: dict, body: dict) -> bool:
-    """Does a task as getTasks lists it (trimmed: status and priority by name only) hold every
-    value of an updateTask ``body``?"""
+def task_shows(found: dict, body: dict) -> bool | None:
+    """Does a task as getTasks lists it (trimmed: name, status and priority by name only) hold
+    every value of an updateTask ``body``? None when no key of the body is in that trimmed
+    form (``desc``, ``dueDate``, …)."""
     checks = []
     if "name" in body:
         checks.append(same_title(found.get("name"), body["name"]))
@@ -112,4 +136,4 @@ def task_shows(found: dict, body: dict) -> bool:
                 checks.append(
                     str(shown.get("name") or "").casefold() == str(wanted.get("name") or "").casefold()
                 )
-    return all(checks)
+    return _verdict(checks)

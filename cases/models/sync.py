@@ -93,6 +93,8 @@ class KoreStatus(models.Model):
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="kore_statuses")
     kore_id = models.CharField(max_length=120)
     name = models.CharField(max_length=80)
+    # Kore's own lower-case name of the status, sent back in updateCase's status object.
+    lname = models.CharField(max_length=80, blank=True)
     category = models.CharField(max_length=40, blank=True)
     color = models.CharField(max_length=20, blank=True)
     last_seen_at = models.DateTimeField(default=timezone.now)

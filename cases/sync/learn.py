@@ -30,6 +30,7 @@ class Learner:
             if case.status_id and case.status_name:
                 self.statuses[case.status_id] = {
                     "name": case.status_name[:80],
+                    "lname": str(status.get("lname") or "")[:80],
                     "category": case.status_category[:40],
                     "color": str(status.get("color") or "")[:20],
                 }

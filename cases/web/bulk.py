@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases.actions.changes import UNASSIGNED, Wanted, cases_change_bulk
-from cases.delivery import fair
+from cases.delivery import fair, pacing
 from cases.models import BulkAction, Case, CaseAction, KoreAssignee, KorePriority, KoreStatus, Stream
 from cases.people import roles
 from cases.people.audit import audit_record
@@ -124,8 +124,9 @@ def bulk_detail(request: HttpRequest, bulk_id: int) -> HttpResponse:
         raise Http404("No such bulk change.")
     counts = bulk.actions.count_by_state()
     pending = sum(counts[state] for state in CaseAction.PENDING_STATES)
-    limit = bulk.stream.rate_limit
-    # The changes drain at the stream's pace, at least at the bulk floor's share of it.
+    # The changes drain at the account's pace (shared by its streams), at least at the bulk
+    # floor's share of it.
+    limit = pacing.account_limit(bulk.stream)
     per_second = (limit - 1) / settings.KORE_RATE_WINDOW_SECONDS if limit > 1 else None
     context = {
         "bulk": bulk,

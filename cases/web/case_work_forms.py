@@ -96,6 +96,18 @@ class TaskForm(forms.Form):
         self.fields["template"].queryset = TaskTemplate.objects.filter(stream=case.stream, is_active=True)
 
 
+def status_colours(case: Case) -> dict[str, str]:
+    """The colours the sync learned for the statuses of the case's stream, by id and by name."""
+    colours: dict[str, str] = {}
+    for kore_id, name, color in (
+        KoreStatus.objects.filter(stream_id=case.stream_id)
+        .exclude(color="")
+        .values_list("kore_id", "name", "color")
+    ):
+        colours[kore_id] = colours[name.lower()] = color
+    return colours
+
+
 def may_act(user, case: Case) -> bool:
     """Agents and administrators act on the delivered cases they see."""
     return user.has_perm(roles.ACT_ON_CASES) and case.state == Case.State.DELIVERED and bool(case.kore_id)
@@ -106,7 +118,10 @@ def work_context(request: HttpRequest, case: Case, *, form=None, task_form=None)
         case.actions.select_related("requested_by", "api_client", "task").order_by("-id")[:RECENT_CHANGES]
     )
     tasks = list(case.tasks.select_related("template").order_by("created_at", "id"))
+    colours = status_colours(case) if tasks else {}
     for task in tasks:
+        # Kore's colour of its status, where the sync learned one (getTasks names the status only).
+        task.status_color = colours.get(task.status_kore_id) or colours.get(task.status_name.lower(), "")
         # Kore tasks a look-up could not decide between, for the person to adopt one.
         task.candidates = [
             {"kore_id": found.get("_id"), "ref_id": found.get("refId") or found.get("_id")}

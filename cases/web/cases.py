@@ -21,7 +21,7 @@ from cases.people import roles
 from cases.people.audit import audit_record
 from cases.people.roles import browse_permission_required, submit_permission_required
 from cases.web.case_form import CaseForm
-from cases.web.case_work_forms import work_context
+from cases.web.case_work_forms import status_colours, work_context
 
 
 def get_visible_case(request: HttpRequest, case_id: int) -> Case:
@@ -63,6 +63,8 @@ def case_detail_context(request: HttpRequest, case: Case) -> dict:
         "can_manage": can_manage_delivery(request.user, case),
         "candidates": [review_candidate(found) for found in case.review_candidates or []],
         "history": case.changes.all()[:200],
+        # Kore's colour of the case's status, where the sync learned one.
+        "status_color": status_colours(case).get(case.status_kore_id, "") if case.status_kore_id else "",
         "following": follows.is_following(request.user, case),
         "request_body_json": json.dumps(case.request_body, indent=2, ensure_ascii=False)
         if case.request_body

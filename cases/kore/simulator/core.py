@@ -15,6 +15,7 @@ works the cases from Kore's side; the control plane is in control.py.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -39,7 +40,7 @@ from cases.kore.tokens import TokenRejected, verify_token
 
 # Token ids remembered against replay are pruned of expired ones past this many.
 JTIS_KEPT = 10_000
-RECEIVED_KEPT = 1_000
+RECEIVED_KEPT = 1_000  # requests remembered for tests to read (the most recent)
 RATE_LIMIT_MESSAGE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 assert RATE_LIMIT_TEXT in RATE_LIMIT_MESSAGE
 ROUTE = re.compile(
@@ -117,7 +118,10 @@ class Simulator:
             self.calls: Counter[str] = Counter()  # requests per endpoint, as routed
             # Requests per stream, as routed: which of a portal's streams used the account's calls.
             self.stream_calls: Counter[str] = Counter()
-            self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)  # the latest requests
+            self.received: deque[Received] = deque(maxlen=RECEIVED_KEPT)  # every request, on arrival
+            # (endpoint, id in the path, body) of each request that reached its endpoint's
+            # checks: what the portal really sent, for tests to hold against the documents.
+            self.checked: deque[Checked] = deque(maxlen=RECEIVED_KEPT)
 
     @property
     def cases(self) -> list[dict]:
@@ -267,6 +271,8 @@ class Simulator:
             return SimResponse.errors(400, "The request body must be a JSON object.")
         if fault and fault.kind == "400":
             return SimResponse.errors(400, "caseTmp is invalid: no such case template.")
+        with self._lock:
+            self.checked.append(Checked(match["endpoint"], match["id"], copy.deepcopy(payload)))
 
         try:
             with self._lock:
@@ -280,6 +286,11 @@ class Simulator:
         elif fault and fault.kind == "malformed_after_create":
             return SimResponse(200, b'{"_id": "ci-', {"Content-Type": "application/json"})
         return response
+
+    def bodies(self, endpoint: str) -> list[dict]:
+        """The bodies of the requests to ``endpoint`` that reached its checks, oldest first."""
+        with self._lock:
+            return [item.body for item in self.checked if item.endpoint == endpoint]
 
     def _take_fault(self, endpoint: str) -> Fault | None:
         with self._lock:
@@ -329,12 +340,13 @@ class Simulator:
         return None
 
     def _rate_limit_answer(self, *, retry_after: int) -> SimResponse:
-        """Kore's rate-limit message; its status code is not documented (Readings)."""
+        """Kore's rate-limit message; its status code and its Retry-After are not documented
+        (Readings)."""
         return SimResponse.errors(
             self.readings.rate_limit_status,
             RATE_LIMIT_MESSAGE,
             code=429,
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": str(retry_after)} if self.readings.rate_limit_retry_after else {},
         )
 
     # --- endpoints -----------------------------------------------------------------------
@@ -349,6 +361,12 @@ class Simulator:
     def get_cases(self, stream_id: str, body: dict, headers: Mapping[str, str], _id=None) -> SimResponse:
         require_account(headers)
         return SimResponse.json(200, self.store.query(stream_id, body, self.readings))
+
+
+class Checked(NamedTuple):
+    endpoint: str
+    object_id: str | None
+    body: dict
 
 
 class Endpoint(NamedTuple):

@@ -29,6 +29,7 @@ class Readings:
     # a longer title finds nothing)
     search: str = "substring"
     rate_limit_status: int = 429  # the status of the rate-limit answer
+    rate_limit_retry_after: bool = True  # the rate-limit answer carries Retry-After (not documented)
     sort_direction: str = "desc"  # a sortBy given as a string names no direction
     # Which sortBy fields are honoured: "any" (created, updated and due dates), "created_only" (the
     # documented example, createdDate), or "ignored" (always newest created first).

@@ -4,7 +4,9 @@ stored case or task. The Kore agent (agent.py) changes cases through ``apply`` t
 made "in Kore's screens" and one made over the API leave the same traces.
 
 Every body key is optional (the documents' tables). Status and priority are named by Kore's
-``sts-…``/``pr-…`` ids, which no API lists; an id the stream does not have is refused.
+``sts-…``/``pr-…`` ids, which no API lists; an id the stream does not have is refused, and so
+is a status without its ``name``, ``lname`` and ``statusCategory`` or a priority without its
+``name`` (the tables give the objects so).
 ``dueDate`` is epoch milliseconds (the table says Number). Documented keys that describe the
 record rather than change it (``_id``, ``refId``, ``createdAt``, ``orgId``, …) are accepted
 and ignored; so are keys the documents do not list. Every problem is listed in one answer.
@@ -31,16 +33,30 @@ def _text_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+# The keys the documents' tables give the objects: status {_id, name, lname, statusCategory},
+# priority {_id, name, ...}. An object without one of them is refused, as an incomplete body.
+REQUIRED_KEYS = {"status": ("_id", "name", "lname", "statusCategory"), "priority": ("_id", "name")}
+
+
 def _catalog_item(body: dict, key: str, find, problems: list[str]) -> dict | None:
     value = body[key]
+    required = REQUIRED_KEYS[key]
     if not isinstance(value, dict) or not isinstance(value.get("_id"), str) or not value["_id"]:
-        problems.append(f"{key} must be an object with the {key}'s _id.")
+        problems.append(f"{key} must be an object with {_listed(required)}.")
         return None
+    missing = [name for name in required if not isinstance(value.get(name), str) or not value[name].strip()]
+    if missing:
+        problems.append(f"{key} must be an object with {_listed(required)}: {_listed(missing)} missing.")
     found = find(value["_id"])
     if found is None or found["_id"] != value["_id"]:
         problems.append(f"{key} {value['_id']} is not a {key} of this stream.")
         return None
-    return found
+    return None if missing else found
+
+
+def _listed(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def checked_changes(body: dict, stream: StreamCatalog, doc: dict) -> dict:
