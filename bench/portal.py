@@ -1,6 +1,7 @@
-"""What the gateway benchmarks share: the standalone simulator, the portal under gunicorn (the
-production layout: gthread workers, DEBUG=0, Redis for the cache and the broker), a stream
-pointed at the simulator, and keep-alive load with latencies measured per request."""
+"""What the gateway benchmarks share: the standalone simulator, the portal under gunicorn and a
+Celery worker (the production layout: gthread workers, DEBUG=0, Redis for the cache and the
+broker), a stream pointed at the simulator, and keep-alive load with latencies measured per
+request."""
 
 from __future__ import annotations
 
@@ -59,11 +60,15 @@ def portal(*, workers: int, threads: int, sim_args: tuple[str, ...] = (), env: d
     simulator += ["--app", f"{KORE_APP}:{KORE_SECRET}", *sim_args]
     web = [sys.executable, "-m", "gunicorn", "casesite.wsgi", "-k", "gthread", "--workers", str(workers)]
     web += ["--threads", str(threads), "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning"]
+    # The worker, as in production: it retries what a call left pending, and applies what reads
+    # through the gateway answered.
+    worker = [sys.executable, "-m", "celery", "-A", "casesite", "worker", "--concurrency", "1"]
+    worker += ["--without-mingle", "--without-gossip", "--loglevel", "WARNING"]
     processes = [
         subprocess.Popen(
             command, cwd=ROOT, env=settings_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        for command in (simulator, web)
+        for command in (simulator, web, worker)
     ]
     try:
         wait_for_port(sim_port, 30)

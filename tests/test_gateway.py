@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from cases.actions import gateway, settle, task_send
+from cases.actions import reads, settle, task_send
 from cases.actions.send import action_deliver
 from cases.actions.sweep import actions_sweep
 from cases.api.clients import api_client_create
@@ -81,6 +81,31 @@ def test_get_cases_passes_through_with_the_streams_credentials_and_updates_the_r
     assert Case.objects.get(kore_id=made_at_kore["_id"]).origin == Case.Origin.KORE
 
 
+def test_a_read_sends_the_worker_only_what_the_record_lacks(
+    client, tool, worked_case, simulator, monkeypatch
+):
+    """Applying unchanged cases would change nothing (never backwards): a tool polling them
+    sends the worker nothing, and a case changed at Kore goes alone."""
+    other = simulator.agent.create_case(worked_case.stream.stream_id, name="Opened by the chat bot")
+    send(client, tool, worked_case.stream, "getCases", {"unresolved": True})  # both known now
+    applied: list[list[str]] = []
+    real = reads.apply_read
+    monkeypatch.setattr(
+        reads,
+        "apply_read",
+        lambda stream, endpoint, answer: (
+            applied.append([c["_id"] for c in answer["results"]]) or real(stream, endpoint, answer)
+        ),
+    )
+    assert send(client, tool, worked_case.stream, "getCases", {"unresolved": True}).status_code == 200
+    assert applied == []
+    simulator.agent.set_priority(other["_id"], "Critical")
+    response = send(client, tool, worked_case.stream, "getCases", {"unresolved": True})
+    assert {case["_id"] for case in response.json()["results"]} == {worked_case.kore_id, other["_id"]}
+    assert applied == [[other["_id"]]]
+    assert Case.objects.get(kore_id=other["_id"]).priority_name == "Critical"
+
+
 def test_get_tasks_passes_through_and_keeps_the_tasks(client, tool, worked_case, simulator):
     TaskTemplate.objects.create(stream=worked_case.stream, template_id="ttm-1", name="Call back")
     body = task_body(worked_case)
@@ -99,7 +124,7 @@ def test_a_read_is_answered_before_its_answer_is_applied(
     simulator.agent.set_status(worked_case.kore_id, "On Hold")
     token = mint_token(client_id=tool.client_id, client_secret=tool.plain_secret)
     url = live_server.url + BASE.format(stream=worked_case.stream.stream_id) + "getCases"
-    with held(monkeypatch, gateway, "apply_read") as applying:
+    with held(monkeypatch, reads, "apply_read") as applying:
         answer = requests.post(url, json={"unresolved": True}, headers={"auth": token}, timeout=10)
         assert answer.status_code == 200
         assert worked_case.kore_id in {case["_id"] for case in answer.json()["results"]}

@@ -1,5 +1,5 @@
-"""The gateway's workflows for the writes after createCase (updateCase, createTask, updateTask)
-and the reads it passes through (getCases, getTasks). The HTTP side is cases/api/gateway.py.
+"""The gateway's workflows for the writes after createCase (updateCase, createTask, updateTask).
+The HTTP side is cases/api/gateway.py.
 
 - A write is stored through the outbox (a CaseAction or a CaseTask, with its Idempotency-Key
   and audit record in the same transaction), then delivered within the call until its wait
@@ -8,25 +8,21 @@ and the reads it passes through (getCases, getTasks). The HTTP side is cases/api
   caller has Kore's answer (``Written.record``): should that never happen, the row is still
   ``sending``, and the sweep has the case read back (or the task looked up), never sending
   it again.
-- A read goes to Kore with the stream's credentials (never the caller's) in the client's turn;
-  what Kore answers updates the local record (the sync's rules), after the caller has it.
+
+The reads it passes through (getCases, getTasks) are in reads.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from django.utils import timezone
 
 from cases.actions import send, settle, task_send
 from cases.actions.changes import case_change_submit, changes_of_body, task_change_submit
 from cases.actions.new_tasks import task_submit
 from cases.actions.tasks import enqueue_action, enqueue_task
-from cases.delivery import fair
 from cases.delivery.proxy import (
     CallerWrite,
     KeyInProgress,
@@ -37,17 +33,9 @@ from cases.delivery.proxy import (
     within_the_call,
 )
 from cases.kore.answers import KoreCase, KoreTask
-from cases.kore.client import KoreClient
-from cases.models import ApiClient, Case, CaseAction, CaseTask, Stream, TaskTemplate
-from cases.sync.apply import CaseApplier
-from cases.sync.case_tasks import TaskApplier
-from cases.sync.learn import Learner
+from cases.models import ApiClient, Case, CaseAction, CaseTask, TaskTemplate
 
 __all__ = ["CallerWrite", "KeyInProgress", "KeyReusedWithAnotherBody"]
-
-
-class NoTurn(Exception):
-    """No turn at the rate limit came within the call's wait."""
 
 
 def write_fingerprint(stream_id: str, endpoint: str, object_id: str, body: dict) -> str:
@@ -174,44 +162,3 @@ def create_task_through(
 
 
 # --- Reads ---------------------------------------------------------------------------------
-
-
-def read_through(
-    *,
-    stream: Stream,
-    endpoint: str,
-    body: dict,
-    share: fair.Share,
-    turns: fair.Turns | None,
-    give_up_after: float,
-) -> dict:
-    """getCases or getTasks with the stream's credentials, in the caller's turn. Raises
-    NoTurn, or Kore's typed errors."""
-    if turns is not None:
-        with turns.queued(share):
-            slot = turns.wait(share, give_up_after=give_up_after)
-        if slot is None:
-            raise NoTurn
-        time.sleep(slot.wait())
-    client = KoreClient(stream.kore_config())
-    return client.get_tasks(body) if endpoint == "getTasks" else client.get_cases(body)
-
-
-def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
-    """What a read answered, onto the local record: never backwards, empty is missing, cases
-    made at Kore brought in, statuses and priorities learned."""
-    results = [item for item in answer.get("results") or [] if isinstance(item, dict)]
-    if not results:
-        return
-    now = timezone.now()
-    if endpoint == "getTasks":
-        TaskApplier(stream, seen_at=now, source="gateway").apply(results)
-        return
-    applied = CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)
-    # Learned only from what is newer than the record: the rest was seen before, and the sync's
-    # passes learn from every case they read. A tool polling unchanged cases costs no reads.
-    news = [raw for raw in results if raw.get("_id") not in applied.not_newer]
-    if news:
-        learner = Learner(stream)
-        learner.learn(news)
-        learner.save(seen_at=now, only_changes=True)

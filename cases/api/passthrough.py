@@ -16,7 +16,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from cases.actions import gateway
+from cases.actions import reads
+from cases.actions.tasks import enqueue_read
 from cases.api.errors import kore_errors
 from cases.api.kore_paths import (
     ACCOUNT_HEADER,
@@ -91,21 +92,23 @@ class ReadThrough(KorePathView):
             return refusal.response
         stream = call.route.stream
         try:
-            answer = gateway.read_through(
+            answer = reads.read_through(
                 stream=stream, endpoint=self.endpoint, body=call.body, share=call.share, turns=turns,
                 give_up_after=settings.GATEWAY_QUEUE_SECONDS,
             )  # fmt: skip
-        except gateway.NoTurn:
+        except reads.NoTurn:
             return over_share(turns.estimated_wait(call.share))
         except KoreError as exc:
             return kore_failure(exc, unsaid_wait=_next_turn(turns, call.share))
 
-        def after_the_answer() -> None:
-            # Applied once the caller has the answer. (Reads change nothing: the request log has
-            # them, with the client; the audit trail keeps the writes.)
-            gateway.apply_read(stream, self.endpoint, answer)
-
-        return AnswerFirst(json.dumps(answer), content_type="application/json", after=after_the_answer)
+        # What the record lacks is applied by the worker once the caller has the answer. (Reads
+        # change nothing at Kore: the request log has them, with the client; the audit trail
+        # keeps the writes.)
+        return AnswerFirst(
+            json.dumps(answer),
+            content_type="application/json",
+            after=lambda: enqueue_read(stream, self.endpoint, answer),
+        )
 
 
 class GetCasesProxy(ReadThrough):

@@ -124,10 +124,7 @@ class CaseApplier:
         wanted = [f.kore_id for f in found if f.kore_id not in self._fresh]
         known = dict(self._fresh)
         if wanted:
-            known.update(
-                (case.kore_id, case)
-                for case in Case.objects.filter(kore_id__in=wanted).defer(*UNREAD).order_by()
-            )
+            known.update(self._read_known(wanted, found))
         in_flight = self._submissions_in_flight() if len(known) < len(found) else []
         untouched, new = [], []
         for kore_case in found:
@@ -151,6 +148,26 @@ class CaseApplier:
             Case.objects.filter(pk__in=untouched).update(kore_seen_at=self.seen_at, kore_missing_since=None)
         result.new += self._insert(new)
         return result
+
+    def _read_known(self, wanted: list[str], found: list[KoreCase]) -> dict[str, Case]:
+        """The portal's cases of these Kore ids: whole only where Kore's answer is newer (they
+        are written); the others as rows of just what the page's loop reads of them, so that a
+        page of unchanged cases neither decodes each stored Kore answer nor builds a model."""
+        answered = {kore_case.kore_id: kore_case.kore_updated_at for kore_case in found}
+        known = {
+            case.kore_id: case
+            for case in Case.objects.filter(kore_id__in=wanted)
+            .values_list("pk", "kore_id", "state", "kore_updated_at", named=True)
+            .order_by()
+        }
+        newer = [
+            case.pk
+            for case in known.values()
+            if case.state == State.DELIVERED and is_newer(answered.get(case.kore_id), case.kore_updated_at)
+        ]
+        if newer:
+            known.update((case.kore_id, case) for case in Case.objects.filter(pk__in=newer).defer(*UNREAD))
+        return known
 
     # --- cases the portal does not know ---------------------------------------------------
 
@@ -232,10 +249,7 @@ class CaseApplier:
 
     def _update(self, case: Case, kore_case: KoreCase) -> tuple[bool, bool]:
         """Apply a newer answer: (written at all, a field people see changed)."""
-        newer = kore_case.kore_updated_at is not None and (
-            case.kore_updated_at is None or kore_case.kore_updated_at > case.kore_updated_at
-        )
-        if not newer:
+        if not is_newer(kore_case.kore_updated_at, case.kore_updated_at):
             return False, False
         before = {
             name: _shown(case, name)
@@ -324,3 +338,9 @@ class CaseApplier:
         case.kore_updated_at = kore_case.kore_updated_at
         case.kore_seen_at = self.seen_at
         case.kore_missing_since = None
+
+
+def is_newer(answered: datetime | None, stored: datetime | None) -> bool:
+    """Is Kore's ``updatedAt`` newer than the record's? An answer without one never is: a
+    change is applied only from an answer newer than what is stored (never backwards)."""
+    return answered is not None and (stored is None or answered > stored)

@@ -31,6 +31,7 @@ from cases.kore.paging import PagedRead, UpdatedSince
 from cases.models import CLOSED_CATEGORIES, Case, CaseEvent, CaseTask, KoreStatus, Stream
 from cases.models.cases import fit_column
 from cases.models.notify import OWN_SOURCES, record_task_event, stream_tasks_are_told
+from cases.sync.apply import is_newer
 
 logger = logging.getLogger(__name__)
 State = CaseTask.State
@@ -103,10 +104,7 @@ class TaskApplier:
     def _update(self, task: CaseTask, kore_task: KoreTask) -> bool:
         """Apply a newer answer, written only if the row is still as read (else it is read again
         and judged anew): never over a newer answer another writer recorded meanwhile."""
-        newer = kore_task.kore_updated_at is not None and (
-            task.kore_updated_at is None or kore_task.kore_updated_at > task.kore_updated_at
-        )
-        if not newer:
+        if not is_newer(kore_task.kore_updated_at, task.kore_updated_at):
             return False
         fields = task_fields(kore_task)
         if kore_task.status_name and not kore_task.status_id:

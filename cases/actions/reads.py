@@ -1,0 +1,89 @@
+"""The reads the gateway passes through (getCases, getTasks): sent to Kore with the stream's
+credentials (never the caller's) in the client's turn; what Kore answers updates the local
+record by the sync's rules (never backwards, empty is missing), in the worker once the caller
+has it (cases/actions/tasks.py ``apply_read``). Reads may be applied in any order: a case is
+written only from an answer newer than the record. The HTTP side is cases/api/passthrough.py."""
+
+from __future__ import annotations
+
+import time
+
+from django.utils import timezone
+
+from cases.delivery import fair
+from cases.kore.client import KoreClient
+from cases.kore.dates import parse_kore_datetime
+from cases.models import Case, CaseTask, Stream
+from cases.sync.apply import CaseApplier, is_newer
+from cases.sync.case_tasks import TaskApplier
+from cases.sync.learn import Learner
+
+
+class NoTurn(Exception):
+    """No turn at the rate limit came within the call's wait."""
+
+
+def read_through(
+    *,
+    stream: Stream,
+    endpoint: str,
+    body: dict,
+    share: fair.Share,
+    turns: fair.Turns | None,
+    give_up_after: float,
+) -> dict:
+    """getCases or getTasks with the stream's credentials, in the caller's turn. Raises
+    NoTurn, or Kore's typed errors."""
+    if turns is not None:
+        with turns.queued(share):
+            slot = turns.wait(share, give_up_after=give_up_after)
+        if slot is None:
+            raise NoTurn
+        time.sleep(slot.wait())
+    client = KoreClient(stream.kore_config())
+    return client.get_tasks(body) if endpoint == "getTasks" else client.get_cases(body)
+
+
+def news_of(endpoint: str, answer: dict) -> list[dict]:
+    """The results of a read the record lacks: unknown to the portal, or newer than it (Kore's
+    ``updatedAt``), found with one query. Applying the rest would change nothing (never
+    backwards), so a tool polling a page of unchanged cases sends the worker nothing."""
+    results = [
+        item
+        for item in answer.get("results") or []
+        if isinstance(item, dict) and isinstance(item.get("_id"), str)
+    ]
+    if not results:
+        return []
+    model = CaseTask if endpoint == "getTasks" else Case
+    stored = dict(
+        model.objects.filter(kore_id__in=[item["_id"] for item in results])
+        .order_by()
+        .values_list("kore_id", "kore_updated_at")
+    )
+    return [
+        item
+        for item in results
+        if item["_id"] not in stored
+        or is_newer(parse_kore_datetime(item.get("updatedAt")), stored[item["_id"]])
+    ]
+
+
+def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
+    """What a read answered, onto the local record: never backwards, empty is missing, cases
+    made at Kore brought in, statuses and priorities learned."""
+    results = [item for item in answer.get("results") or [] if isinstance(item, dict)]
+    if not results:
+        return
+    now = timezone.now()
+    if endpoint == "getTasks":
+        TaskApplier(stream, seen_at=now, source="gateway").apply(results)
+        return
+    applied = CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)
+    # Learned only from what is newer than the record: the rest was seen before, and the sync's
+    # passes learn from every case they read. A tool polling unchanged cases costs no reads.
+    news = [raw for raw in results if raw.get("_id") not in applied.not_newer]
+    if news:
+        learner = Learner(stream)
+        learner.learn(news)
+        learner.save(seen_at=now, only_changes=True)
