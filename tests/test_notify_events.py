@@ -95,6 +95,7 @@ def test_a_stream_first_pass_is_one_summary_then_changes_are_events(template, si
 
 def test_a_full_re_read_is_a_summary_too(template, simulator, staff_user):
     simulator.agent.create_case(template.stream.stream_id)
+    runs.ask_for_full_read(runs.sync_state(template.stream))
     runs.full_read(template.stream)
     [summary] = CaseEvent.objects.all()
     assert summary.kind == Kind.BACKFILLED and summary.data["reason"] == "full_read"

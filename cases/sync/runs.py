@@ -153,6 +153,18 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     return result
 
 
+def ask_for_full_read(state: StreamSync) -> None:
+    """An administrator asks for the stream's full re-read: its progress starts again."""
+    StreamSync.objects.filter(pk=state.pk).update(
+        full_read_requested_at=timezone.now(),
+        full_read_finished_at=None,
+        full_read_pages=0,
+        full_read_cases=0,
+        full_read_total=None,
+        full_read_error="",
+    )
+
+
 def full_read(stream: Stream) -> bool:
     """Run the stream's full re-read, if one is asked for, now if its account's lease is free.
     False when the account's sync holds it: the request stays, and the account's next run (at

@@ -88,14 +88,7 @@ def sync_now(request: HttpRequest, state_id: int) -> HttpResponse:
 @require_POST
 def sync_full_read(request: HttpRequest, state_id: int) -> HttpResponse:
     state = get_object_or_404(StreamSync.objects.select_related("stream"), pk=state_id)
-    StreamSync.objects.filter(pk=state.pk).update(
-        full_read_requested_at=timezone.now(),
-        full_read_finished_at=None,
-        full_read_pages=0,
-        full_read_cases=0,
-        full_read_total=None,
-        full_read_error="",
-    )
+    runs.ask_for_full_read(state)
     # Now if the account's lease is free; otherwise the account's next run (each tick) takes it.
     full_read.delay(state.stream_id)
     audit_record(request=request, action="sync.full_read_requested", target=state.stream)
