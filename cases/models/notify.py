@@ -187,7 +187,8 @@ def stream_tasks_are_told(stream: Stream) -> bool:
 
 
 def record_backfilled(stream: Stream, *, reason: str, seen: int, new: int, changed: int) -> CaseEvent:
-    """One summary instead of the events of a stream's first pass (or a full re-read)."""
+    """One summary instead of the events of a stream's first pass (or of a full re-read run
+    before that pass completed)."""
     event = CaseEvent(
         kind=CaseEvent.Kind.BACKFILLED,
         stream=stream,

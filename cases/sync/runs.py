@@ -137,13 +137,16 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
 
 def full_read(stream: Stream) -> None:
     """Read every case Kore lists for the stream (an administrator's request, not the routine),
-    its progress on the stream's ``StreamSync``; under the account's lease, paced like a pass."""
+    its progress on the stream's ``StreamSync``; under the account's lease, paced like a pass.
+    On a stream already synced, what it finds is told as a pass tells it (events); before the
+    stream's first complete pass it is not news either, and one summary is told instead."""
     state = sync_state(stream)
     with Lease(lease_key(stream)) as lease:
         if not lease.held:
             return  # a pass is running; the request stays and the next run takes it
         started = timezone.now()
         applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
+        summarised = not applier.tell  # judged before it reads: the stream's first pass is not done
         new = changed = 0
         paced = PacedFetch(stream, lease)
 
@@ -173,4 +176,5 @@ def full_read(stream: Stream) -> None:
             learner.save(seen_at=started)
         with transaction.atomic():
             StreamSync.objects.filter(pk=state.pk).update(full_read_finished_at=timezone.now())
-            record_backfilled(stream, reason="full_read", seen=read.received, new=new, changed=changed)
+            if summarised:
+                record_backfilled(stream, reason="full_read", seen=read.received, new=new, changed=changed)
