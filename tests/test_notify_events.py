@@ -93,12 +93,52 @@ def test_a_stream_first_pass_is_one_summary_then_changes_are_events(template, si
     assert made.case.origin == Case.Origin.KORE and made.data["case"]["origin"] == "kore"
 
 
-def test_a_full_re_read_is_a_summary_too(template, simulator, staff_user):
+def test_a_full_re_read_before_the_first_pass_is_a_summary_too(template, simulator, staff_user):
     simulator.agent.create_case(template.stream.stream_id)
     runs.ask_for_full_read(runs.sync_state(template.stream))
     runs.full_read(template.stream)
     [summary] = CaseEvent.objects.all()
     assert summary.kind == Kind.BACKFILLED and summary.data["reason"] == "full_read"
+
+
+def test_a_full_re_read_of_a_synced_stream_tells_what_it_finds_as_a_pass_would(template, simulator):
+    known = CaseFactory(template=template)
+    case_deliver(case_id=known.pk)
+    sync(template.stream)  # the first pass: one summary
+    CaseEvent.objects.all().delete()
+    time.sleep(0.005)
+    known.refresh_from_db()
+    simulator.agent.set_status(known.kore_id, "In Progress")
+    long_ago = timezone.now() - timedelta(
+        days=400
+    )  # resolved before any pass looked: only a full read sees it
+    old = simulator.agent.create_case(template.stream.stream_id, now=long_ago, status="Resolved")
+    runs.ask_for_full_read(runs.sync_state(template.stream))
+    runs.full_read(template.stream)
+    assert sorted(kinds()) == [Kind.CHANGED, Kind.CREATED_AT_KORE]  # no summary
+    changed = CaseEvent.objects.get(kind=Kind.CHANGED)
+    assert changed.case_id == known.pk and changed.data["source"] == "full read"
+    assert {"field": "status", "old": "Open", "new": "In Progress"} in changed.data["changes"]
+    made = CaseEvent.objects.get(kind=Kind.CREATED_AT_KORE)
+    assert made.case.kore_id == old["_id"] and made.data["case"]["origin"] == "kore"
+
+
+def test_a_first_pass_summary_reaches_a_real_receiver_signed(template, simulator, receiver):
+    from standardwebhooks import Webhook
+
+    from cases.notify import endpoints, tasks
+
+    _, secret = endpoints.endpoint_create(
+        name="Backfills", url=receiver.url, events=[Kind.BACKFILLED], streams=[template.stream]
+    )
+    simulator.agent.create_case(template.stream.stream_id)
+    sync(template.stream)
+    tasks.tick()
+    [request] = receiver.received
+    payload = Webhook(secret).verify(request["body"], request["headers"])
+    assert payload["type"] == "sync.backfilled"
+    assert payload["data"]["reason"] == "first_pass" and payload["data"]["cases_new"] == 1
+    assert payload["data"]["stream"]["stream_id"] == template.stream.stream_id
 
 
 def test_the_submitter_follows_the_case_from_the_start(member_client, template):

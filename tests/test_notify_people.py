@@ -220,6 +220,29 @@ def test_the_digest_comes_at_eight_in_the_persons_time_zone_once_a_day(smtp_inbo
     assert digest.digests_due().sent == 1
 
 
+def test_only_people_who_act_on_cases_are_offered_the_daily_digest(client, world):
+    viewer = UserFactory(username="vic", role=roles.VIEWER)
+    viewer.member_streams.add(world["stream"])
+    client.force_login(viewer)
+    page = client.get(reverse("account")).content.decode()
+    assert "Daily digest of overdue cases" not in page and "Time zone" in page
+    client.post(reverse("account_notifications"), {"daily_digest": "on", "time_zone": "Europe/Lisbon"})
+    prefs = NotificationSettings.objects.get(user=viewer)
+    assert not prefs.daily_digest and prefs.time_zone == "Europe/Lisbon"  # the rest is saved
+    client.force_login(world["dana"])  # an agent
+    assert "Daily digest of overdue cases" in client.get(reverse("account")).content.decode()
+    client.post(reverse("account_notifications"), {"daily_digest": "on"})
+    assert NotificationSettings.objects.get(user=world["dana"]).daily_digest
+
+
+def test_someone_made_a_viewer_gets_no_digest_they_chose_as_an_agent(smtp_inbox, overdue, clock):
+    clock.at = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)  # after 08:00 in Tokyo
+    roles.set_role(overdue["dana"], roles.VIEWER)
+    assert digest.digests_due().sent == 0 and smtp_inbox.messages == []
+    roles.set_role(overdue["dana"], roles.AGENT)
+    assert digest.digests_due().sent == 1
+
+
 def test_no_digest_without_opting_in_or_without_overdue_cases(smtp_inbox, overdue, clock):
     clock.at = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
     NotificationSettings.objects.filter(user=overdue["dana"]).update(daily_digest=False)

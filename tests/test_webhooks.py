@@ -17,6 +17,7 @@ from cases.models import CaseEvent, WebhookAttempt, WebhookEndpoint, WebhookMess
 from cases.models.notify import record_case_event
 from cases.notify import dispatch, endpoints, sender, tasks
 from cases.notify.signing import signature
+from cases.sync.lease import LeaseLost
 from tests.factories import CaseFactory, StreamFactory
 
 pytestmark = pytest.mark.django_db
@@ -240,12 +241,110 @@ def test_events_go_only_to_endpoints_that_want_their_type_and_stream(receiver):
     assert body["type"] == "case.delivered" and body["data"]["case"]["stream"]["id"] == wanted.pk
 
 
-def test_a_switched_off_endpoint_gets_nothing(receiver):
+def test_an_endpoint_an_administrator_switched_off_is_kept_no_new_events(receiver):
     endpoint, _ = endpoint_for(receiver.url)
     endpoints.endpoint_switch(endpoint=endpoint, on=False)
     change(CaseFactory(), "In Progress")
     deliver_everything()
     assert receiver.received == [] and not WebhookMessage.objects.exists()
+    endpoints.endpoint_switch(endpoint=endpoint, on=True)
+    deliver_everything()
+    assert receiver.received == []
+
+
+def answering(status: int):
+    """A receiver's answer that also notes the status on the request (for ``sent_in_order``)."""
+
+    def answer(request) -> int:
+        request["status"] = status
+        return status
+
+    return answer
+
+
+def fail_until_switched_off(receiver, clock, endpoint) -> None:
+    """The receiver answers 503 until the sender switches the endpoint off, a day later."""
+    receiver.answer = answering(503)
+    deliver_everything()
+    for _ in range(26):
+        clock.advance(hours=1)
+        deliver_everything()
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active and endpoint.switched_off_at is not None
+
+
+def test_events_wait_for_an_endpoint_switched_off_for_failing_and_go_in_order_once_it_is_on(
+    receiver, clock, staff_client
+):
+    endpoint, _ = endpoint_for(receiver.url)
+    change(CaseFactory(), "Before")  # refused for a day: given up when the endpoint is switched off
+    fail_until_switched_off(receiver, clock, endpoint)
+    assert "its events are kept" in endpoint.switched_off_reason
+    first, second = CaseFactory(), CaseFactory()
+    for status in ["In Progress", "On Hold", "Resolved"]:
+        change(first, status)
+    change(second, "Open")
+    tried = len(receiver.received)
+    for _ in range(3):
+        clock.advance(hours=1)
+        deliver_everything()
+    assert len(receiver.received) == tried  # kept for it, not sent while it is off
+    assert endpoint.messages.filter(state="pending").count() == 4
+    receiver.answer = answering(204)
+    staff_client.post(reverse("webhook_switch", args=[endpoint.pk]), {"on": "1"})
+    deliver_everything()
+    assert sent_in_order(receiver) == {first.pk: ["In Progress", "On Hold", "Resolved"], second.pk: ["Open"]}
+    assert not endpoint.messages.filter(state="pending").exists()
+
+
+def test_an_administrator_may_stop_keeping_the_events_of_an_endpoint_switched_off_for_failing(
+    receiver, clock
+):
+    endpoint, _ = endpoint_for(receiver.url)
+    change(CaseFactory(), "Before")
+    fail_until_switched_off(receiver, clock, endpoint)
+    endpoints.endpoint_switch(endpoint=endpoint, on=False)  # "Keep it off and stop keeping its events"
+    change(CaseFactory(), "In Progress")
+    deliver_everything()
+    assert not endpoint.messages.filter(state="pending").exists()
+
+
+def test_messages_waiting_when_an_endpoint_is_switched_on_get_a_fresh_day_of_retries(receiver, clock):
+    endpoint, _ = endpoint_for(receiver.url)
+    receiver.answer = answering(503)
+    change(CaseFactory(), "In Progress")
+    deliver_everything()
+    endpoints.endpoint_switch(endpoint=endpoint, on=False)
+    clock.advance(days=2)  # off for longer than the day its message had
+    endpoints.endpoint_switch(endpoint=endpoint, on=True)
+    deliver_everything()  # still refused: retried, not given up after one try
+    message = WebhookMessage.objects.get()
+    assert message.state == "pending" and message.retry_until > clock.now() + timedelta(hours=23)
+    receiver.answer = answering(204)
+    clock.advance(hours=2)
+    deliver_everything()
+    message.refresh_from_db()
+    assert message.state == "delivered"
+
+
+def test_answers_in_before_the_lease_is_lost_are_recorded_so_a_2xx_is_never_sent_again(receiver, monkeypatch):
+    endpoint, _ = endpoint_for(receiver.url)
+    for n in range(3):
+        change(CaseFactory(), f"Status {n}")
+    dispatch.events_dispatch()
+    monkeypatch.setattr(sender, "RENEW_EVERY", -1.0)  # renew after every answer
+
+    def lost() -> None:
+        raise LeaseLost(f"notify:webhooks:{endpoint.pk}")
+
+    with pytest.raises(LeaseLost):
+        sender.endpoint_send(endpoint.pk, renew=lost)
+    recorded = set(WebhookMessage.objects.filter(state="delivered").values_list("webhook_id", flat=True))
+    assert recorded  # at least the answer in hand when the lease was lost
+    assert WebhookAttempt.objects.filter(message__webhook_id__in=recorded).count() == len(recorded)
+    sender.endpoint_send(endpoint.pk)  # the worker that took the lease over
+    assert WebhookMessage.objects.filter(state="delivered").count() == 3
+    assert all(received_ids(receiver).count(webhook_id) == 1 for webhook_id in recorded)
 
 
 def test_an_unreachable_receiver_is_recorded_not_raised(closed_port, clock):

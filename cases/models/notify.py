@@ -187,7 +187,8 @@ def stream_tasks_are_told(stream: Stream) -> bool:
 
 
 def record_backfilled(stream: Stream, *, reason: str, seen: int, new: int, changed: int) -> CaseEvent:
-    """One summary instead of the events of a stream's first pass (or a full re-read)."""
+    """One summary instead of the events of a stream's first pass (or of a full re-read run
+    before that pass completed)."""
     event = CaseEvent(
         kind=CaseEvent.Kind.BACKFILLED,
         stream=stream,
@@ -277,8 +278,18 @@ class CaseMailMark(models.Model):
         return f"Case {self.case_id} mailed at {self.last_sent_at:%Y-%m-%d %H:%M}"
 
 
+class WebhookEndpointQuerySet(models.QuerySet):
+    def keeping_events(self) -> WebhookEndpointQuerySet:
+        """The endpoints new events are queued for: those on, and those the sender switched off
+        after a day of failing (their messages wait, unsent, until an administrator switches
+        them on again). One an administrator switched off gets nothing new."""
+        return self.filter(models.Q(is_active=True) | models.Q(switched_off_at__isnull=False))
+
+
 class WebhookEndpoint(models.Model):
-    """A receiver of signed event POSTs, registered by an administrator."""
+    """A receiver of signed event POSTs, registered by an administrator. Off is one of two
+    states: switched off by the sender after a day of failing (``switched_off_at`` set: its
+    events are kept for it), or by an administrator (``switched_off_at`` empty: they are not)."""
 
     name = models.CharField(max_length=120, unique=True)
     url = models.URLField("URL", max_length=500)
@@ -298,6 +309,8 @@ class WebhookEndpoint(models.Model):
     last_error = models.TextField(blank=True)
     switched_off_at = models.DateTimeField(null=True, blank=True)
     switched_off_reason = models.TextField(blank=True)
+
+    objects = WebhookEndpointQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

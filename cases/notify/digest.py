@@ -1,5 +1,6 @@
 """The daily digest: at 08:00 in each person's own time zone (their account page), the unresolved
-cases of their streams past their due date, for those who opted in.
+cases of their streams past their due date, for those who opted in and act on cases (agents and
+administrators; viewers are not offered it).
 
 Each tick (``cases.notify.tasks.send_digests``) sends the digests whose hour has come today and
 that were not sent today; the day is claimed before the message goes (a conditional update), so
@@ -13,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import time
 
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -22,6 +24,7 @@ from cases.models import Case, NotificationSettings
 from cases.notify import clock
 from cases.notify.mail import absolute, user_zone
 from cases.notify.payloads import case_url
+from cases.people.roles import ACT_ON_CASES
 
 logger = logging.getLogger(__name__)
 DIGEST_AT = time(8, 0)
@@ -38,8 +41,13 @@ class DigestRun:
 def digests_due() -> DigestRun:
     run = DigestRun()
     now = clock.now()
+    # Judged when it is sent, as the account page judges the opt-in: someone who no longer acts
+    # on cases (made a viewer) gets no digest, whatever they chose before.
+    workers = get_user_model().objects.with_perm(
+        ACT_ON_CASES, is_active=True, backend="django.contrib.auth.backends.ModelBackend"
+    )
     subscribers = (
-        NotificationSettings.objects.filter(daily_digest=True, user__is_active=True)
+        NotificationSettings.objects.filter(daily_digest=True, user__in=workers)
         .exclude(user__email="")
         .select_related("user")
     )

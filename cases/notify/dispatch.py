@@ -1,7 +1,9 @@
 """The webhook outbox: each new event becomes one message per endpoint that wants it (its type,
-one of its streams, switched on), in one transaction with marking the event dispatched. Events
-are read by their ``dispatched`` flag, not by an id cursor, so an event whose transaction
-commits late is never skipped. One dispatcher at a time (a lease, cases/notify/tasks.py)."""
+one of its streams) and keeps events (on, or switched off by the sender after a day of failing:
+its messages wait unsent until it is switched on again; not one an administrator switched off),
+in one transaction with marking the event dispatched. Events are read by their ``dispatched``
+flag, not by an id cursor, so an event whose transaction commits late is never skipped. One
+dispatcher at a time (a lease, cases/notify/tasks.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def routes() -> list[Route]:
             kinds=frozenset(endpoint.events or []),
             streams=frozenset(stream.pk for stream in endpoint.streams.all()) or None,
         )
-        for endpoint in WebhookEndpoint.objects.filter(is_active=True).prefetch_related("streams")
+        for endpoint in WebhookEndpoint.objects.keeping_events().prefetch_related("streams")
     ]
 
 

@@ -44,20 +44,21 @@ def endpoint_new_secret(*, endpoint: WebhookEndpoint) -> str:
 
 
 def endpoint_switch(*, endpoint: WebhookEndpoint, on: bool) -> None:
-    """Switching on clears the failure record and the notice: its waiting messages go next,
-    without waiting out the backoff they had."""
-    fields = {"is_active": on}
+    """Switching on clears the failure record and the notice: its waiting messages go next, in
+    order per case, without waiting out the backoff they had, and with a fresh retry window
+    (``WEBHOOK_RETRY_FOR_SECONDS``): the day they had ran out while it was off. Switching off
+    is an administrator's decision: from then on its new events are not kept (messages already
+    waiting stay, and go when it is on again)."""
+    fields = {"is_active": on, "switched_off_at": None, "switched_off_reason": ""}
     if on:
-        fields |= {
-            "failing_since": None,
-            "consecutive_failures": 0,
-            "switched_off_at": None,
-            "switched_off_reason": "",
-        }
+        fields |= {"failing_since": None, "consecutive_failures": 0}
+    now = clock.now()
     with transaction.atomic():
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**fields)
         if on:
-            endpoint.messages.filter(state=WebhookMessage.State.PENDING).update(next_attempt_at=clock.now())
+            endpoint.messages.filter(state=WebhookMessage.State.PENDING).update(
+                next_attempt_at=now, retry_until=now + timedelta(seconds=settings.WEBHOOK_RETRY_FOR_SECONDS)
+            )
     for name, value in fields.items():
         setattr(endpoint, name, value)
 

@@ -17,10 +17,9 @@ import logging
 import random
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -29,6 +28,7 @@ from django.db.models import Exists, F, OuterRef
 from cases.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from cases.notify import clock, payloads, signing, transport
 from cases.notify.mail import tell_administrators
+from cases.sync.lease import LeaseLost
 
 logger = logging.getLogger(__name__)
 State = WebhookMessage.State
@@ -102,8 +102,10 @@ class SendRun:
 
 def endpoint_send(endpoint_id: int, *, budget_seconds: float | None = None, renew=None) -> SendRun:
     """Send what is due for one endpoint, round after round, for at most ``budget_seconds``.
-    ``renew`` keeps the caller's lease (it raises when the lease was lost: the round's messages
-    are then sent again by the new holder, at least once)."""
+    ``renew`` keeps the caller's lease. When it raises (the lease was lost), the answers already
+    in are recorded first, so a message a receiver accepted is never sent again; the POSTs not
+    yet started are called off, and the round's other messages are sent again by the new
+    holder (at least once)."""
     run = SendRun()
     budget = settings.WEBHOOK_RUN_SECONDS if budget_seconds is None else budget_seconds
     started = time.monotonic()
@@ -118,20 +120,43 @@ def endpoint_send(endpoint_id: int, *, budget_seconds: float | None = None, rene
         heads = due_heads(endpoint.pk, now, 1 if probing else settings.WEBHOOK_BATCH)
         if not heads:
             break
-        answers, renewed = [], time.monotonic()
-        for answer in pool().map(partial(_post, endpoint.url, key), heads):
-            answers.append(answer)
-            # A round of slow receivers can outlast the lease: keep it while answers come in.
-            if renew is not None and time.monotonic() - renewed > RENEW_EVERY:
-                renew()
-                renewed = time.monotonic()
-        passed = record_round(endpoint, heads, answers, now=now, run=run)
+        posts = [pool().submit(_post, endpoint.url, key, message) for message in heads]
+        try:
+            wait_for_answers(posts, renew)
+        except LeaseLost:
+            answered, answers = answers_in(heads, posts)
+            if answered:
+                record_round(endpoint, answered, answers, now=now, run=run)
+            raise
+        passed = record_round(endpoint, heads, [post.result() for post in posts], now=now, run=run)
         run.rounds += 1
         if renew is not None:
             renew()
         if run.switched_off or (probing and not passed):
             break  # a probe that failed: the next tick tries again
     return run
+
+
+def wait_for_answers(posts: list[Future], renew) -> None:
+    """Wait for a round's POSTs, renewing the lease along the way: a round of slow receivers
+    can outlast it."""
+    renewed = time.monotonic()
+    for post in posts:
+        post.result()
+        if renew is not None and time.monotonic() - renewed > RENEW_EVERY:
+            renew()
+            renewed = time.monotonic()
+
+
+def answers_in(
+    heads: list[WebhookMessage], posts: list[Future]
+) -> tuple[list[WebhookMessage], list[transport.Answer]]:
+    """The messages whose POST has been answered, and the answers; the POSTs not started yet are
+    called off (one in flight goes on regardless: its message is sent again, at least once)."""
+    for post in posts:
+        post.cancel()
+    answered = [(m, p) for m, p in zip(heads, posts, strict=True) if p.done() and not p.cancelled()]
+    return [m for m, _ in answered], [p.result() for _, p in answered]
 
 
 def record_round(
@@ -181,8 +206,16 @@ def record_round(
                 last_status=status,
                 last_error="",
             )
+        # A message is only ever moved on from pending: if another sender recorded it meanwhile
+        # (after a lost lease), its record stands, and a 2xx is never undone into a retry.
+        still_pending = set(
+            WebhookMessage.objects.select_for_update()
+            .filter(pk__in=[m.pk for m in retried], state=State.PENDING)
+            .values_list("pk", flat=True)
+        )
         WebhookMessage.objects.bulk_update(
-            retried, ["state", "attempts", "next_attempt_at", "last_status", "last_error"]
+            [m for m in retried if m.pk in still_pending],
+            ["state", "attempts", "next_attempt_at", "last_status", "last_error"],
         )
         health = (
             {"failing_since": None, "consecutive_failures": 0, "last_success_at": now, "last_error": ""}
@@ -207,11 +240,14 @@ def record_round(
 
 def switch_off(endpoint: WebhookEndpoint, *, failing_since: datetime, last_error: str, now: datetime) -> bool:
     """After a day without a 2xx: off, with the reason kept for its page, and administrators told.
-    Its pending messages stay, and go once it is switched on again."""
+    Its pending messages stay, and its new events are queued too (cases/notify/dispatch.py);
+    nothing is sent until it is switched on again, when they go in order per case."""
     reason = (
         f"Switched off on {now:%Y-%m-%d %H:%M} UTC: no POST has passed since "
-        f"{failing_since:%Y-%m-%d %H:%M} UTC (last: {last_error or 'no answer'}). Its events wait; fix "
-        "the receiver, then switch it on again."
+        f"{failing_since:%Y-%m-%d %H:%M} UTC (last: {last_error or 'no answer'}). Nothing is sent "
+        "while it is off, but its events are kept: those waiting and every new one. Fix the "
+        "receiver, then switch it on again: they go in order per case, each with a fresh day of "
+        "retries."
     )
     if not WebhookEndpoint.objects.filter(pk=endpoint.pk, is_active=True).update(
         is_active=False, switched_off_at=now, switched_off_reason=reason

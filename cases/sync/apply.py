@@ -91,12 +91,14 @@ class CaseApplier:
 
     @cached_property
     def tell(self) -> bool:
-        """What a stream's first pass or a full re-read finds is not news: one summary instead
-        (cases/sync/runs.py); afterwards every change is an event for followers and webhooks.
-        A change the portal asked for and Kore confirmed is news whatever the sync has read."""
+        """What the sync finds before a stream's first complete pass is not news: one summary
+        instead (cases/sync/runs.py). Afterwards every change is an event for followers and
+        webhooks, whoever reads it: a pass, a refresh, or a full re-read (which tells a case
+        it finds that the portal did not know as made at Kore, as a pass would). A change the
+        portal asked for and Kore confirmed is news whatever the sync has read."""
         if self.source in OWN_SOURCES:
             return True
-        return self.source != "full read" and stream_is_told(self.stream)
+        return stream_is_told(self.stream)
 
     @property
     def templates(self) -> dict[str, CaseTemplate]:

@@ -185,9 +185,12 @@ def read_everything(stream: Stream, state: StreamSync, *, lease: Lease) -> None:
     """Read every case Kore lists for the stream (an administrator's request, not the routine),
     its progress on the stream's ``StreamSync``; paced like a pass, under the account's lease.
     However it ends, it ends: finished, or stopped with the reason (Kore's message, no turn at
-    the rate limit in time, the page bound), so the Sync page never waits on it forever."""
+    the rate limit in time, the page bound), so the Sync page never waits on it forever. On a
+    stream already synced, what it finds is told as a pass tells it (events); before the
+    stream's first complete pass it is not news either, and one summary is told instead."""
     started = timezone.now()
     applier, learner = CaseApplier(stream, seen_at=started, source="full read"), Learner(stream)
+    summarised = not applier.tell  # judged before it reads: the stream's first pass is not done
     new = changed = 0
     paced = PacedFetch(stream, lease)
     progress = StreamSync.objects.filter(pk=state.pk)
@@ -222,7 +225,7 @@ def read_everything(stream: Stream, state: StreamSync, *, lease: Lease) -> None:
             full_read_pages=read.pages,
             full_read_cases=read.received,
         )
-        if not stopped:
+        if summarised and not stopped:
             record_backfilled(stream, reason="full_read", seen=read.received, new=new, changed=changed)
     if stopped:
         logger.warning("full re-read of stream %s stopped: %s", stream.stream_id, stopped)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from cases.models import NotificationSettings
 from cases.notify import follows
 from cases.notify.mail import lines_of
-from cases.people.roles import browse_permission_required
+from cases.people.roles import ACT_ON_CASES, browse_permission_required
 from cases.web.cases import get_visible_case
 
 
@@ -25,8 +25,13 @@ def zone_choices() -> list[tuple[str, str]]:
 
 
 class NotificationSettingsForm(forms.ModelForm):
+    """What ``user`` wants to hear. The daily digest lists overdue cases to work on, so only
+    people who act on cases (agents, administrators) are offered it, or may set it."""
+
     time_zone = forms.ChoiceField(
-        choices=zone_choices, required=False, help_text="The daily digest comes at 08:00 in this time zone."
+        choices=zone_choices,
+        required=False,
+        help_text="Times in your e-mail are shown in this time zone; the daily digest comes at 08:00 in it.",
     )
 
     class Meta:
@@ -41,10 +46,18 @@ class NotificationSettingsForm(forms.ModelForm):
             "time_zone",
         ]
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offers_digest = user.has_perm(ACT_ON_CASES)
+        if not self.offers_digest:
+            del self.fields["daily_digest"]
+            self.fields["time_zone"].help_text = "Times in your e-mail are shown in this time zone."
+
 
 @require_POST
 def account_notifications(request: HttpRequest) -> HttpResponse:
-    form = NotificationSettingsForm(request.POST, instance=follows.settings_of(request.user))
+    prefs = follows.settings_of(request.user)
+    form = NotificationSettingsForm(request.POST, instance=prefs, user=request.user)
     if form.is_valid():
         form.save()
         messages.success(request, "Your notification settings are saved.")

@@ -192,7 +192,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "role": roles.ROLES.get(roles.role_of(request.user) or ""),
             "streams": request.user.member_streams.order_by("name"),
             "sees_every_stream": roles.sees_every_stream(request.user),
-            "notify_form": NotificationSettingsForm(instance=settings_of(request.user)),
+            "notify_form": NotificationSettingsForm(instance=settings_of(request.user), user=request.user),
             "sso_password": None if request.user.has_usable_password() else SSO_PASSWORD,
         },
     )

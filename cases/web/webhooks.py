@@ -111,7 +111,12 @@ def webhook_switch(request: HttpRequest, endpoint_id: int) -> HttpResponse:
     audit_record(
         request=request, action="webhook.switched_on" if on else "webhook.switched_off", target=endpoint
     )
-    messages.success(request, f"“{endpoint.name}” is {'on: waiting events go next' if on else 'off'}.")
+    messages.success(
+        request,
+        f"“{endpoint.name}” is on: waiting events go next."
+        if on
+        else f"“{endpoint.name}” is off: nothing is sent, and its new events are not kept.",
+    )
     if request.POST.get("back") == "log":
         return redirect("webhook_log", endpoint.pk)
     return redirect("webhook_list")
