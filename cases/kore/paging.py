@@ -54,7 +54,10 @@ class PagedRead:
     pages: int = 0
     received: int = 0
     complete: bool = False
-    seen: set = field(default_factory=set)
+    # The ids of the page before: a case created meanwhile shifts the rest by one, so a page may
+    # begin with the last case of the one before. Only that page is kept, so a read's memory does
+    # not grow with its length; applying a case twice changes nothing.
+    previous: set = field(default_factory=set)
 
     def __iter__(self) -> Iterator[list[dict]]:
         for page in range(1, self.max_pages + 1):
@@ -64,12 +67,8 @@ class PagedRead:
             parsed = parse_case_page(answer, asked_limit=self.page_size, page=page)
             self.pages = page
             self.received += len(parsed.results)
-            fresh = []
-            for case in parsed.results:
-                key = case.get("_id")
-                if key not in self.seen:  # a case created meanwhile may shift one onto the next page
-                    self.seen.add(key)
-                    fresh.append(case)
+            fresh = [case for case in parsed.results if case.get("_id") not in self.previous]
+            self.previous = {case.get("_id") for case in parsed.results}
             yield fresh
             if not parsed.has_more:
                 self.complete = True
@@ -92,8 +91,8 @@ def read_all_pages(
 ) -> Reading:
     """Every case of a query (for a look-up: a few pages at most), collected."""
     read = PagedRead(fetch, filters, max_pages=max_pages, page_size=page_size)
-    cases = [case for page in read for case in page]
-    return Reading(cases=cases, pages=read.pages, complete=read.complete)
+    by_id = {case.get("_id"): case for page in read for case in page}  # each case once
+    return Reading(cases=list(by_id.values()), pages=read.pages, complete=read.complete)
 
 
 # --- Newest updates first ----------------------------------------------------------------

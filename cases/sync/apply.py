@@ -54,12 +54,12 @@ UNREAD = ("request_body", "review_candidates")
 class Applied:
     """What applying some pages did."""
 
-    seen: int = 0
+    seen: int = 0  # distinct cases read (when noting them seen)
     new: int = 0
     changed: int = 0
     left_to_delivery: int = 0
-    kore_ids: set[str] = field(default_factory=set)
-    # Known cases whose answer was no newer than the record: nothing in them is news.
+    # Of one page: known cases whose answer was no newer than the record (nothing in them is
+    # news). Not added up: a pass's memory does not grow with the stream.
     not_newer: set[str] = field(default_factory=set)
 
     def add(self, other: Applied) -> None:
@@ -67,8 +67,6 @@ class Applied:
         self.new += other.new
         self.changed += other.changed
         self.left_to_delivery += other.left_to_delivery
-        self.kore_ids |= other.kore_ids
-        self.not_newer |= other.not_newer
 
 
 def _shown(case: Case, name: str) -> str:
@@ -130,8 +128,6 @@ class CaseApplier:
         in_flight = self._submissions_in_flight() if len(known) < len(found) else []
         untouched, new = [], []
         for kore_case in found:
-            result.seen += 1
-            result.kore_ids.add(kore_case.kore_id)
             case = known.get(kore_case.kore_id)
             if case is None:
                 if any(self._may_be(submission, kore_case) for submission in in_flight):
@@ -139,16 +135,26 @@ class CaseApplier:
                 else:
                     new.append(self._made_at_kore(kore_case))
             elif case.state != State.DELIVERED:
-                continue  # still being delivered (or adopted): delivery writes it
+                result.seen += 1  # still being delivered (or adopted): delivery writes it
             else:
                 updated, changed = self._update(case, kore_case)
                 result.changed += changed
+                result.seen += updated
                 if not updated:
                     untouched.append(case.pk)
                     result.not_newer.add(kore_case.kore_id)
         if untouched and self.note_seen:
-            Case.objects.filter(pk__in=untouched).update(kore_seen_at=self.seen_at, kore_missing_since=None)
-        result.new += self._insert(new)
+            # Seen: marked once per pass (a case in two of its lists counts once), no list kept.
+            result.seen += (
+                Case.objects.filter(pk__in=untouched)
+                .exclude(kore_seen_at=self.seen_at)
+                .update(kore_seen_at=self.seen_at, kore_missing_since=None)
+            )
+        elif untouched:
+            result.seen += len(untouched)
+        inserted = self._insert(new)
+        result.new += inserted
+        result.seen += inserted
         return result
 
     def _read_known(self, wanted: list[str], found: list[KoreCase]) -> dict[str, Case]:

@@ -142,7 +142,7 @@ class StreamPass:
                     evidence=self.evidence,
                 )
                 try:
-                    vanished.settle(unresolved.seen, may_flag=created.complete)
+                    vanished.settle(may_flag=created.complete)
                 finally:
                     self.result.missing = vanished.missing
                 self.result.complete = self.result.complete and vanished.complete

@@ -119,7 +119,7 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
     state.last_started_at = started
     state.last_finished_at = timezone.now()
     state.last_duration_ms = int((time.monotonic() - clock) * 1000)
-    state.last_calls, state.last_seen = result.calls, len(result.applied.kore_ids)
+    state.last_calls, state.last_seen = result.calls, result.applied.seen
     state.last_changed, state.last_new, state.last_missing = (
         result.applied.changed,
         result.applied.new,
@@ -141,7 +141,7 @@ def run_pass(stream: Stream, state: StreamSync, *, lease: Lease | None) -> PassR
             record_backfilled(
                 stream,
                 reason="first_pass",
-                seen=len(applied.kore_ids),
+                seen=applied.seen,
                 new=applied.new,
                 changed=applied.changed,
             )

@@ -96,9 +96,11 @@ class Vanished:
         self.missing = 0
         self.complete = True  # every window that had to be read was read to its end
 
-    def settle(self, unresolved_ids: set[str], *, may_flag: bool) -> None:
+    def settle(self, *, may_flag: bool) -> None:
         """Find them (by update, then by creation window) and flag the gone ones, when
-        ``may_flag``: the pass's read of the cases created since the last pass was complete."""
+        ``may_flag``: the pass's read of the cases created since the last pass was complete.
+        They are the local open cases this pass did not see: applying marks every case it reads
+        (``kore_seen_at``), so no list of the pass's cases is kept in memory."""
         candidates = {
             kore_id: (created, seen)
             for kore_id, created, seen in Case.objects.filter(stream=self.stream)
@@ -107,7 +109,6 @@ class Vanished:
             .exclude(kore_seen_at__gte=self.started)
             .values_list("kore_id", "kore_created_at", "kore_seen_at")
             .iterator(chunk_size=2000)
-            if kore_id not in unresolved_ids
         }
         if not candidates:
             return
