@@ -169,6 +169,8 @@ class UpdatedSince:
         step = 1 if direction == "desc" else -1
         number = 1 if direction == "desc" else first.total_pages or 1
         page = first if number == 1 else self._page(number, limit)
+        if step == 1:
+            first = None  # read once, newest first: not held while the next pages are read
         older_than = None
         while True:
             if not _in_order(page.results, direction, older_than):
