@@ -11,20 +11,10 @@ from cases.delivery import actions
 from cases.delivery.deliver import case_deliver
 from cases.delivery.tasks import sweep_deliveries
 from cases.models import Case
+from tests.delivering import deliver_until_settled
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def deliver_until_settled(case, *, max_runs=12):
-    """Run delivery the way the worker would, making each retry due at once."""
-    for _ in range(max_runs):
-        Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(next_attempt_at=timezone.now())
-        case_deliver(case_id=case.pk)
-        case.refresh_from_db()
-        if not case.is_pending:
-            return case
-    return case
 
 
 @pytest.fixture

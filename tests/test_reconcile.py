@@ -16,6 +16,7 @@ from cases.delivery.sweep import deliveries_sweep
 from cases.kore.dates import format_kore_datetime
 from cases.kore.lookup import SentCase, is_candidate
 from cases.models import Case
+from tests.delivering import deliver_until_settled
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,16 +29,6 @@ READINGS = [
     {"date_filter": "updatedAt"},
     {"date_filter": "dueDate"},
 ]
-
-
-def deliver_until_settled(case, *, max_runs=12):
-    for _ in range(max_runs):
-        Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(next_attempt_at=timezone.now())
-        case_deliver(case_id=case.pk)
-        case.refresh_from_db()
-        if not case.is_pending:
-            return case
-    return case
 
 
 def submitted(template, *, title="Printer on floor 3 is jammed", **body):

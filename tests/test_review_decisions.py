@@ -28,19 +28,10 @@ from cases.models import (
 from cases.models.notify import CaseMailMark
 from cases.people import roles
 from cases.sync import runs
+from tests.delivering import deliver_until_settled
 from tests.factories import CaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def deliver_until_settled(case, *, max_runs=8):
-    for _ in range(max_runs):
-        Case.objects.filter(pk=case.pk, state=Case.State.RETRYING).update(next_attempt_at=timezone.now())
-        case_deliver(case_id=case.pk)
-        case.refresh_from_db()
-        if not case.is_pending:
-            return case
-    return case
 
 
 def in_review_without_candidates(template, simulator, **fields) -> Case:
