@@ -60,8 +60,7 @@ def portal(*, workers: int, threads: int, sim_args: tuple[str, ...] = (), env: d
     simulator += ["--app", f"{KORE_APP}:{KORE_SECRET}", *sim_args]
     web = [sys.executable, "-m", "gunicorn", "casesite.wsgi", "-k", "gthread", "--workers", str(workers)]
     web += ["--threads", str(threads), "--bind", f"127.0.0.1:{web_port}", "--log-level", "warning"]
-    # The worker, as in production: it retries what a call left pending, and applies what reads
-    # through the gateway answered.
+    # The worker, as in production: it retries what a call left pending.
     worker = [sys.executable, "-m", "celery", "-A", "casesite", "worker", "--concurrency", "1"]
     worker += ["--without-mingle", "--without-gossip", "--loglevel", "WARNING"]
     processes = [

@@ -81,11 +81,9 @@ def test_get_cases_passes_through_with_the_streams_credentials_and_updates_the_r
     assert Case.objects.get(kore_id=made_at_kore["_id"]).origin == Case.Origin.KORE
 
 
-def test_a_read_sends_the_worker_only_what_the_record_lacks(
-    client, tool, worked_case, simulator, monkeypatch
-):
+def test_a_read_applies_only_what_the_record_lacks(client, tool, worked_case, simulator, monkeypatch):
     """Applying unchanged cases would change nothing (never backwards): a tool polling them
-    sends the worker nothing, and a case changed at Kore goes alone."""
+    costs one query after its answer, and a case changed at Kore is applied alone."""
     other = simulator.agent.create_case(worked_case.stream.stream_id, name="Opened by the chat bot")
     send(client, tool, worked_case.stream, "getCases", {"unresolved": True})  # both known now
     applied: list[list[str]] = []

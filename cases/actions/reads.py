@@ -1,8 +1,7 @@
 """The reads the gateway passes through (getCases, getTasks): sent to Kore with the stream's
-credentials (never the caller's) in the client's turn; what Kore answers updates the local
-record by the sync's rules (never backwards, empty is missing), in the worker once the caller
-has it (cases/actions/tasks.py ``apply_read``). Reads may be applied in any order: a case is
-written only from an answer newer than the record. The HTTP side is cases/api/passthrough.py."""
+credentials (never the caller's) in the client's turn; what Kore answers and the record lacks
+updates it by the sync's rules (never backwards, empty is missing), once the caller has the
+answer (``apply_news``). The HTTP side is cases/api/passthrough.py."""
 
 from __future__ import annotations
 
@@ -44,10 +43,18 @@ def read_through(
     return client.get_tasks(body) if endpoint == "getTasks" else client.get_cases(body)
 
 
+def apply_news(stream: Stream, endpoint: str, answer: dict) -> None:
+    """Apply what a read answered that the record lacks; run once the caller has the answer
+    (a failure is logged there, and the sync's next pass reads the same cases)."""
+    news = news_of(endpoint, answer)
+    if news:
+        apply_read(stream, endpoint, {"results": news})
+
+
 def news_of(endpoint: str, answer: dict) -> list[dict]:
     """The results of a read the record lacks: unknown to the portal, or newer than it (Kore's
     ``updatedAt``), found with one query. Applying the rest would change nothing (never
-    backwards), so a tool polling a page of unchanged cases sends the worker nothing."""
+    backwards), so a tool polling a page of unchanged cases costs that one query."""
     results = [
         item
         for item in answer.get("results") or []

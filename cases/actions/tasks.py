@@ -1,6 +1,6 @@
-"""Thin Celery tasks: deliver a change (updateCase/updateTask) or a new task (createTask), sweep
-what a dead worker or a lost message left, and apply what a read through the gateway answered.
-Names stay explicit, so queued messages find their task after a deploy."""
+"""Thin Celery tasks: deliver a change (updateCase/updateTask) or a new task (createTask), and
+sweep what a dead worker or a lost message left. Names stay explicit, so queued messages find
+their task after a deploy."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from cases.actions import reads, send, sweep, task_send
-from cases.models import Stream
+from cases.actions import send, sweep, task_send
 
 logger = logging.getLogger(__name__)
 
@@ -47,27 +46,6 @@ def sweep_actions() -> dict[str, int]:
     for task_id in found.task_ids:
         enqueue_task(task_id)
     return {"recovered": found.recovered, "actions": len(found.action_ids), "tasks": len(found.task_ids)}
-
-
-@shared_task(name="cases.actions.tasks.apply_read", ignore_result=True)
-def apply_read(stream_pk: int, endpoint: str, results: list[dict]) -> None:
-    """Cases (or tasks) a getCases or getTasks through the gateway answered, onto the local
-    record. In the worker, so the caller's connection is free for its next call at once."""
-    stream = Stream.objects.filter(pk=stream_pk).first()
-    if stream is not None:
-        reads.apply_read(stream, endpoint, {"results": results})
-
-
-def enqueue_read(stream: Stream, endpoint: str, answer: dict) -> None:
-    """Have the worker apply what a read answered that the record lacks. Lost (the broker
-    down), the sync's next pass reads the same cases: a read changes nothing at Kore."""
-    news = reads.news_of(endpoint, answer)
-    if not news:
-        return
-    try:
-        apply_read.apply_async(args=[stream.pk, endpoint, news])
-    except Exception:  # noqa: BLE001 - any broker failure
-        logger.exception("could not enqueue applying a %s answer; the sync's next pass reads it", endpoint)
 
 
 def _after_commit(task, object_id: int, countdown: float | None) -> None:

@@ -17,7 +17,6 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from cases.actions import reads
-from cases.actions.tasks import enqueue_read
 from cases.api.errors import kore_errors
 from cases.api.kore_paths import (
     ACCOUNT_HEADER,
@@ -101,13 +100,12 @@ class ReadThrough(KorePathView):
         except KoreError as exc:
             return kore_failure(exc, unsaid_wait=_next_turn(turns, call.share))
 
-        # What the record lacks is applied by the worker once the caller has the answer. (Reads
-        # change nothing at Kore: the request log has them, with the client; the audit trail
-        # keeps the writes.)
+        # What the record lacks is applied once the caller has the answer. (Reads change nothing
+        # at Kore: the request log has them, with the client; the audit trail keeps the writes.)
         return AnswerFirst(
             json.dumps(answer),
             content_type="application/json",
-            after=lambda: enqueue_read(stream, self.endpoint, answer),
+            after=lambda: reads.apply_news(stream, self.endpoint, answer),
         )
 
 
