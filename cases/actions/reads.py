@@ -10,7 +10,7 @@ import time
 from django.utils import timezone
 
 from cases.delivery import fair
-from cases.kore.client import KoreClient
+from cases.kore.client import KoreClient, Listing
 from cases.kore.dates import parse_kore_datetime
 from cases.models import Case, CaseTask, Stream
 from cases.sync.apply import CaseApplier, is_newer
@@ -30,7 +30,7 @@ def read_through(
     share: fair.Share,
     turns: fair.Turns | None,
     give_up_after: float,
-) -> dict:
+) -> Listing:
     """getCases or getTasks with the stream's credentials, in the caller's turn. Raises
     NoTurn, or Kore's typed errors."""
     if turns is not None:
@@ -40,7 +40,7 @@ def read_through(
             raise NoTurn
         time.sleep(slot.wait())
     client = KoreClient(stream.kore_config())
-    return client.get_tasks(body) if endpoint == "getTasks" else client.get_cases(body)
+    return client.listing(endpoint, body)
 
 
 def apply_news(stream: Stream, endpoint: str, answer: dict) -> None:

@@ -5,7 +5,6 @@ sync's rules), once the caller has the answer."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 
@@ -102,10 +101,11 @@ class ReadThrough(KorePathView):
 
         # What the record lacks is applied once the caller has the answer. (Reads change nothing
         # at Kore: the request log has them, with the client; the audit trail keeps the writes.)
+        # Kore's bytes as they came: writing the parsed page out again would cost the caller.
         return AnswerFirst(
-            json.dumps(answer),
+            answer.raw,
             content_type="application/json",
-            after=lambda: reads.apply_news(stream, self.endpoint, answer),
+            after=lambda: reads.apply_news(stream, self.endpoint, answer.payload),
         )
 
 

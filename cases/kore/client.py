@@ -70,6 +70,14 @@ class StreamConfig:
 # --- The client --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A page Kore answered to getCases or getTasks: parsed, and the bytes as they came."""
+
+    payload: dict
+    raw: bytes
+
+
 def _new_session() -> requests.Session:
     session = requests.Session()
     # Every new connection is checked by the host guard, on the address it connects to.
@@ -157,13 +165,18 @@ class KoreClient:
         payload, status, elapsed = self._post("updateTask", body, object_id=task_id)
         return self._task_answer(payload, status, elapsed, "updateTask")
 
-    def _listing(self, endpoint: str, filters: dict) -> dict:
-        payload, status, elapsed = self._post(endpoint, filters)
+    def listing(self, endpoint: str, filters: dict) -> Listing:
+        """getCases or getTasks, with the bytes Kore sent beside what they say: the gateway
+        passes the bytes on as they came, rather than writing the parsed page out again."""
+        payload, status, elapsed, raw = self._post_raw(endpoint, filters)
         if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
             raise KoreMalformed(
                 f"Kore's answer to {endpoint} has no results list.", status=status, elapsed=elapsed
             )
-        return payload
+        return Listing(payload=payload, raw=raw)
+
+    def _listing(self, endpoint: str, filters: dict) -> dict:
+        return self.listing(endpoint, filters).payload
 
     @staticmethod
     def _case_answer(payload: Any, status: int, elapsed: float, endpoint: str) -> KoreCase:
@@ -187,6 +200,12 @@ class KoreClient:
         return "Connected: Kore.ai answered and accepted the credentials."
 
     def _post(self, endpoint: str, body: dict, *, object_id: str | None = None) -> tuple[Any, int, float]:
+        payload, status, elapsed, _ = self._post_raw(endpoint, body, object_id=object_id)
+        return payload, status, elapsed
+
+    def _post_raw(
+        self, endpoint: str, body: dict, *, object_id: str | None = None
+    ) -> tuple[Any, int, float, bytes]:
         url = self.config.endpoint(endpoint, object_id)
         started = time.monotonic()
         try:
@@ -217,7 +236,7 @@ class KoreClient:
                 f"Could not call Kore.ai: {type(exc).__name__}.", elapsed=time.monotonic() - started
             ) from None
         elapsed = time.monotonic() - started
-        return self._read(response, elapsed), response.status_code, elapsed
+        return self._read(response, elapsed), response.status_code, elapsed, response.content
 
     @staticmethod
     def _connection_error(exc: requests.exceptions.ConnectionError, elapsed: float) -> KoreError:
