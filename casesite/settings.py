@@ -287,6 +287,13 @@ CACHES = {
     "pacing": _pacing_cache,
     # Per process, no SQL: the dashboard's minute-old figures (cases/browse/dashboard.py).
     "dashboard": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dashboard"},
+    # Per process: the statuses, priorities and assignees it last read or wrote (cases/sync/learn.py).
+    "catalog": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "catalog",
+        "TIMEOUT": 300,
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    },
 }
 
 # --- Celery ------------------------------------------------------------------------------

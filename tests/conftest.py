@@ -86,9 +86,11 @@ def celery_runs_tasks_in_process():
 
 
 @pytest.fixture(autouse=True)
-def fresh_dashboard_cache():
-    """Dashboard figures are cached per process by user id, and ids repeat across tests."""
+def fresh_process_caches():
+    """Dashboard figures (by user id) and the catalog a process knows (by stream id) are cached
+    per process, and ids repeat across tests."""
     caches["dashboard"].clear()
+    caches["catalog"].clear()
 
 
 @pytest.fixture(autouse=True)

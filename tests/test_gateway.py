@@ -10,6 +10,9 @@ import time
 import pytest
 import requests
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from cases.actions import reads, settle, task_send
 from cases.actions.send import action_deliver
@@ -25,9 +28,11 @@ from cases.models import (
     CaseChange,
     CaseEvent,
     CaseTask,
+    KoreStatus,
     TaskTemplate,
 )
 from cases.models.streams import LEGACY_ENDPOINTS, READ_ENDPOINTS
+from cases.sync.learn import Learner
 from tests.factories import StreamFactory
 from tests.holding import held, once_recorded
 
@@ -91,8 +96,8 @@ def test_a_read_applies_only_what_the_record_lacks(client, tool, worked_case, si
     monkeypatch.setattr(
         reads,
         "apply_read",
-        lambda stream, endpoint, answer: (
-            applied.append([c["_id"] for c in answer["results"]]) or real(stream, endpoint, answer)
+        lambda stream, endpoint, answer, **kwargs: (
+            applied.append([c["_id"] for c in answer["results"]]) or real(stream, endpoint, answer, **kwargs)
         ),
     )
     assert send(client, tool, worked_case.stream, "getCases", {"unresolved": True}).status_code == 200
@@ -102,6 +107,36 @@ def test_a_read_applies_only_what_the_record_lacks(client, tool, worked_case, si
     assert {case["_id"] for case in response.json()["results"]} == {worked_case.kore_id, other["_id"]}
     assert applied == [[other["_id"]]]
     assert Case.objects.get(kore_id=other["_id"]).priority_name == "Critical"
+
+
+def test_reads_learn_the_catalog_and_ask_no_more_once_the_process_knows_it(
+    client, tool, worked_case, simulator
+):
+    """A tool polling changed cases: the first read learns the status it names; a read naming
+    only statuses, priorities and assignees the process knows, as they are, costs no catalog
+    query (cases/sync/learn.py); one naming a status differently writes it again."""
+    stream = worked_case.stream
+    simulator.agent.set_status(worked_case.kore_id, "On Hold")
+    KoreStatus.objects.filter(stream=stream, name="On Hold").update(lname="")
+    send(client, tool, stream, "getCases", {"unresolved": True})
+    on_hold = KoreStatus.objects.get(stream=stream, name="On Hold")
+    assert on_hold.lname == catalog(stream.stream_id).status("On Hold")["lname"]
+
+    simulator.agent.set_status(worked_case.kore_id, "Open")
+    send(client, tool, stream, "getCases", {"unresolved": True})
+    simulator.agent.set_status(worked_case.kore_id, "On Hold")
+    with CaptureQueriesContext(connection) as queries:
+        send(client, tool, stream, "getCases", {"unresolved": True})
+    worked_case.refresh_from_db()
+    assert worked_case.status_name == "On Hold"  # applied
+    catalog_tables = ("cases_korestatus", "cases_korepriority", "cases_koreassignee")
+    assert not [q["sql"] for q in queries if any(table in q["sql"] for table in catalog_tables)]
+
+    renamed = dict(worked_case.kore_case["status"], name="Waiting on customer")
+    learner = Learner(stream)
+    learner.learn([{**worked_case.kore_case, "status": renamed}])
+    learner.save(seen_at=timezone.now(), only_changes=True)
+    assert KoreStatus.objects.get(pk=on_hold.pk).name == "Waiting on customer"
 
 
 def test_get_tasks_passes_through_and_keeps_the_tasks(client, tool, worked_case, simulator):

@@ -13,7 +13,7 @@ from cases.delivery import fair
 from cases.kore.client import KoreClient, Listing
 from cases.kore.dates import parse_kore_datetime
 from cases.models import Case, CaseTask, Stream
-from cases.sync.apply import CaseApplier, is_newer
+from cases.sync.apply import UNREAD, CaseApplier, is_newer
 from cases.sync.case_tasks import TaskApplier
 from cases.sync.learn import Learner
 
@@ -46,39 +46,49 @@ def read_through(
 def apply_news(stream: Stream, endpoint: str, answer: dict) -> None:
     """Apply what a read answered that the record lacks; run once the caller has the answer
     (a failure is logged there, and the sync's next pass reads the same cases)."""
-    news = news_of(endpoint, answer)
+    news, known = news_of(endpoint, answer)
     if news:
-        apply_read(stream, endpoint, {"results": news})
+        apply_read(stream, endpoint, {"results": news}, known=known)
 
 
-def news_of(endpoint: str, answer: dict) -> list[dict]:
+def news_of(endpoint: str, answer: dict) -> tuple[list[dict], dict[str, Case]]:
     """The results of a read the record lacks: unknown to the portal, or newer than it (Kore's
     ``updatedAt``), found with one query. Applying the rest would change nothing (never
-    backwards), so a tool polling a page of unchanged cases costs that one query."""
+    backwards), so a tool polling a page of unchanged cases costs that one query. Beside them,
+    the portal's cases that are older than Kore's answer, read whole for the applier (which
+    writes each only if nobody wrote it since)."""
     results = [
         item
         for item in answer.get("results") or []
         if isinstance(item, dict) and isinstance(item.get("_id"), str)
     ]
     if not results:
-        return []
-    model = CaseTask if endpoint == "getTasks" else Case
-    stored = dict(
-        model.objects.filter(kore_id__in=[item["_id"] for item in results])
+        return [], {}
+    tasks = endpoint == "getTasks"
+    model = CaseTask if tasks else Case
+    stored = {
+        row.kore_id: row
+        for row in model.objects.filter(kore_id__in=[item["_id"] for item in results])
         .order_by()
-        .values_list("kore_id", "kore_updated_at")
-    )
-    return [
+        .values_list("pk", "kore_id", "kore_updated_at", named=True)
+    }
+    news = [
         item
         for item in results
         if item["_id"] not in stored
-        or is_newer(parse_kore_datetime(item.get("updatedAt")), stored[item["_id"]])
+        or is_newer(parse_kore_datetime(item.get("updatedAt")), stored[item["_id"]].kore_updated_at)
     ]
+    older = [stored[item["_id"]].pk for item in news if item["_id"] in stored]
+    if tasks or not older:
+        return news, {}
+    delivered = Case.objects.filter(pk__in=older, state=Case.State.DELIVERED).defer(*UNREAD)
+    return news, {case.kore_id: case for case in delivered}
 
 
-def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
+def apply_read(stream: Stream, endpoint: str, answer: dict, *, known: dict[str, Case] | None = None) -> None:
     """What a read answered, onto the local record: never backwards, empty is missing, cases
-    made at Kore brought in, statuses and priorities learned."""
+    made at Kore brought in, statuses and priorities learned. ``known``: cases of the answer
+    the caller has just read whole."""
     results = [item for item in answer.get("results") or [] if isinstance(item, dict)]
     if not results:
         return
@@ -86,7 +96,8 @@ def apply_read(stream: Stream, endpoint: str, answer: dict) -> None:
     if endpoint == "getTasks":
         TaskApplier(stream, seen_at=now, source="gateway").apply(results)
         return
-    applied = CaseApplier(stream, seen_at=now, source="gateway", note_seen=False).apply(results)
+    applier = CaseApplier(stream, seen_at=now, source="gateway", note_seen=False)
+    applied = applier.apply(results, known=known)
     # Learned only from what is newer than the record: the rest was seen before, and the sync's
     # passes learn from every case they read. A tool polling unchanged cases costs no reads.
     news = [raw for raw in results if raw.get("_id") not in applied.not_newer]

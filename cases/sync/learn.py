@@ -4,11 +4,24 @@ assigned to. Kore has no API that lists them, and updateCase needs their ids."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+
+from django.core.cache import caches
 
 from cases.kore.answers import parse_case
 from cases.kore.errors import KoreMalformed
 from cases.models import KoreAssignee, KorePriority, KoreStatus, Stream
+
+# What this process last read or wrote of each stream's catalog: a read through the gateway
+# that names only these, as they are, skips the catalog's three queries (a tool polling changed
+# cases would otherwise pay them on every page). A row changed meanwhile by another process is
+# at worst left until the entry expires or the next sync pass, which writes all it sees.
+known_catalog = caches["catalog"]
+
+
+def _catalog_key(stream: Stream, entry: tuple[str, ...]) -> str:
+    return f"{stream.pk}:" + hashlib.blake2b(repr(entry).encode(), digest_size=16).hexdigest()
 
 
 class Learner:
@@ -45,10 +58,24 @@ class Learner:
             if case.assignee_kind in ("agent", "queue") and case.assignee_id and case.assignee_name:
                 self.assignees[(case.assignee_kind, case.assignee_id)] = case.assignee_name[:200]
 
+    def _entries(self) -> dict[tuple[str, ...], tuple]:
+        return {
+            **{("status", kore_id): tuple(values.values()) for kore_id, values in self.statuses.items()},
+            **{("priority", kore_id): tuple(values.values()) for kore_id, values in self.priorities.items()},
+            **{("assignee", *key): (name,) for key, name in self.assignees.items()},
+        }
+
     def save(self, *, seen_at: datetime, only_changes: bool = False) -> None:
         """Insert what is new, update what changed (an empty colour never wipes a known one).
         ``only_changes``: leave rows that did not change as they are (a read through the
-        gateway: no write for what the portal knows already)."""
+        gateway: no write, and no query, for what the portal knows already)."""
+        entries = {_catalog_key(self.stream, key): values for key, values in self._entries().items()}
+        if only_changes and known_catalog.get_many(entries.keys()) == entries:
+            return
+        self._write(seen_at=seen_at, only_changes=only_changes)
+        known_catalog.set_many(entries)
+
+    def _write(self, *, seen_at: datetime, only_changes: bool) -> None:
         self._save(KoreStatus, self.statuses, seen_at, only_changes)
         self._save(KorePriority, self.priorities, seen_at, only_changes)
         known = {(a.kind, a.kore_id): a for a in KoreAssignee.objects.filter(stream=self.stream)}
