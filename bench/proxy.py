@@ -139,9 +139,11 @@ def main() -> None:
     paths = [path for path in PATHS if path in asked]
 
     with portal(workers=args.workers, threads=args.threads) as (sim_url, web_url):
+        from django.utils import timezone
+
         from cases.api.clients import api_client_create
         from cases.delivery.deliver import case_deliver
-        from cases.models import Case, CaseAction, CaseChange, CaseTask
+        from cases.models import Case, CaseAction, CaseChange, CaseEvent, CaseTask, StreamSync
         from cases.sync.case_tasks import TaskApplier
         from tests.conftest import learn_catalog
 
@@ -173,6 +175,10 @@ def main() -> None:
             task = requests_post(bases["direct"] + "createTask", tokens["direct"], task_body(case))
             TaskApplier(stream, seen_at=case.delivered_at).apply([task])
             tasks.append(CaseTask.objects.get(kore_id=task["_id"]))
+        # As after the stream's first sync pass: what a read brings is news, told as events.
+        StreamSync.objects.update_or_create(
+            stream=stream, defaults={"high_water_mark": timezone.now(), "tasks_read_at": timezone.now()}
+        )
         changes = Changes(STREAM_ID)
         changer = KoreChanger(
             bases["direct"],
@@ -242,6 +248,9 @@ def main() -> None:
             ).count(),
             "case history rows (api)": CaseChange.objects.filter(source="api").count(),
             "case history rows (gateway reads)": CaseChange.objects.filter(source="gateway").count(),
+            "change events (gateway reads)": CaseEvent.objects.filter(
+                kind=CaseEvent.Kind.CHANGED, data__source="gateway"
+            ).count(),
         }
         changed_at_kore = changer.made
 

@@ -287,10 +287,11 @@ CACHES = {
     "pacing": _pacing_cache,
     # Per process, no SQL: the dashboard's minute-old figures (cases/browse/dashboard.py).
     "dashboard": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dashboard"},
-    # Per process: the statuses, priorities and assignees it last read or wrote (cases/sync/learn.py).
-    "catalog": {
+    # Per process, what it learned of streams that spares a query: the statuses, priorities and
+    # assignees it last read or wrote (cases/sync/learn.py), and which streams' changes are news.
+    "learned": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "catalog",
+        "LOCATION": "learned",
         "TIMEOUT": 300,
         "OPTIONS": {"MAX_ENTRIES": 20_000},
     },

@@ -87,10 +87,10 @@ def celery_runs_tasks_in_process():
 
 @pytest.fixture(autouse=True)
 def fresh_process_caches():
-    """Dashboard figures (by user id) and the catalog a process knows (by stream id) are cached
-    per process, and ids repeat across tests."""
+    """Dashboard figures (by user id) and what a process learned of streams (by stream id) are
+    cached per process, and ids repeat across tests."""
     caches["dashboard"].clear()
-    caches["catalog"].clear()
+    caches["learned"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -192,6 +192,24 @@ def test_a_2xx_that_is_not_a_case_is_malformed_and_ambiguous(body):
     assert raised.value.ambiguous and not raised.value.permanent
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"_id": "ci-1", "name": "Big", "score": 123456789012345678901234567890}', "application/json"),
+        ('{"_id": "ci-1", "name": "Odd", "score": NaN}', "application/json"),
+        ('{"_id": "ci-1", "name": "Caf\xe9"}'.encode("latin-1"), "application/json; charset=latin-1"),
+    ],
+    ids=["past-64-bits", "nan", "latin-1"],
+)
+@responses.activate
+def test_json_the_fast_parser_refuses_is_still_read(body, content_type):
+    """orjson parses answers (cases/kore/client.py); what it refuses and the standard library
+    reads is read by the latter, never taken for an answer that is not JSON."""
+    responses.post(URL, body=body, status=200, content_type=content_type)
+    case = KoreClient(CONFIG).create_case({})
+    assert case.kore_id == "ci-1" and case.name in ("Big", "Odd", "Café")
+
+
 @responses.activate
 def test_an_error_list_under_200_is_a_refusal():
     responses.post(URL, json={"errors": [{"msg": "caseTmp invalid", "code": 400}]}, status=200)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jwt
+import orjson
 import requests
 
 from cases.kore.answers import KoreCase, KoreTask, is_rate_limit_answer, kore_messages, parse_case, parse_task
@@ -106,6 +107,20 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
     try:
         return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _json_or_none(response: requests.Response, text: str) -> Any:
+    """The answer's JSON, None when it is not JSON. orjson parses a page of 50 cases in half the
+    time the standard library takes, before the gateway can answer; what it refuses and the
+    standard library accepts (integers past 64 bits, NaN, another charset) is parsed by the latter."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
     except ValueError:
         return None
 
@@ -274,10 +289,7 @@ class KoreClient:
         reading that as a refusal would send a created case again.
         """
         status, text = response.status_code, response.text
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = _json_or_none(response, text)
         message, code = kore_messages(payload)
         common = {"status": status, "code": code, "body": text, "elapsed": elapsed}
         rate_limited = is_rate_limit_answer(payload)

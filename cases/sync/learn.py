@@ -17,11 +17,11 @@ from cases.models import KoreAssignee, KorePriority, KoreStatus, Stream
 # that names only these, as they are, skips the catalog's three queries (a tool polling changed
 # cases would otherwise pay them on every page). A row changed meanwhile by another process is
 # at worst left until the entry expires or the next sync pass, which writes all it sees.
-known_catalog = caches["catalog"]
+known_catalog = caches["learned"]
 
 
 def _catalog_key(stream: Stream, entry: tuple[str, ...]) -> str:
-    return f"{stream.pk}:" + hashlib.blake2b(repr(entry).encode(), digest_size=16).hexdigest()
+    return f"catalog:{stream.pk}:" + hashlib.blake2b(repr(entry).encode(), digest_size=16).hexdigest()
 
 
 class Learner:
