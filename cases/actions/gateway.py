@@ -86,13 +86,12 @@ def _stored(write: CallerWrite, store, *, kind: str, on_stored):
 
 
 def update_through(
-    write: CallerWrite, *, case: Case, task: CaseTask | None, body: dict, change_pending: bool, on_stored=None
+    write: CallerWrite, *, case: Case, task: CaseTask | None, body: dict, on_stored=None
 ) -> Written:
     """updateCase (or, with ``task``, updateTask) as an API client sent it: stored, then
     delivered within the call. An unpaced stream's change is stored claimed and sent at once,
-    unless an earlier change of the case was pending as the caller read the case
-    (``change_pending``): changes of a case go in order."""
-    claimed = not write.paced and not change_pending
+    unless an earlier change of the case is still pending: changes of a case go in order."""
+    claimed = not write.paced and not CaseAction.objects.pending().filter(case_id=case.pk).exists()
 
     def store() -> CaseAction:
         if task is not None:

@@ -11,7 +11,6 @@ import time
 from contextlib import nullcontext
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -154,19 +153,11 @@ def audited(call: Call, request, action: str, target, name: str):
     )
 
 
-def change_pending(case_column: str) -> Exists:
-    """Whether a change of the case is still pending (changes of a case go in order), asked in
-    the query that reads the case or the task: a write's one read before it is stored."""
-    return Exists(CaseAction.objects.pending().filter(case_id=OuterRef(case_column)))
-
-
 def _known_case(call: Call, kore_id: str) -> Case:
-    """The delivered case of the stream with this Kore id (``change_pending`` beside it)."""
+    """The delivered case of the stream with this Kore id."""
     try:
-        case = (
-            Case.objects.annotate(change_pending=change_pending("pk"))
-            .defer(*UNREAD)
-            .get(stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED)
+        case = Case.objects.defer(*UNREAD).get(
+            stream=call.route.stream, kore_id=kore_id, state=Case.State.DELIVERED
         )
     except Case.DoesNotExist:
         raise Refusal(
@@ -206,7 +197,7 @@ class UpdateCaseProxy(WriteThrough):
 
     def write(self, call: Call, target: Case, write: gateway.CallerWrite, request) -> gateway.Written:
         return gateway.update_through(
-            write, case=target, task=None, body=call.body, change_pending=target.change_pending,
+            write, case=target, task=None, body=call.body,
             on_stored=audited(call, request, "case.change_by_api", target, "change"),
         )  # fmt: skip
 
@@ -244,7 +235,6 @@ class UpdateTaskProxy(WriteThrough):
         try:
             task = (
                 CaseTask.objects.select_related("case")
-                .annotate(change_pending=change_pending("case_id"))
                 .only(*TASK_COLUMNS, *(f"case__{name}" for name in ("stream_id", *SNAPSHOT_FIELDS)))
                 .get(case__stream=call.route.stream, kore_id=object_id, state=CaseTask.State.DELIVERED)
             )
@@ -255,7 +245,7 @@ class UpdateTaskProxy(WriteThrough):
 
     def write(self, call: Call, target: CaseTask, write: gateway.CallerWrite, request) -> gateway.Written:
         return gateway.update_through(
-            write, case=target.case, task=target, body=call.body, change_pending=target.change_pending,
+            write, case=target.case, task=target, body=call.body,
             on_stored=audited(call, request, "task.change_by_api", target.case, "change"),
         )  # fmt: skip
 
