@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -15,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases.actions import reads, settle, task_send
+from cases.actions.changes import Wanted, case_change, case_change_submit
 from cases.actions.send import action_deliver
 from cases.actions.sweep import actions_sweep
 from cases.api.clients import api_client_create
@@ -245,6 +247,27 @@ def test_an_incomplete_status_from_a_caller_is_refused_by_kore_in_its_form(
     assert CaseAction.objects.get().state == CaseAction.State.REFUSED
     worked_case.refresh_from_db()
     assert worked_case.status_name == "Open"
+
+
+def test_a_change_waits_behind_a_pending_change_of_its_case(client, tool, worked_case, simulator, settings):
+    """Changes of a case go in order: behind a person's change still pending, an API client's is
+    stored, not sent, and answered 202; with nothing pending, it is sent at once."""
+    settings.PROXY_WAIT_SECONDS = 0.3
+    in_progress = KoreStatus.objects.get(stream=worked_case.stream, name="In Progress")
+    body, shown = case_change(worked_case, Wanted(status=in_progress))
+    earlier = case_change_submit(case=worked_case, body=body, changes=shown, enqueue=False)
+    CaseAction.objects.filter(pk=earlier.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    sent_before = simulator.calls["updateCase"]
+    path = f"updateCase/{worked_case.kore_id}"
+    response = send(client, tool, worked_case.stream, path, status_body(worked_case, "On Hold"))
+    assert response.status_code == 202, response.content
+    assert simulator.calls["updateCase"] == sent_before  # neither was sent
+    waiting = CaseAction.objects.exclude(pk=earlier.pk).get()
+    assert waiting.state == CaseAction.State.QUEUED
+
+    CaseAction.objects.all().delete()  # nothing pending now: sent at once
+    response = send(client, tool, worked_case.stream, path, status_body(worked_case, "Open"))
+    assert response.status_code == 200, response.content
 
 
 def test_a_change_kore_took_is_answered_before_it_is_recorded(
