@@ -31,6 +31,7 @@ from cases.models import (
     CaseEvent,
     CaseTask,
     KoreStatus,
+    StreamSync,
     TaskTemplate,
 )
 from cases.models.streams import LEGACY_ENDPOINTS, READ_ENDPOINTS
@@ -116,8 +117,10 @@ def test_reads_learn_the_catalog_and_ask_no_more_once_the_process_knows_it(
 ):
     """A tool polling changed cases: the first read learns the status it names; a read naming
     only statuses, priorities and assignees the process knows, as they are, costs no catalog
-    query (cases/sync/learn.py); one naming a status differently writes it again."""
+    query (cases/sync/learn.py), nor asks again whether the stream's changes are news
+    (cases/models/notify.py); one naming a status differently writes it again."""
     stream = worked_case.stream
+    StreamSync.objects.update_or_create(stream=stream, defaults={"high_water_mark": timezone.now()})
     simulator.agent.set_status(worked_case.kore_id, "On Hold")
     KoreStatus.objects.filter(stream=stream, name="On Hold").update(lname="")
     send(client, tool, stream, "getCases", {"unresolved": True})
@@ -131,8 +134,9 @@ def test_reads_learn_the_catalog_and_ask_no_more_once_the_process_knows_it(
         send(client, tool, stream, "getCases", {"unresolved": True})
     worked_case.refresh_from_db()
     assert worked_case.status_name == "On Hold"  # applied
-    catalog_tables = ("cases_korestatus", "cases_korepriority", "cases_koreassignee")
-    assert not [q["sql"] for q in queries if any(table in q["sql"] for table in catalog_tables)]
+    asked_once = ("cases_korestatus", "cases_korepriority", "cases_koreassignee", "cases_streamsync")
+    assert not [q["sql"] for q in queries if any(table in q["sql"] for table in asked_once)]
+    assert CaseEvent.objects.filter(kind=CaseEvent.Kind.CHANGED, case=worked_case).count() == 3  # news
 
     renamed = dict(worked_case.kore_case["status"], name="Waiting on customer")
     learner = Learner(stream)
