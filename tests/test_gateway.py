@@ -118,7 +118,7 @@ def test_reads_learn_the_catalog_and_ask_no_more_once_the_process_knows_it(
     """A tool polling changed cases: the first read learns the status it names; a read naming
     only statuses, priorities and assignees the process knows, as they are, costs no catalog
     query (cases/sync/learn.py), nor asks again whether the stream's changes are news
-    (cases/models/notify.py); one naming a status differently writes it again."""
+    (cases/models/sync.py); one naming a status differently writes it again."""
     stream = worked_case.stream
     StreamSync.objects.update_or_create(stream=stream, defaults={"high_water_mark": timezone.now()})
     simulator.agent.set_status(worked_case.kore_id, "On Hold")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import caches
 from django.db import models
 from django.utils import timezone
 
@@ -72,6 +73,35 @@ class StreamSync(models.Model):
     @property
     def full_read_running(self) -> bool:
         return self.full_read_requested_at is not None and self.full_read_finished_at is None
+
+
+def stream_is_told(stream: Stream) -> bool:
+    """False until a stream's first complete sync pass: what it finds before then is not news."""
+    return _once_true(
+        f"told:{stream.pk}", StreamSync.objects.filter(stream=stream, high_water_mark__isnull=False)
+    )
+
+
+def stream_tasks_are_told(stream: Stream) -> bool:
+    """Also false until the sync has read the stream's tasks once (its first pass, or the first
+    after the stream began to use tasks): the tasks Kore had before are not news."""
+    return _once_true(
+        f"tasks-told:{stream.pk}",
+        StreamSync.objects.filter(stream=stream, high_water_mark__isnull=False, tasks_read_at__isnull=False),
+    )
+
+
+def _once_true(key: str, rows) -> bool:
+    """Whether ``rows`` exist, remembered by the process once they do: the sync sets the dates
+    these ask about once and never clears them, so a yes never turns into a no (and every read
+    through the gateway that brings a change would otherwise ask again)."""
+    learned = caches["learned"]
+    if learned.get(key):
+        return True
+    told = rows.exists()
+    if told:
+        learned.set(key, True)
+    return told
 
 
 class SyncLease(models.Model):

@@ -34,8 +34,8 @@ from cases.models.notify import (
     case_event,
     record_case_events,
     record_changes,
-    stream_is_told,
 )
+from cases.models.sync import stream_is_told
 
 logger = logging.getLogger(__name__)
 State, Origin, Field = Case.State, Case.Origin, CaseChange.Field

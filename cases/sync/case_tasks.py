@@ -30,7 +30,8 @@ from cases.kore.lookup import same_title
 from cases.kore.paging import PagedRead, UpdatedSince
 from cases.models import CLOSED_CATEGORIES, Case, CaseEvent, CaseTask, KoreStatus, Stream
 from cases.models.cases import fit_column
-from cases.models.notify import OWN_SOURCES, record_task_event, stream_tasks_are_told
+from cases.models.notify import OWN_SOURCES, record_task_event
+from cases.models.sync import stream_tasks_are_told
 from cases.sync.apply import is_newer
 
 logger = logging.getLogger(__name__)
