@@ -109,9 +109,8 @@ def test_a_full_re_read_of_a_synced_stream_tells_what_it_finds_as_a_pass_would(t
     time.sleep(0.005)
     known.refresh_from_db()
     simulator.agent.set_status(known.kore_id, "In Progress")
-    long_ago = timezone.now() - timedelta(
-        days=400
-    )  # resolved before any pass looked: only a full read sees it
+    # Resolved before any pass looked: only a full read sees it.
+    long_ago = timezone.now() - timedelta(days=400)
     old = simulator.agent.create_case(template.stream.stream_id, now=long_ago, status="Resolved")
     runs.ask_for_full_read(runs.sync_state(template.stream))
     runs.full_read(template.stream)

@@ -159,7 +159,7 @@ class KoreClient:
 
     def get_cases(self, filters: dict) -> dict:
         """POST getCases with body filters; returns ``{results, page, limit, hasMore, …}``."""
-        return self._listing("getCases", filters)
+        return self.listing("getCases", filters).payload
 
     def update_case(self, case_id: str, body: dict) -> KoreCase:
         """POST updateCase/{caseId}. Kore answers a trimmed case (no assignee, ``ETA`` "")."""
@@ -173,7 +173,7 @@ class KoreClient:
 
     def get_tasks(self, filters: dict) -> dict:
         """POST getTasks (paged by ``skip``/``limit``); returns ``{results, …}`` of trimmed tasks."""
-        return self._listing("getTasks", filters)
+        return self.listing("getTasks", filters).payload
 
     def update_task(self, task_id: str, body: dict) -> KoreTask:
         """POST updateTask/{taskId}: updateCase's keys, applied to a task."""
@@ -189,9 +189,6 @@ class KoreClient:
                 f"Kore's answer to {endpoint} has no results list.", status=status, elapsed=elapsed
             )
         return Listing(payload=payload, raw=raw)
-
-    def _listing(self, endpoint: str, filters: dict) -> dict:
-        return self.listing(endpoint, filters).payload
 
     @staticmethod
     def _case_answer(payload: Any, status: int, elapsed: float, endpoint: str) -> KoreCase:
