@@ -22,7 +22,7 @@ from casesite.celery import app as celery_app  # noqa: E402
 from tests.factories import TEST_CLIENT_SECRET, CaseTemplateFactory, StreamFactory, UserFactory  # noqa: E402
 
 # Names tests may resolve, to public addresses that are never connected to: tests using them
-# fake the wire with `responses`, or only save a form.
+# fake the wire on loopback (tests/test_client_unit.py), or only save a form.
 TEST_DNS = {"platform.kore.ai": "34.117.59.81", "kore.test": "34.117.59.82"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 

@@ -1,12 +1,14 @@
-"""The Kore client at its edge: the wire is faked with `responses`, everything above it is real."""
+"""The Kore client at its edge: Kore's side of the wire is a canned HTTP server on loopback
+(``wire``), everything above it is real."""
 
 import json
+import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-import responses
 
 from cases.kore.answers import parse_case
 from cases.kore.client import KoreClient, StreamConfig, mint_token
@@ -19,6 +21,57 @@ from cases.kore.errors import (
     KoreUnavailable,
 )
 
+
+class Wire:
+    """Kore's side of the wire on loopback: answers each POST with the answer set last
+    (``answer``) and keeps every request it received (``calls``: headers and body)."""
+
+    def __init__(self):
+        self.calls: list[tuple[dict, bytes]] = []
+        self.reply = (200, {}, b"")
+        wire = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the client's pools expect
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                wire.calls.append((self.headers, body))
+                status, headers, content = wire.reply
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, status=200, *, json_body=None, body: str | bytes = "", content_type="application/json",
+               headers=None):  # fmt: skip
+        content = json.dumps(json_body).encode() if json_body is not None else body
+        content = content.encode() if isinstance(content, str) else content
+        self.reply = (status, {"Content-Type": content_type, **(headers or {})}, content)
+
+
+@pytest.fixture
+def wire():
+    kore = Wire()
+    yield kore
+    kore.server.shutdown()
+    kore.server.server_close()
+
+
+def client(wire: Wire, **config) -> KoreClient:
+    return KoreClient(StreamConfig(**{**CONFIG.__dict__, "host": wire.url, **config}))
+
+
 CONFIG = StreamConfig(
     host="https://kore.test",
     stream_id="st-1",
@@ -27,7 +80,6 @@ CONFIG = StreamConfig(
     account_id="acc-1",
     extra_headers={"bot-language": "en", "Iid": "st-1"},
 )
-URL = "https://kore.test/caseManagement/api/public/analytics/st-1/createCase"
 CASE = {"_id": "ci-1", "refId": "CS1", "status": {"name": "Open", "statusCategory": "open"}}
 
 
@@ -54,28 +106,24 @@ def test_the_secret_never_shows_in_the_config_repr():
     assert CONFIG.client_secret not in repr(CONFIG)
 
 
-@responses.activate
-def test_create_case_sends_kores_headers_and_the_body():
-    responses.post(URL, json=CASE)
-    case = KoreClient(CONFIG).create_case({"name": "x"})
-    request = responses.calls[0].request
-    assert request.headers["accountId"] == "acc-1"
-    assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["bot-language"] == "en" and request.headers["Iid"] == "st-1"
-    assert "Authorization" not in request.headers
-    claims = jwt.decode(request.headers["auth"], CONFIG.client_secret, algorithms=["HS256"])
+def test_create_case_sends_kores_headers_and_the_body(wire):
+    wire.answer(json_body=CASE)
+    case = client(wire).create_case({"name": "x"})
+    headers, body = wire.calls[0]
+    assert headers["accountId"] == "acc-1"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["bot-language"] == "en" and headers["Iid"] == "st-1"
+    assert "Authorization" not in headers
+    claims = jwt.decode(headers["auth"], CONFIG.client_secret, algorithms=["HS256"])
     assert claims["appId"] == "cs-app"
-    assert json.loads(request.body) == {"name": "x"}
+    assert json.loads(body) == {"name": "x"}
     assert case.kore_id == "ci-1" and case.ref_id == "CS1" and case.http_status == 200
 
 
-@responses.activate
-def test_no_account_header_when_the_stream_has_none():
-    responses.post(URL, json=CASE)
-    KoreClient(
-        StreamConfig(host="https://kore.test", stream_id="st-1", client_id="a", client_secret="s" * 32)
-    ).create_case({})
-    assert "accountId" not in responses.calls[0].request.headers
+def test_no_account_header_when_the_stream_has_none(wire):
+    wire.answer(json_body=CASE)
+    client(wire, account_id="", extra_headers={}).create_case({})
+    assert "accountId" not in wire.calls[0][0]
 
 
 @pytest.mark.parametrize(
@@ -101,13 +149,10 @@ def test_no_account_header_when_the_stream_has_none():
         (503, None, KoreUnavailable, False, True),
     ],
 )
-@responses.activate
-def test_answers_map_to_typed_errors(status, body, error_type, permanent, ambiguous):
-    responses.post(URL, json=body, status=status) if body is not None else responses.post(
-        URL, body="down", status=status
-    )
+def test_answers_map_to_typed_errors(status, body, error_type, permanent, ambiguous, wire):
+    wire.answer(status, json_body=body) if body is not None else wire.answer(status, body="down")
     with pytest.raises(error_type) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert raised.value.permanent is permanent
     assert raised.value.ambiguous is ambiguous
     assert raised.value.status == status
@@ -115,22 +160,18 @@ def test_answers_map_to_typed_errors(status, body, error_type, permanent, ambigu
         assert body["errors"][0]["msg"] in raised.value.message
 
 
-@responses.activate
-def test_all_of_kores_messages_are_kept():
-    responses.post(
-        URL, json={"errors": [{"msg": "name is required."}, {"msg": "desc is required."}]}, status=400
-    )
+def test_all_of_kores_messages_are_kept(wire):
+    wire.answer(400, json_body={"errors": [{"msg": "name is required."}, {"msg": "desc is required."}]})
     with pytest.raises(KoreRefused) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert "name is required." in raised.value.message and "desc is required." in raised.value.message
 
 
-@responses.activate
-def test_the_rate_limit_message_means_rate_limited_whatever_the_status():
+def test_the_rate_limit_message_means_rate_limited_whatever_the_status(wire):
     message = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
-    responses.post(URL, json={"errors": [{"msg": message}]}, status=400, headers={"Retry-After": "7"})
+    wire.answer(json_body={"errors": [{"msg": message}]}, status=400, headers={"Retry-After": "7"})
     with pytest.raises(KoreRateLimited) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert raised.value.retry_after == 7.0
     assert not raised.value.permanent
 
@@ -138,57 +179,49 @@ def test_the_rate_limit_message_means_rate_limited_whatever_the_status():
 RATE_LIMIT_SENTENCE = "You've exceeded the per-minute rate limit. Please wait for sometime before retrying."
 
 
-@responses.activate
-def test_a_created_case_quoting_the_rate_limit_sentence_is_a_created_case():
+def test_a_created_case_quoting_the_rate_limit_sentence_is_a_created_case(wire):
     # An IT-support case about exactly that error: Kore's answer repeats the title.
-    responses.post(URL, json={**CASE, "name": RATE_LIMIT_SENTENCE, "desc": RATE_LIMIT_SENTENCE})
-    case = KoreClient(CONFIG).create_case({"name": RATE_LIMIT_SENTENCE})
+    wire.answer(json_body={**CASE, "name": RATE_LIMIT_SENTENCE, "desc": RATE_LIMIT_SENTENCE})
+    case = client(wire).create_case({"name": RATE_LIMIT_SENTENCE})
     assert case.kore_id == "ci-1" and case.name == RATE_LIMIT_SENTENCE
 
 
-@responses.activate
-def test_a_2xx_with_the_rate_limit_error_and_no_case_means_retry_later():
-    responses.post(URL, json={"errors": [{"msg": RATE_LIMIT_SENTENCE, "code": 429}]}, status=200)
+def test_a_2xx_with_the_rate_limit_error_and_no_case_means_retry_later(wire):
+    wire.answer(json_body={"errors": [{"msg": RATE_LIMIT_SENTENCE, "code": 429}]}, status=200)
     with pytest.raises(KoreRateLimited) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert not raised.value.permanent and not raised.value.ambiguous
 
 
-@responses.activate
-def test_a_5xx_with_the_rate_limit_error_is_rate_limited_not_ambiguous():
-    responses.post(URL, json={"errors": [{"msg": RATE_LIMIT_SENTENCE}]}, status=503)
+def test_a_5xx_with_the_rate_limit_error_is_rate_limited_not_ambiguous(wire):
+    wire.answer(json_body={"errors": [{"msg": RATE_LIMIT_SENTENCE}]}, status=503)
     with pytest.raises(KoreRateLimited) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert not raised.value.ambiguous
 
 
-@responses.activate
-def test_the_sentence_outside_errors_msg_does_not_count():
+def test_the_sentence_outside_errors_msg_does_not_count(wire):
     # A refusal that quotes the sentence elsewhere (here: in the echoed body) is still a refusal.
-    responses.post(
-        URL,
-        json={"errors": [{"msg": "desc is too long", "code": 400}], "name": RATE_LIMIT_SENTENCE},
-        status=400,
+    wire.answer(
+        400, json_body={"errors": [{"msg": "desc is too long", "code": 400}], "name": RATE_LIMIT_SENTENCE}
     )
     with pytest.raises(KoreRefused):
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
 
 
-@responses.activate
-def test_redirects_are_not_followed():
-    responses.post(URL, status=302, headers={"Location": "http://169.254.169.254/"})
+def test_redirects_are_not_followed(wire):
+    wire.answer(status=302, headers={"Location": "http://169.254.169.254/"})
     with pytest.raises(KoreUnavailable) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert raised.value.permanent
-    assert len(responses.calls) == 1
+    assert len(wire.calls) == 1
 
 
 @pytest.mark.parametrize("body", ["<html>proxy error</html>", '{"no": "id"}', "[]"])
-@responses.activate
-def test_a_2xx_that_is_not_a_case_is_malformed_and_ambiguous(body):
-    responses.post(URL, body=body, status=200)
+def test_a_2xx_that_is_not_a_case_is_malformed_and_ambiguous(body, wire):
+    wire.answer(body=body, status=200)
     with pytest.raises(KoreMalformed) as raised:
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
     assert raised.value.ambiguous and not raised.value.permanent
 
 
@@ -201,20 +234,18 @@ def test_a_2xx_that_is_not_a_case_is_malformed_and_ambiguous(body):
     ],
     ids=["past-64-bits", "nan", "latin-1"],
 )
-@responses.activate
-def test_json_the_fast_parser_refuses_is_still_read(body, content_type):
+def test_json_the_fast_parser_refuses_is_still_read(body, content_type, wire):
     """orjson parses answers (cases/kore/client.py); what it refuses and the standard library
     reads is read by the latter, never taken for an answer that is not JSON."""
-    responses.post(URL, body=body, status=200, content_type=content_type)
-    case = KoreClient(CONFIG).create_case({})
+    wire.answer(body=body, status=200, content_type=content_type)
+    case = client(wire).create_case({})
     assert case.kore_id == "ci-1" and case.name in ("Big", "Odd", "Café")
 
 
-@responses.activate
-def test_an_error_list_under_200_is_a_refusal():
-    responses.post(URL, json={"errors": [{"msg": "caseTmp invalid", "code": 400}]}, status=200)
+def test_an_error_list_under_200_is_a_refusal(wire):
+    wire.answer(json_body={"errors": [{"msg": "caseTmp invalid", "code": 400}]}, status=200)
     with pytest.raises(KoreRefused, match="caseTmp invalid"):
-        KoreClient(CONFIG).create_case({})
+        client(wire).create_case({})
 
 
 def test_parse_case_reads_the_documents_sample_shape():

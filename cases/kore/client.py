@@ -1,9 +1,13 @@
 """The one door to Kore.ai: mints the JWT, sends, checks the answer's shape, and returns parsed
 data or raises a typed error. Nothing else in the portal knows Kore's status codes.
 
-Every call has explicit connect and read timeouts, goes through one pooled session, never
-follows redirects and never retries: retrying is the delivery service's decision, because only
-it knows whether a request that got no answer may already have created a case.
+Every call has explicit connect and read timeouts, goes through one pool manager, never follows
+redirects and never retries: retrying is the delivery service's decision, because only it knows
+whether a request that got no answer may already have created a case.
+
+The pools are urllib3's, called directly rather than through a requests Session: every gateway
+path makes one call to Kore, and a Session's own work on each (merging settings, cookies, hooks)
+cost more than the call's whole urllib3 side (bench/proxy.py).
 """
 
 from __future__ import annotations
@@ -12,17 +16,26 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from email.message import Message
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
+import certifi
 import jwt
 import orjson
-import requests
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    LocationValueError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 
 from cases.kore.answers import KoreCase, KoreTask, is_rate_limit_answer, kore_messages, parse_case, parse_task
 from cases.kore.errors import (
     KoreAuthError,
-    KoreError,
     KoreHostRefused,
     KoreMalformed,
     KoreRateLimited,
@@ -30,7 +43,7 @@ from cases.kore.errors import (
     KoreTimeout,
     KoreUnavailable,
 )
-from cases.kore.hostguard import GuardedHTTPAdapter, HostRefused
+from cases.kore.hostguard import HostRefused, guarded_pool_manager
 
 API_PATH = "/caseManagement/api/public/analytics/{stream_id}/{endpoint}"
 TOKEN_TTL_SECONDS = 300
@@ -79,17 +92,29 @@ class Listing:
     raw: bytes
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    # Every new connection is checked by the host guard, on the address it connects to.
-    adapter = GuardedHTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.trust_env = False  # never route Kore traffic through a proxy set for something else
-    return session
+# Every new connection is checked by the host guard, on the address it connects to; no proxy
+# from the environment is ever used for Kore traffic.
+_shared_pool = guarded_pool_manager(num_pools=16, maxsize=64, retries=False, ca_certs=certifi.where())
 
 
-_shared_session = _new_session()
+class _Answer:
+    """Kore's answer as it came: status, headers (case-insensitive) and bytes. The text is
+    decoded, by the charset the answer names (UTF-8 when none), only when it is needed: for an
+    error's message, or when the fast JSON parser refused the bytes."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse):
+        self.status = response.status
+        self.headers = response.headers
+        self.content = response.data
+
+    @cached_property
+    def text(self) -> str:
+        content_type = Message()
+        content_type["Content-Type"] = self.headers.get("Content-Type", "")
+        try:
+            return self.content.decode(content_type.get_content_charset() or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            return self.content.decode("utf-8", errors="replace")
 
 
 def _default_timeouts() -> tuple[float, float]:
@@ -101,7 +126,7 @@ def _default_timeouts() -> tuple[float, float]:
         return 5.0, 30.0
 
 
-def _retry_after(response: requests.Response) -> float | None:
+def _retry_after(response: _Answer) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -111,7 +136,7 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _json_or_none(response: requests.Response, text: str) -> Any:
+def _json_or_none(response: _Answer) -> Any:
     """The answer's JSON, None when it is not JSON. orjson parses a page of 50 cases in half the
     time the standard library takes, before the gateway can answer; what it refuses and the
     standard library accepts (integers past 64 bits, NaN, another charset) is parsed by the latter."""
@@ -120,7 +145,7 @@ def _json_or_none(response: requests.Response, text: str) -> Any:
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(text)
+        return json.loads(response.text)
     except ValueError:
         return None
 
@@ -132,20 +157,20 @@ class KoreClient:
         self,
         config: StreamConfig,
         *,
-        session: requests.Session | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ):
         self.config = config
-        self.session = session or _shared_session
         default_connect, default_read = _default_timeouts()
         self.timeout = (connect_timeout or default_connect, read_timeout or default_read)
+        self._timeout = urllib3.Timeout(connect=self.timeout[0], read=self.timeout[1])
 
     def headers(self) -> dict[str, str]:
         headers = {
             "auth": mint_token(client_id=self.config.client_id, client_secret=self.config.client_secret),
             "Content-Type": "application/json",
             "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
         }
         if self.config.account_id:
             headers["accountId"] = self.config.account_id
@@ -221,90 +246,83 @@ class KoreClient:
         url = self.config.endpoint(endpoint, object_id)
         started = time.monotonic()
         try:
-            response = self.session.post(
-                url,
-                data=json.dumps(body),
-                headers=self.headers(),
-                timeout=self.timeout,
-                allow_redirects=False,
+            response = _Answer(
+                _shared_pool.request(
+                    "POST",
+                    url,
+                    body=json.dumps(body).encode(),
+                    headers=self.headers(),
+                    timeout=self._timeout,
+                    redirect=False,
+                    retries=False,
+                )
             )
         except HostRefused as exc:
             raise KoreHostRefused(str(exc), elapsed=time.monotonic() - started) from None
-        except requests.exceptions.ConnectTimeout:
+        except NewConnectionError:
+            # Refused, unreachable or unresolvable (NameResolutionError is one): nothing was sent.
+            # Caught before ConnectTimeoutError, which urllib3 makes its base class.
+            raise KoreUnavailable(
+                "Could not connect to Kore.ai (connection refused or host not found).",
+                elapsed=time.monotonic() - started,
+            ) from None
+        except ConnectTimeoutError:
             raise KoreTimeout(
                 f"Kore.ai did not accept a connection within {self.timeout[0]:g} s.",
                 elapsed=time.monotonic() - started,
             ) from None
-        except requests.exceptions.ReadTimeout:
+        except ReadTimeoutError:
             raise KoreTimeout(
                 f"Kore.ai sent no answer within {self.timeout[1]:g} s; the request may have been processed.",
                 elapsed=time.monotonic() - started,
                 ambiguous=True,
             ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise self._connection_error(exc, time.monotonic() - started) from None
-        except requests.exceptions.RequestException as exc:
+        except LocationValueError as exc:  # a URL urllib3 cannot call: nothing was sent
             raise KoreUnavailable(
                 f"Could not call Kore.ai: {type(exc).__name__}.", elapsed=time.monotonic() - started
             ) from None
+        except HTTPError:
+            # Reset, closed mid-answer, a TLS failure: after the request may have gone out.
+            raise KoreUnavailable(
+                "The connection to Kore.ai dropped before an answer came; the request may have been "
+                "processed.",
+                elapsed=time.monotonic() - started,
+                ambiguous=True,
+            ) from None
         elapsed = time.monotonic() - started
-        return self._read(response, elapsed), response.status_code, elapsed, response.content
+        return self._read(response, elapsed), response.status, elapsed, response.content
 
     @staticmethod
-    def _connection_error(exc: requests.exceptions.ConnectionError, elapsed: float) -> KoreError:
-        text = str(exc)
-        # Refused, unreachable or unresolvable: nothing was sent. Anything else (reset, closed
-        # mid-answer) happened after the request went out, so Kore may have acted on it.
-        never_sent = any(
-            marker in text
-            for marker in (
-                "Connection refused",
-                "Name or service not known",
-                "No route to host",
-                "Temporary failure in name resolution",
-                "Failed to resolve",
-                "nodename nor servname",
-                "Network is unreachable",
-                "NewConnectionError",
-            )
-        )
-        if never_sent:
-            return KoreUnavailable(
-                "Could not connect to Kore.ai (connection refused or host not found).", elapsed=elapsed
-            )
-        return KoreUnavailable(
-            "The connection to Kore.ai dropped before an answer came; the request may have been processed.",
-            elapsed=elapsed,
-            ambiguous=True,
-        )
-
-    @staticmethod
-    def _read(response: requests.Response, elapsed: float) -> Any:
+    def _read(response: _Answer, elapsed: float) -> Any:
         """Classify an answer by its status code first, then by ``errors[].msg`` alone.
 
         Never by the body's text: a case's own title may quote Kore's rate-limit sentence, and
         reading that as a refusal would send a created case again.
         """
-        status, text = response.status_code, response.text
-        payload = _json_or_none(response, text)
+        status = response.status
+        payload = _json_or_none(response)
         message, code = kore_messages(payload)
-        common = {"status": status, "code": code, "body": text, "elapsed": elapsed}
         rate_limited = is_rate_limit_answer(payload)
+
+        def common() -> dict:  # what an error carries: the body's text is decoded only then
+            return {"status": status, "code": code, "body": response.text, "elapsed": elapsed}
 
         if 200 <= status < 300:
             if payload is None:
-                raise KoreMalformed(f"Kore.ai answered {status} with a body that is not JSON.", **common)
+                raise KoreMalformed(f"Kore.ai answered {status} with a body that is not JSON.", **common())
             if isinstance(payload, dict) and payload.get("_id"):
                 return payload  # a created (or found) case, always, whatever its text says
             if isinstance(payload, dict) and payload.get("errors"):
                 # Some Kore errors arrive with a 2xx and no case: nothing was created.
                 if rate_limited:
-                    raise KoreRateLimited(message, retry_after=_retry_after(response), **common)
-                raise KoreRefused(message or "Kore.ai refused the request.", **common)
+                    raise KoreRateLimited(message, retry_after=_retry_after(response), **common())
+                raise KoreRefused(message or "Kore.ai refused the request.", **common())
             return payload
         if status == 429 or rate_limited:
             raise KoreRateLimited(
-                message or "Kore.ai's rate limit was exceeded.", retry_after=_retry_after(response), **common
+                message or "Kore.ai's rate limit was exceeded.",
+                retry_after=_retry_after(response),
+                **common(),
             )
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
@@ -312,17 +330,17 @@ class KoreClient:
                 f"Kore.ai answered with a redirect ({status}) to {location or 'elsewhere'}; "
                 "check the stream's host.",
                 permanent=True,
-                **common,
+                **common(),
             )
         if status in (401, 403):
-            raise KoreAuthError(message or f"Kore.ai refused the credentials ({status}).", **common)
+            raise KoreAuthError(message or f"Kore.ai refused the credentials ({status}).", **common())
         if 400 <= status < 500:
-            raise KoreRefused(message or f"Kore.ai refused the request ({status}).", **common)
+            raise KoreRefused(message or f"Kore.ai refused the request ({status}).", **common())
         if status >= 500:
             raise KoreUnavailable(
                 f"Kore.ai answered {status}{': ' + message if message else ''}; "
                 "the request may have been processed.",
                 ambiguous=True,
-                **common,
+                **common(),
             )
-        raise KoreMalformed(f"Kore.ai answered with an unexpected status {status}.", **common)
+        raise KoreMalformed(f"Kore.ai answered with an unexpected status {status}.", **common())

@@ -11,8 +11,10 @@ reaches the identity provider with ``OIDC_ALLOWED_HOSTS``, so allowing an intern
 allows a stream to reach it.
 
 The check runs when a stream is saved and again at every connection, on the very address the
-socket then connects to (``GuardedHTTPAdapter``), so a DNS answer that changes between the
-check and the connection (rebinding) gains nothing. Redirects are never followed by the client.
+socket then connects to, so a DNS answer that changes between the check and the connection
+(rebinding) gains nothing. The Kore client's pools (``guarded_pool_manager``) and single
+sign-on's requests adapter (``GuardedHTTPAdapter``) both connect this way. Redirects are never
+followed by the client.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 from urllib3 import connection as urllib3_connection
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -194,9 +197,26 @@ class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
     ConnectionCls = GuardedHTTPSConnection
 
 
+def _guarded_pool_classes(allowed_setting: str) -> dict:
+    # The pools hand extra keywords on to each connection they make.
+    return {
+        "http": partial(GuardedHTTPConnectionPool, allowed_setting=allowed_setting),
+        "https": partial(GuardedHTTPSConnectionPool, allowed_setting=allowed_setting),
+    }
+
+
+def guarded_pool_manager(*, allowed_setting: str = KORE_ALLOWED_HOSTS, **kwargs) -> PoolManager:
+    """A urllib3 pool manager whose every new connection goes through the host guard (the Kore
+    client's); ``kwargs`` as PoolManager takes them. It reads no proxy from the environment."""
+    manager = PoolManager(**kwargs)
+    manager.pool_classes_by_scheme = _guarded_pool_classes(allowed_setting)
+    return manager
+
+
 class GuardedHTTPAdapter(HTTPAdapter):
     """A requests adapter whose every new connection goes through the host guard, allowing
-    anyway the hosts in the setting named ``allowed_setting`` (default ``KORE_ALLOWED_HOSTS``)."""
+    anyway the hosts in the setting named ``allowed_setting`` (default ``KORE_ALLOWED_HOSTS``).
+    Single sign-on's client (Authlib) speaks requests."""
 
     __attrs__ = [*HTTPAdapter.__attrs__, "allowed_setting"]
 
@@ -206,8 +226,4 @@ class GuardedHTTPAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        # The pools hand extra keywords on to each connection they make.
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": partial(GuardedHTTPConnectionPool, allowed_setting=self.allowed_setting),
-            "https": partial(GuardedHTTPSConnectionPool, allowed_setting=self.allowed_setting),
-        }
+        self.poolmanager.pool_classes_by_scheme = _guarded_pool_classes(self.allowed_setting)

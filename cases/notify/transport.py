@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from functools import partial
 
 import certifi
 import urllib3
@@ -17,7 +16,7 @@ from django.conf import settings
 from urllib3.exceptions import HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as NoAnswerInTime
 
-from cases.kore.hostguard import GuardedHTTPConnectionPool, GuardedHTTPSConnectionPool, HostRefused
+from cases.kore.hostguard import HostRefused, guarded_pool_manager
 
 ALLOWED_SETTING = "WEBHOOK_ALLOWED_HOSTS"
 # The most of an answer kept for the delivery log; reading stops there.
@@ -32,17 +31,14 @@ def manager() -> urllib3.PoolManager:
     global _manager
     with _lock:
         if _manager is None:
-            _manager = urllib3.PoolManager(
+            # Every new connection is checked by the host guard, on the address it connects to.
+            _manager = guarded_pool_manager(
+                allowed_setting=ALLOWED_SETTING,
                 num_pools=100,
                 maxsize=max(settings.WEBHOOK_CONCURRENCY, 1),
                 ca_certs=certifi.where(),
                 retries=False,
             )
-            # Every new connection is checked by the host guard, on the address it connects to.
-            _manager.pool_classes_by_scheme = {
-                "http": partial(GuardedHTTPConnectionPool, allowed_setting=ALLOWED_SETTING),
-                "https": partial(GuardedHTTPSConnectionPool, allowed_setting=ALLOWED_SETTING),
-            }
         return _manager
 
 
