@@ -1,6 +1,7 @@
 """The Kore client at its edge: Kore's side of the wire is a canned HTTP server on loopback
 (``wire``), everything above it is real."""
 
+import dataclasses
 import json
 import threading
 import time
@@ -69,7 +70,7 @@ def wire():
 
 
 def client(wire: Wire, **config) -> KoreClient:
-    return KoreClient(StreamConfig(**{**CONFIG.__dict__, "host": wire.url, **config}))
+    return KoreClient(dataclasses.replace(CONFIG, host=wire.url, **config))
 
 
 CONFIG = StreamConfig(
@@ -328,3 +329,27 @@ def test_a_read_timeout_is_ambiguous_and_a_refused_connection_is_not(closed_port
     with pytest.raises(KoreUnavailable) as raised:
         KoreClient(refused).create_case({})
     assert not raised.value.ambiguous
+
+
+def test_a_connection_dropped_after_the_request_went_out_is_ambiguous():
+    """Kore may have acted on it: the delivery looks it up before sending again."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def read_then_hang_up():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.close()
+
+    threading.Thread(target=read_then_hang_up, daemon=True).start()
+    dropping = StreamConfig(
+        host=f"http://127.0.0.1:{listener.getsockname()[1]}", stream_id="st-1", client_id="a",
+        client_secret="s" * 32,
+    )  # fmt: skip
+    with pytest.raises(KoreUnavailable) as raised:
+        KoreClient(dropping).create_case({})
+    assert raised.value.ambiguous and not raised.value.permanent
+    listener.close()
