@@ -288,7 +288,8 @@ CACHES = {
     # Per process, no SQL: the dashboard's minute-old figures (cases/browse/dashboard.py).
     "dashboard": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "dashboard"},
     # Per process, what it learned of streams that spares a query: the statuses, priorities and
-    # assignees it last read or wrote (cases/sync/learn.py), and which streams' changes are news.
+    # assignees it last read or wrote (cases/sync/learn.py), their colours and categories for a
+    # change's answer (cases/actions/apply.py), and which streams' changes are news.
     "learned": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "learned",

@@ -8,8 +8,7 @@ was sent, and a status's or priority's colour and score from what the sync learn
 
 from __future__ import annotations
 
-import time
-
+from django.core.cache import caches
 from django.utils import timezone
 
 from cases.kore.dates import format_kore_datetime, parse_kore_datetime
@@ -43,31 +42,27 @@ def completed_answer(case: Case, raw: dict, body: dict) -> dict:
     return answer
 
 
-# What the sync learned of each stream's statuses and priorities, kept a minute per process: a
-# colour or a category is only for show, and a change carries the id Kore knows.
+# What the sync learned of each stream's statuses and priorities, kept a minute in the process's
+# cache of what it learned (``caches["learned"]``): a colour or a category is only for show, and
+# a change carries the id Kore knows.
 LOOKS_SECONDS = 60
-_looks: dict[tuple[int, str], tuple[float, dict[str, tuple[str, int | None]], dict[str, str]]] = {}
 
 
 def _learned_looks(stream, *, wanted: str = "") -> tuple[dict[str, tuple[str, int | None]], dict[str, str]]:
     """The stream's learned looks, read again when older than a minute or missing ``wanted``."""
-    key, stream_id = (stream.pk, stream.stream_id), stream.pk
-    kept = _looks.get(key)
-    if (
-        kept is None
-        or kept[0] < time.monotonic()
-        or (wanted and wanted not in kept[1] and wanted not in kept[2])
-    ):
+    key = f"looks:{stream.pk}:{stream.stream_id}"
+    kept = caches["learned"].get(key)
+    if kept is None or (wanted and wanted not in kept[0] and wanted not in kept[1]):
         priorities = {
             kore_id: (color, score)
-            for kore_id, color, score in KorePriority.objects.filter(stream_id=stream_id).values_list(
+            for kore_id, color, score in KorePriority.objects.filter(stream_id=stream.pk).values_list(
                 "kore_id", "color", "score"
             )
         }
-        categories = dict(KoreStatus.objects.filter(stream_id=stream_id).values_list("kore_id", "category"))
-        kept = (time.monotonic() + LOOKS_SECONDS, priorities, categories)
-        _looks[key] = kept
-    return kept[1], kept[2]
+        categories = dict(KoreStatus.objects.filter(stream_id=stream.pk).values_list("kore_id", "category"))
+        kept = (priorities, categories)
+        caches["learned"].set(key, kept, timeout=LOOKS_SECONDS)
+    return kept
 
 
 def _with_learned_look(case: Case, answer: dict) -> None:
