@@ -23,7 +23,13 @@ LIMIT, WINDOW = 11, 1.0  # slots of 0.1 s
 def contend(
     turns: fair.Turns, shares: dict[str, tuple[fair.Share, int]], seconds: float
 ) -> tuple[Counter, list]:
-    """Waiters of each share (name: (share, how many)) take turns for ``seconds``; what each got."""
+    """Waiters of each share (name: (share, how many)) take turns for ``seconds``: the slots each
+    was given, and when the sends were made.
+
+    A slot counts as given even when its waiter woke too late to send in it: the slots here are a
+    tenth of a second, ten times shorter than at Kore's 60 a minute, so a thread waking 50 ms late
+    on a busy machine (seen here, with ten threads on two cores) misses a slot that it would make
+    in production. The scheduler gave it; whether it was used is the machine's doing."""
     got, sends, lock = Counter(), [], threading.Lock()
     stop = time.time() + seconds
 
@@ -31,16 +37,16 @@ def contend(
         try:
             while time.time() < stop:
                 slot = turns.wait(share, give_up_after=2.0)
-                if slot is None:
+                if slot is None or slot.starts_at >= stop:
                     continue
+                with lock:
+                    got[name] += 1
                 time.sleep(slot.wait())
                 sent_at = time.time()
                 if sent_at >= slot.ends_at:
-                    continue  # woke too late (a loaded machine): given back unsent, as in_slot does
+                    continue  # woke too late: given back unsent, as in_slot does
                 with lock:
-                    if sent_at < stop:
-                        got[name] += 1
-                        sends.append(sent_at)
+                    sends.append(sent_at)
         finally:
             connection.close()
 
@@ -79,7 +85,7 @@ def test_every_kind_gets_at_least_its_floor_when_all_contend(settings):
     shares = {"people": fair.PEOPLE, "api": tool, "import": fair.IMPORT, "bulk": fair.BULK, "sync": fair.SYNC}
     # Two waiters a kind: while one sleeps until its slot, the other keeps the kind waiting. (With
     # one, a waiter slow to queue again on a loaded machine lost slots it was owed: a kind that
-    # waits for nothing is owed nothing.)
+    # waits for nothing is owed nothing.) Slots given are counted, used or not (see contend).
     got, sends = contend(turns, {kind: (share, 2) for kind, share in shares.items()}, seconds=8)
     total = sum(got.values())
     assert total >= 60  # about 80 slots in 8 s
