@@ -62,6 +62,8 @@ class Caller:
         self.served, self.refused, self.other = Counter(), Counter(), Counter()
         self.retry_at, self.probe_pending, self.probe_in_flight = 0.0, False, False
         self.probes = self.probes_refused = self.probes_waited = 0
+        # 429s that came after waiting in the queue (admitted, then no turn in time), not at once.
+        self.refused_after_waiting = 0
         # Calls on their way now, and samples of whether any was while counting: the fair share
         # holds "while all three wait", so a client that left gaps may get less than its share.
         self.in_flight, self.samples = 0, Counter()
@@ -99,6 +101,7 @@ class Caller:
                     self.served[counted] += 1
                 elif answer.status_code == 429:
                     self.refused[counted] += 1
+                    self.refused_after_waiting += counted and now - sent > 1
                     if probe:
                         self.probes_refused += 1
                         # Admitted, then no turn within the queue's wait (not refused at the door).
@@ -236,6 +239,8 @@ def main() -> None:
         f"first calls after waiting a 429's Retry-After: {probes}, refused again: {refused_again} "
         f"({waited} of them admitted but given no turn within GATEWAY_QUEUE_SECONDS)"
     )
+    after_waiting = {caller.name: caller.refused_after_waiting for caller in callers}
+    print(f"429s after waiting over a second (admitted, then no turn in time): {after_waiting}")
     other = sum((caller.other for caller in callers), Counter())
     if other:
         print(f"other answers: {dict(other)}")

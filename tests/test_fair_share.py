@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 
 import pytest
 import requests
@@ -148,6 +149,29 @@ def test_api_clients_share_by_weight_whatever_they_send():
     # Weights 1 and 2: a third and two thirds, although the heavy one sends six at a time.
     assert abs(got["light"] / total - 2 / 3) <= 0.1, got
     never_over_the_limit(sends)
+
+
+def test_calls_arriving_together_each_take_a_place_and_are_told_when_the_first_frees(settings):
+    settings.GATEWAY_QUEUE_SECONDS = 1.05
+    turns = fair.Turns("acct-places", limit=LIMIT, window=WINDOW)  # slots of 0.1 s
+    tool = fair.Share.api(Client("cs-burst", 1))
+    turns.heartbeat(tool)  # alone: every slot is its own, a turn every 0.1 s
+    with ExitStack() as places:
+        for _ in range(10):  # places 1 to 10: at most 1.0 s each
+            places.enter_context(turns.queued(tool, max_wait=1.05))
+        with pytest.raises(fair.OverShare) as refused:
+            places.enter_context(turns.queued(tool, max_wait=1.05))
+        assert refused.value.wait == pytest.approx(1.1)
+        # Five more calls arriving at this moment hold places 11 to 15 on their way to being
+        # refused. The next one, at place 16, is refused too, and told the wait of place 11:
+        # the others leave the queue, so room comes at the queue's next turn, not 0.5 s later.
+        turns.cache.incr(turns.queue_key(tool), 5)
+        with pytest.raises(fair.OverShare) as behind:
+            places.enter_context(turns.queued(tool, max_wait=1.05))
+        assert behind.value.wait == pytest.approx(1.1)
+        turns.cache.decr(turns.queue_key(tool), 5)
+    # Every place was left: a new call would be first.
+    assert turns.estimated_wait(tool) == pytest.approx(0.1)
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ def read_through(
     give_up_after: float,
 ) -> Listing:
     """getCases or getTasks with the stream's credentials, in the caller's turn. Raises
-    NoTurn, or Kore's typed errors."""
+    fair.OverShare (its place in the queue is too far back), NoTurn, or Kore's typed errors."""
     if turns is not None:
-        with turns.queued(share):
+        with turns.queued(share, max_wait=give_up_after):
             slot = turns.wait(share, give_up_after=give_up_after)
         if slot is None:
             raise NoTurn

@@ -27,7 +27,9 @@ from cases.api.kore_paths import (
     KorePathView,
     Refusal,
     error_responses,
+    over_share,
 )
+from cases.delivery import fair
 from cases.kore.create_task import create_task_problems
 from cases.models import Case, CaseAction, CaseTask
 from cases.models.notify import SNAPSHOT_FIELDS
@@ -126,8 +128,11 @@ class WriteThrough(KorePathView):
         )  # fmt: skip
         try:
             # Counted against the client's share while it waits for its turn.
-            with turns.queued(call.share) if turns is not None else nullcontext():
+            queue = settings.GATEWAY_QUEUE_SECONDS
+            with turns.queued(call.share, max_wait=queue) if turns is not None else nullcontext():
                 written = self.write(call, target, write, request)
+        except fair.OverShare as over:
+            return over_share(over.wait)
         except gateway.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         return written_answer(written)

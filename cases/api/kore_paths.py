@@ -116,9 +116,8 @@ class KorePathView(APIView):
         if not call.route.pacing_limit:
             return None
         turns = fair.turns_for(call.route.stream, limit=call.route.pacing_limit)
-        wait = turns.estimated_wait(call.share)
-        if wait > settings.GATEWAY_QUEUE_SECONDS:
-            raise Refusal(over_share(wait))
+        if turns.estimated_wait(call.share) > settings.GATEWAY_QUEUE_SECONDS:
+            raise Refusal(over_share(turns.wait_past(call.share, settings.GATEWAY_QUEUE_SECONDS)))
         return turns
 
 
@@ -145,8 +144,9 @@ class AnswerFirst(HttpResponse):
 
 
 def over_share(wait: float) -> Response:
-    """429: this call would wait ``wait`` seconds at the client's share; it would not wait past
-    GATEWAY_QUEUE_SECONDS if sent again after Retry-After (unless the share shrinks meanwhile)."""
+    """429: ``wait`` is the wait from the first place past GATEWAY_QUEUE_SECONDS in the client's
+    queue (fair.Turns.wait_past); sent again after Retry-After, the call would not wait past
+    GATEWAY_QUEUE_SECONDS (unless the share shrinks meanwhile)."""
     retry_after = max(1, math.ceil(wait - settings.GATEWAY_QUEUE_SECONDS))
     return kore_errors(
         429,

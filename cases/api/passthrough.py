@@ -25,6 +25,7 @@ from cases.api.kore_paths import (
     error_responses,
     over_share,
 )
+from cases.delivery import fair
 from cases.kore.errors import (
     KoreAuthError,
     KoreError,
@@ -94,8 +95,10 @@ class ReadThrough(KorePathView):
                 stream=stream, endpoint=self.endpoint, body=call.body, share=call.share, turns=turns,
                 give_up_after=settings.GATEWAY_QUEUE_SECONDS,
             )  # fmt: skip
+        except fair.OverShare as over:
+            return over_share(over.wait)
         except reads.NoTurn:
-            return over_share(turns.estimated_wait(call.share))
+            return over_share(turns.wait_past(call.share, settings.GATEWAY_QUEUE_SECONDS))
         except KoreError as exc:
             return kore_failure(exc, unsaid_wait=_next_turn(turns, call.share))
 

@@ -15,8 +15,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from cases.api.errors import ERROR_SCHEMA, kore_errors, validation_errors
-from cases.api.kore_paths import AnswerFirst, KorePathView, Refusal
-from cases.delivery import proxy
+from cases.api.kore_paths import AnswerFirst, KorePathView, Refusal, over_share
+from cases.delivery import fair, proxy
 from cases.kore.create_case import create_case_problems
 from cases.kore.errors import error_json
 from cases.models import Case, DeliveryAttempt
@@ -173,13 +173,16 @@ class CreateCaseProxy(KorePathView):
         )  # fmt: skip
         try:
             # Counted against the client's share while it waits for its turn.
-            with turns.queued(call.share) if turns is not None else nullcontext():
+            queue = settings.GATEWAY_QUEUE_SECONDS
+            with turns.queued(call.share, max_wait=queue) if turns is not None else nullcontext():
                 submitted = proxy.proxy_submit(
                     write, template=template, body=body,
                     on_stored=lambda case: audit_record(
                         actor=client, action="case.submitted_by_api", target=case, request=request
                     ),
                 )  # fmt: skip
+        except fair.OverShare as over:
+            return over_share(over.wait)
         except proxy.KeyInProgress:
             return kore_errors(409, "A call with this Idempotency-Key is in progress.")
         case = submitted.case

@@ -81,6 +81,14 @@ def floors() -> dict[str, float]:
     return {kind: weight / total for kind, weight in weights.items()}
 
 
+class OverShare(Exception):
+    """A call that would wait longer than it may from its place in its share's queue."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"would wait {wait:.1f} s for its turn")
+        self.wait = wait
+
+
 class Turns:
     """The turns of one account's slots, as seen from the shared cache."""
 
@@ -238,6 +246,19 @@ class Turns:
     def estimated_wait(self, share: Share) -> float:
         """Seconds a new call of ``share`` would wait for its slot, at its share of the slots
         with the kinds (and clients) waiting now, behind its own calls already waiting."""
+        queued = max(0, int(self.cache.get(self.queue_key(share)) or 0))
+        return self._wait_at(share, queued + 1)
+
+    def wait_past(self, share: Share, max_wait: float) -> float:
+        """The wait from the first place in the share's queue past ``max_wait``: what a call
+        refused for waiting longer is told. Places further back are not real, since refused
+        calls leave the queue: a burst of calls is refused each at its own place, yet the room
+        they wait for is the first place past the limit, which frees at the queue's next turn."""
+        turn = self._wait_at(share, 1)
+        return (math.floor(max_wait / turn) + 1) * turn
+
+    def _wait_at(self, share: Share, place: int) -> float:
+        """Seconds the call at ``place`` in its share's queue would wait for its slot."""
         kinds = self._waiting(list(KINDS))
         kinds.setdefault(share.kind, 0)
         portion = self.weights[share.kind] / sum(self.weights[kind] for kind in kinds)
@@ -249,21 +270,24 @@ class Turns:
                 int(weights.get(self._wait_key(name)) or 1) for name in clients if name != mine
             )
             portion *= share.weight / total
-        queued = max(0, int(self.cache.get(self.queue_key(share)) or 0))
-        return (queued + 1) * self.length / portion
+        return place * self.length / portion
 
     @contextmanager
-    def queued(self, share: Share) -> Iterator[None]:
-        """Count a call of ``share`` as waiting for its slot while inside. The count expires
-        unless refreshed, so a process that died mid-wait cannot inflate it for long."""
+    def queued(self, share: Share, *, max_wait: float | None = None) -> Iterator[None]:
+        """Count a call of ``share`` as waiting for its slot while inside. With ``max_wait``, the
+        call takes its place first and is judged from it (OverShare when it would wait longer):
+        calls of a client that arrive together each get a place of their own, instead of all
+        being admitted at the first free one and then refused after waiting in vain. The count
+        expires unless refreshed, so a process that died mid-wait cannot inflate it for long."""
         key, ttl = self.queue_key(share), int(settings.GATEWAY_QUEUE_SECONDS * 2) + 10
         try:
-            self.cache.incr(key)
+            place = self.cache.incr(key)
         except ValueError:
-            if not self.cache.add(key, 1, timeout=ttl):
-                self.cache.incr(key)
+            place = 1 if self.cache.add(key, 1, timeout=ttl) else self.cache.incr(key)
         self.cache.touch(key, ttl)
         try:
+            if max_wait is not None and self._wait_at(share, place) > max_wait:
+                raise OverShare(self.wait_past(share, max_wait))
             yield
         finally:
             try:
