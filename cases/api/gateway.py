@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -27,6 +26,7 @@ from cases.api.kore_paths import (
     KorePathView,
     Refusal,
     error_responses,
+    in_share,
     over_share,
 )
 from cases.delivery import fair
@@ -119,7 +119,6 @@ class WriteThrough(KorePathView):
                 return written_answer(earlier)
         try:
             target = self.target(call, object_id)
-            turns = self.admit(call)
         except Refusal as refusal:
             return refusal.response
         write = gateway.CallerWrite(
@@ -128,8 +127,7 @@ class WriteThrough(KorePathView):
         )  # fmt: skip
         try:
             # Counted against the client's share while it waits for its turn.
-            queue = settings.GATEWAY_QUEUE_SECONDS
-            with turns.queued(call.share, max_wait=queue) if turns is not None else nullcontext():
+            with in_share(self.turns_of(call), call.share):
                 written = self.write(call, target, write, request)
         except fair.OverShare as over:
             return over_share(over.wait)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -110,15 +111,21 @@ class KorePathView(APIView):
             raise Refusal(kore_errors(400, "The request body must be a JSON object."))
         return Call(client=client, route=route, body=body)
 
-    def admit(self, call: Call) -> fair.Turns | None:
-        """On a paced stream: the account's turns, once the call is within its client's share
-        (Refusal 429 otherwise). None on an unpaced stream."""
+    def turns_of(self, call: Call) -> fair.Turns | None:
+        """The account's turns on a paced stream, None on an unpaced one. The call is judged
+        against its client's share when it takes its place in the queue (``in_share``)."""
         if not call.route.pacing_limit:
             return None
-        turns = fair.turns_for(call.route.stream, limit=call.route.pacing_limit)
-        if turns.estimated_wait(call.share) > settings.GATEWAY_QUEUE_SECONDS:
-            raise Refusal(over_share(turns.wait_past(call.share, settings.GATEWAY_QUEUE_SECONDS)))
-        return turns
+        return fair.turns_for(call.route.stream, limit=call.route.pacing_limit)
+
+
+def in_share(turns: fair.Turns | None, share: fair.Share):
+    """Inside, the call holds its place in its client's queue: fair.OverShare, answered with
+    ``over_share``, when from there it would wait past GATEWAY_QUEUE_SECONDS. Nothing on an
+    unpaced stream."""
+    if turns is None:
+        return nullcontext()
+    return turns.queued(share, max_wait=settings.GATEWAY_QUEUE_SECONDS)
 
 
 class AnswerFirst(HttpResponse):

@@ -86,9 +86,9 @@ class ReadThrough(KorePathView):
     def post(self, request, stream_id: str):
         try:
             call = self.checked_call(request, stream_id)
-            turns = self.admit(call)
         except Refusal as refusal:
             return refusal.response
+        turns = self.turns_of(call)
         stream = call.route.stream
         try:
             answer = reads.read_through(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -15,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from cases.api.errors import ERROR_SCHEMA, kore_errors, validation_errors
-from cases.api.kore_paths import AnswerFirst, KorePathView, Refusal, over_share
+from cases.api.kore_paths import AnswerFirst, KorePathView, Refusal, in_share, over_share
 from cases.delivery import fair, proxy
 from cases.kore.create_case import create_case_problems
 from cases.kore.errors import error_json
@@ -162,10 +161,6 @@ class CreateCaseProxy(KorePathView):
             problems = {"caseTmp": [f"No active case template {template_id} on this stream."], **problems}
         if problems:
             return validation_errors(problems)
-        try:
-            turns = self.admit(call)
-        except Refusal as refusal:
-            return refusal.response
 
         write = proxy.CallerWrite(
             client=client, key=key, fingerprint=fingerprint, paced=bool(route.pacing_limit),
@@ -173,8 +168,7 @@ class CreateCaseProxy(KorePathView):
         )  # fmt: skip
         try:
             # Counted against the client's share while it waits for its turn.
-            queue = settings.GATEWAY_QUEUE_SECONDS
-            with turns.queued(call.share, max_wait=queue) if turns is not None else nullcontext():
+            with in_share(self.turns_of(call), call.share):
                 submitted = proxy.proxy_submit(
                     write, template=template, body=body,
                     on_stored=lambda case: audit_record(
